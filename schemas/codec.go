@@ -1,0 +1,190 @@
+package schemas
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/linkedin/goavro/v2"
+	"github.com/twmb/franz-go/pkg/sr"
+)
+
+// ErrUndecodable marks a record that is not a valid Confluent-framed Avro value of the
+// expected schema: callers dead-letter it with its raw bytes instead of retrying.
+var ErrUndecodable = errors.New("undecodable record")
+
+// Registry is the part of a schema registry client the Codec needs; *sr.Client implements it.
+type Registry interface {
+	CreateSchema(ctx context.Context, subject string, s sr.Schema) (sr.SubjectSchema, error)
+	SchemaByID(ctx context.Context, id int) (sr.Schema, error)
+}
+
+// Codec encodes orderflow's records with the schema ids registered for their topics and
+// decodes records written with any schema id the registry knows (for example by an
+// independent producer using a newer compatible version).
+type Codec struct {
+	reg Registry
+
+	mu      sync.RWMutex
+	writers map[string]writer // topic -> writer schema
+	readers map[int]reader    // schema id -> codec
+}
+
+type reader struct {
+	name  Name // the record's full name, checked against what the caller expects
+	codec *goavro.Codec
+}
+
+type writer struct {
+	id    int
+	name  Name
+	codec *goavro.Codec
+}
+
+// NewCodec returns a Codec that looks schema ids up in reg.
+func NewCodec(reg Registry) *Codec {
+	return &Codec{reg: reg, writers: map[string]writer{}, readers: map[int]reader{}}
+}
+
+// Subject is the registry subject of a topic's values (Confluent's TopicNameStrategy).
+func Subject(topic string) string { return topic + "-value" }
+
+// Register registers schema n under the topic's subject and uses it to write to topic.
+// Registering the same schema again is a no-op at the registry and returns the same id.
+func (c *Codec) Register(ctx context.Context, topic string, n Name) (int, error) {
+	src, err := Source(n)
+	if err != nil {
+		return 0, err
+	}
+	codec, err := goavro.NewCodec(src)
+	if err != nil {
+		return 0, fmt.Errorf("compiling schema %s: %w", n, err)
+	}
+	ss, err := c.reg.CreateSchema(ctx, Subject(topic), sr.Schema{Schema: src, Type: sr.TypeAvro})
+	if err != nil {
+		return 0, fmt.Errorf("registering %s for topic %s: %w", n, topic, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writers[topic] = writer{id: ss.ID, name: n, codec: codec}
+	c.readers[ss.ID] = reader{name: n, codec: codec}
+	return ss.ID, nil
+}
+
+type nativer interface{ native() map[string]any }
+
+// Encode writes v (one of this package's record types) for topic.
+func (c *Codec) Encode(topic string, v nativer) ([]byte, error) {
+	c.mu.RLock()
+	w, ok := c.writers[topic]
+	c.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("encoding for topic %s: no schema registered", topic)
+	}
+	var h sr.ConfluentHeader
+	b, err := h.AppendEncode(make([]byte, 0, 256), w.id, nil)
+	if err != nil {
+		return nil, err
+	}
+	b, err = w.codec.BinaryFromNative(b, v.native())
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s for topic %s: %w", w.name, topic, err)
+	}
+	return b, nil
+}
+
+// decode returns the native form of a framed value of record type want, fetching unknown schema ids.
+func (c *Codec) decode(ctx context.Context, b []byte, want Name) (any, error) {
+	var h sr.ConfluentHeader
+	id, body, err := h.DecodeID(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUndecodable, err)
+	}
+	r, err := c.reader(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.name != want {
+		return nil, fmt.Errorf("%w: schema id %d is %s, want %s", ErrUndecodable, id, r.name, want)
+	}
+	v, rest, err := r.codec.NativeFromBinary(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: schema id %d: %v", ErrUndecodable, id, err)
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrUndecodable, len(rest))
+	}
+	return v, nil
+}
+
+func (c *Codec) reader(ctx context.Context, id int) (reader, error) {
+	c.mu.RLock()
+	r, ok := c.readers[id]
+	c.mu.RUnlock()
+	if ok {
+		return r, nil
+	}
+	s, err := c.reg.SchemaByID(ctx, id)
+	if err != nil {
+		var re *sr.ResponseError
+		if errors.As(err, &re) && re.StatusCode == 404 {
+			return reader{}, fmt.Errorf("%w: unknown schema id %d", ErrUndecodable, id)
+		}
+		return reader{}, fmt.Errorf("fetching schema id %d: %w", id, err)
+	}
+	codec, err := goavro.NewCodec(s.Schema)
+	if err != nil {
+		return reader{}, fmt.Errorf("%w: schema id %d does not compile: %v", ErrUndecodable, id, err)
+	}
+	var top struct{ Name, Namespace string }
+	_ = json.Unmarshal([]byte(s.Schema), &top)
+	full := top.Name
+	if top.Namespace != "" && !strings.Contains(full, ".") {
+		full = top.Namespace + "." + full
+	}
+	r = reader{name: Name(full), codec: codec}
+	c.mu.Lock()
+	c.readers[id] = r
+	c.mu.Unlock()
+	return r, nil
+}
+
+// DecodeOrderRequested decodes an OrderRequested value.
+func (c *Codec) DecodeOrderRequested(ctx context.Context, b []byte) (OrderRequested, error) {
+	v, err := c.decode(ctx, b, NameOrderRequested)
+	if err != nil {
+		return OrderRequested{}, err
+	}
+	o := orderRequestedFrom(v)
+	if o.OrderID == "" {
+		return o, fmt.Errorf("%w: order_id is empty", ErrUndecodable)
+	}
+	return o, nil
+}
+
+// DecodeOrderStatus decodes an OrderStatus value.
+func (c *Codec) DecodeOrderStatus(ctx context.Context, b []byte) (OrderStatus, error) {
+	v, err := c.decode(ctx, b, NameOrderStatus)
+	return orderStatusFrom(v), err
+}
+
+// DecodeOrderFailure decodes an OrderFailure value.
+func (c *Codec) DecodeOrderFailure(ctx context.Context, b []byte) (OrderFailure, error) {
+	v, err := c.decode(ctx, b, NameOrderFailure)
+	return orderFailureFrom(v), err
+}
+
+// DecodeDeadLetter decodes a DeadLetter value.
+func (c *Codec) DecodeDeadLetter(ctx context.Context, b []byte) (DeadLetter, error) {
+	v, err := c.decode(ctx, b, NameDeadLetter)
+	return deadLetterFrom(v), err
+}
+
+// DecodeTracking decodes a Tracking value.
+func (c *Codec) DecodeTracking(ctx context.Context, b []byte) (Tracking, error) {
+	v, err := c.decode(ctx, b, NameTracking)
+	return trackingFrom(v), err
+}

@@ -1,0 +1,128 @@
+package schemas
+
+import "time"
+
+// OrderRequested asks orderflow to place an order (topic orders.requests and the retry tiers).
+type OrderRequested struct {
+	OrderID        string
+	Attempt        int
+	Provider       string
+	Buyer          Buyer
+	Items          []Item
+	Currency       string
+	PaymentRef     string // secret: never log it
+	ShopperIP      string
+	RequestedAt    time.Time
+	Deadline       time.Time // zero = none
+	ReplacesCartID string
+	ReplayID       string
+	ReplayCount    int
+	Attributes     map[string]string
+}
+
+// Buyer is who the order ships to. Personal data: redact before logging (see Redacted).
+type Buyer struct {
+	FirstName, LastName, Email, Phone string
+	Address1, Address2, City          string
+	ProvinceCode, PostalCode          string
+	CountryCode                       string
+}
+
+// Item is one order line.
+type Item struct {
+	Merchant   string
+	ProductID  string
+	Quantity   int
+	PriceCents int64
+}
+
+// OrderStatus is one state change, keyed by order id. EventID is deterministic.
+type OrderStatus struct {
+	EventID         string
+	OrderID         string
+	Attempt         int
+	Provider        string
+	State           string
+	Terminal        bool
+	CartID          string
+	Merchant        string
+	MerchantOrderID string
+	Code            string
+	Action          string
+	Message         string
+	At              time.Time
+}
+
+// Attempt is one failed provider call in an order's history.
+type Attempt struct {
+	At         time.Time
+	Attempt    int
+	Phase      string
+	Code       string
+	Message    string
+	Retryable  *bool
+	HTTPStatus int
+	RequestID  string
+	CartID     string
+	Latency    time.Duration
+}
+
+// OrderFailure is a classified failure, for the reconciler.
+type OrderFailure struct {
+	EventID         string
+	OrderID         string
+	Attempt         int
+	Provider        string
+	Phase           string
+	Class           string
+	Code            string
+	Message         string
+	Retryable       *bool
+	HTTPStatus      int
+	RequestID       string
+	CartID          string
+	Merchant        string
+	MerchantOrderID string
+	Action          string
+	FailedItems     []Item
+	Attempts        []Attempt
+	Request         OrderRequested
+	At              time.Time
+}
+
+// DeadLetter is an order, or an undecodable record, that needs a person.
+type DeadLetter struct {
+	DeadLetterID    string
+	OrderID         string
+	Attempt         int
+	Provider        string
+	Reason          string
+	Action          string
+	Rule            string
+	Code            string
+	Retryable       *bool
+	CartID          string
+	SourceTopic     string
+	SourcePartition int32
+	SourceOffset    int64
+	RawKey          []byte
+	RawValue        []byte
+	Request         *OrderRequested
+	Attempts        []Attempt
+	ReplayCount     int
+	TraceContext    map[string]string
+	At              time.Time
+}
+
+// Tracking is a submitted cart whose placement the tracker polls (internal topic).
+type Tracking struct {
+	OrderID        string
+	Attempt        int
+	Provider       string
+	CartID         string
+	SubmittedAt    time.Time
+	Polls          int
+	Resubmits      int
+	OutcomeUnknown bool
+	Request        OrderRequested
+}
