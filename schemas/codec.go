@@ -74,10 +74,11 @@ func (c *Codec) Register(ctx context.Context, topic string, n Name) (int, error)
 	return ss.ID, nil
 }
 
-type nativer interface{ native() map[string]any }
+// Record is one of this package's record types: OrderRequested, OrderStatus, OrderFailure, DeadLetter, Tracking.
+type Record interface{ native() map[string]any }
 
 // Encode writes v (one of this package's record types) for topic.
-func (c *Codec) Encode(topic string, v nativer) ([]byte, error) {
+func (c *Codec) Encode(topic string, v Record) ([]byte, error) {
 	c.mu.RLock()
 	w, ok := c.writers[topic]
 	c.mu.RUnlock()

@@ -123,6 +123,7 @@ type Tracking struct {
 	SubmittedAt    time.Time
 	Polls          int
 	Resubmits      int
+	Chain          int64
 	OutcomeUnknown bool
 	Request        OrderRequested
 }

@@ -1,0 +1,618 @@
+// Package consumer is orderflow's Kafka consumption engine: a franz-go group consumer that
+// processes records of different keys concurrently and records of one key strictly in order,
+// under a global in-flight cap, and commits per partition only the offset below which every
+// record is finished.
+//
+// Records carrying a due time (header DueHeader, unix milliseconds) are held, with their
+// partition paused, until that time; this is how delay-tier retry topics and the tracker's
+// polling schedule work without sleeping goroutines or busy polling.
+//
+// On revoke (cooperative-sticky rebalance, or shutdown) the engine stops starting records of
+// the revoked partitions, lets started ones finish within Config.RevokeTimeout, and commits
+// synchronously. On lost partitions it cancels their work and commits nothing.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sethvargo/go-retry"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DueHeader names the record header holding the earliest time (unix ms, decimal) at which the
+// handler may see the record.
+const DueHeader = "orderflow-due-ms"
+
+// Handler processes one record.
+//
+// Error contract: nil means the record's effects are complete (events produced and
+// acknowledged) and its offset may be committed. An error wrapped with Permanent means the
+// record can never be processed (for example it does not decode): the engine passes it to
+// Config.DeadLetter and moves on once that succeeds. Any other error is transient (Redis
+// down, a produce failed): the engine retries the same record with capped, jittered
+// exponential backoff, holding back later records of the same key and the partition's commit.
+// Handlers must be idempotent: a record may be delivered again after a crash or rebalance.
+type Handler interface {
+	Handle(ctx context.Context, r *kgo.Record) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, r *kgo.Record) error
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, r *kgo.Record) error { return f(ctx, r) }
+
+// DeadLetterFunc parks a record that can never be processed, with the reason. It must not
+// return before the dead letter is durably stored (produce acknowledged).
+type DeadLetterFunc func(ctx context.Context, r *kgo.Record, reason error) error
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not worth retrying: the record goes to the dead-letter path.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
+// Config configures a Consumer.
+type Config struct {
+	// Brokers to bootstrap from. Required.
+	Brokers []string
+	// Group is the consumer group id. Required.
+	Group string
+	// Topics to consume. Required.
+	Topics []string
+	// MaxInFlight caps records taken from Kafka and not yet finished, held delay records
+	// included. When reached, the engine stops polling. Default 1000.
+	MaxInFlight int
+	// RevokeTimeout bounds how long a revoke or shutdown waits for started records. Default 10s.
+	RevokeTimeout time.Duration
+	// CommitInterval is how often finished offsets are committed. Default 500ms.
+	CommitInterval time.Duration
+	// RetryBase and RetryMax shape the backoff for transient handler errors. Defaults 50ms, 5s.
+	RetryBase, RetryMax time.Duration
+	// DeadLetter receives records whose handler returned a Permanent error. Required.
+	DeadLetter DeadLetterFunc
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Registerer for the engine's metrics; nil registers nowhere.
+	Registerer prometheus.Registerer
+	// Opts are extra franz-go client options (TLS, SASL, session timeouts...).
+	Opts []kgo.Opt
+}
+
+// Validate checks cfg and fills defaults.
+func (c *Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("consumer: no brokers")
+	case c.Group == "":
+		return errors.New("consumer: no group")
+	case len(c.Topics) == 0:
+		return errors.New("consumer: no topics")
+	case c.DeadLetter == nil:
+		return errors.New("consumer: no dead-letter func")
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 1000
+	}
+	if c.RevokeTimeout <= 0 {
+		c.RevokeTimeout = 10 * time.Second
+	}
+	if c.CommitInterval <= 0 {
+		c.CommitInterval = 500 * time.Millisecond
+	}
+	if c.RetryBase <= 0 {
+		c.RetryBase = 50 * time.Millisecond
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Consumer is a running group member. Create with New, then Run.
+type Consumer struct {
+	cfg     Config
+	h       Handler
+	cl      *kgo.Client
+	metrics *metrics
+
+	mu       sync.Mutex
+	parts    map[tp]*partition
+	keys     map[string]*keyQueue
+	inFlight int
+	space    chan struct{} // signalled when inFlight drops below the cap
+	wg       sync.WaitGroup
+
+	closeOnce sync.Once
+}
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// partition is the engine's state for one assigned partition in one assignment.
+type partition struct {
+	tp      tp
+	ctx     context.Context
+	cancel  context.CancelFunc
+	next    int64    // lowest offset not yet accepted; older redeliveries are dropped
+	pending []*entry // accepted, unfinished or finished-but-not-contiguous, in offset order
+	held    []*entry // not yet due, in offset order (a suffix of pending)
+	timer   *time.Timer
+	paused  bool
+	running int // entries handed to key queues and not yet finished or abandoned
+	revoked bool
+	drained chan struct{} // closed when revoked and running reaches 0
+
+	commitTo  kgo.EpochOffset // the next offset to commit (everything below is finished)
+	committed int64
+}
+
+type entry struct {
+	r    *kgo.Record
+	p    *partition
+	done bool
+}
+
+type keyQueue struct {
+	items []*entry
+}
+
+// New builds a Consumer and its franz-go client. It does not join the group until Run.
+func New(cfg Config, h Handler) (*Consumer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, errors.New("consumer: nil handler")
+	}
+	c := &Consumer{
+		cfg:   cfg,
+		h:     h,
+		parts: map[tp]*partition{},
+		keys:  map[string]*keyQueue{},
+		space: make(chan struct{}, 1),
+	}
+	m, err := newMetrics(cfg.Registerer, cfg.Group)
+	if err != nil {
+		return nil, err
+	}
+	c.metrics = m
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topics...),
+		kgo.DisableAutoCommit(),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.OnPartitionsAssigned(c.assigned),
+		kgo.OnPartitionsRevoked(c.revoked),
+		kgo.OnPartitionsLost(c.lost),
+	}, cfg.Opts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating consumer client: %w", err)
+	}
+	c.cl = cl
+	return c, nil
+}
+
+// Client returns the underlying franz-go client (for admin calls in tests).
+func (c *Consumer) Client() *kgo.Client { return c.cl }
+
+// Run polls and processes until ctx is done, then stops taking records, lets started ones
+// finish within RevokeTimeout, commits, and leaves the group. It returns nil on a clean stop.
+func (c *Consumer) Run(ctx context.Context) error {
+	defer c.Close()
+	commitDone := make(chan struct{})
+	commitCtx, stopCommits := context.WithCancel(context.Background())
+	go func() {
+		defer close(commitDone)
+		c.commitLoop(commitCtx)
+	}()
+	err := c.pollLoop(ctx)
+	stopCommits()
+	<-commitDone
+	return err
+}
+
+func (c *Consumer) pollLoop(ctx context.Context) error {
+	for {
+		free := c.waitForSpace(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		fetches := c.cl.PollRecords(ctx, free)
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				c.cfg.Logger.Warn("fetch error", "topic", t, "partition", p, "err", err)
+			}
+		})
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if n := len(fp.Records); n > 0 {
+				c.metrics.lag.WithLabelValues(fp.Topic, strconv.Itoa(int(fp.Partition))).
+					Set(float64(fp.HighWatermark - fp.Records[n-1].Offset - 1))
+			}
+		})
+		fetches.EachRecord(c.accept)
+	}
+}
+
+// waitForSpace blocks until fewer than MaxInFlight records are in flight and returns how many
+// more may be taken.
+func (c *Consumer) waitForSpace(ctx context.Context) int {
+	for {
+		c.mu.Lock()
+		free := c.cfg.MaxInFlight - c.inFlight
+		c.mu.Unlock()
+		if free > 0 {
+			return free
+		}
+		select {
+		case <-c.space:
+		case <-ctx.Done():
+			return 0
+		}
+	}
+}
+
+// accept takes one polled record into the engine.
+func (c *Consumer) accept(r *kgo.Record) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.parts[tp{r.Topic, r.Partition}]
+	if p == nil || p.revoked || r.Offset < p.next {
+		return // not ours any more, or a stale copy from a poll that raced a rebalance
+	}
+	p.next = r.Offset + 1
+	e := &entry{r: r, p: p}
+	p.pending = append(p.pending, e)
+	c.inFlight++
+	c.metrics.inFlight.Set(float64(c.inFlight))
+	if due := dueTime(r); len(p.held) > 0 || time.Now().Before(due) {
+		p.held = append(p.held, e)
+		if len(p.held) == 1 {
+			c.armTimer(p, due)
+		}
+		if !p.paused {
+			p.paused = true
+			c.cl.PauseFetchPartitions(map[string][]int32{r.Topic: {r.Partition}})
+		}
+		return
+	}
+	c.dispatch(e)
+}
+
+// dispatch appends e to its key's queue, starting the key's goroutine if it was idle. c.mu held.
+func (c *Consumer) dispatch(e *entry) {
+	e.p.running++
+	k := keyOf(e.r)
+	q := c.keys[k]
+	if q == nil {
+		q = &keyQueue{}
+		c.keys[k] = q
+		c.wg.Add(1)
+		go c.runKey(k, q)
+	}
+	q.items = append(q.items, e)
+}
+
+func keyOf(r *kgo.Record) string {
+	if len(r.Key) == 0 {
+		// No key, no ordering promise: every record is its own key.
+		return fmt.Sprintf("\x00%s/%d/%d", r.Topic, r.Partition, r.Offset)
+	}
+	return string(r.Key)
+}
+
+func dueTime(r *kgo.Record) time.Time {
+	for _, h := range r.Headers {
+		if h.Key == DueHeader {
+			if ms, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
+				return time.UnixMilli(ms)
+			}
+		}
+	}
+	return time.Time{}
+}
+
+// armTimer schedules the release of p's held records at due. c.mu held.
+func (c *Consumer) armTimer(p *partition, due time.Time) {
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.timer = time.AfterFunc(time.Until(due), func() { c.releaseDue(p) })
+}
+
+// releaseDue dispatches p's held records that are due, in order, and re-arms for the rest.
+func (c *Consumer) releaseDue(p *partition) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p.revoked {
+		return
+	}
+	now := time.Now()
+	for len(p.held) > 0 {
+		e := p.held[0]
+		if due := dueTime(e.r); now.Before(due) {
+			c.armTimer(p, due)
+			return
+		}
+		p.held = p.held[1:]
+		c.dispatch(e)
+	}
+	if p.paused {
+		p.paused = false
+		c.cl.ResumeFetchPartitions(map[string][]int32{p.tp.topic: {p.tp.partition}})
+	}
+}
+
+// runKey processes one key's records in order until its queue is empty.
+func (c *Consumer) runKey(k string, q *keyQueue) {
+	defer c.wg.Done()
+	for {
+		c.mu.Lock()
+		if len(q.items) == 0 {
+			delete(c.keys, k)
+			c.mu.Unlock()
+			return
+		}
+		e := q.items[0]
+		q.items = q.items[1:]
+		skip := e.p.revoked
+		c.mu.Unlock()
+
+		finished := !skip && c.process(e)
+		c.finish(e, finished)
+	}
+}
+
+// process runs the handler until the record is finished (true) or its partition's context
+// ends (false: abandoned, never committed).
+func (c *Consumer) process(e *entry) bool {
+	ctx := e.p.ctx
+	start := time.Now()
+	b := retry.WithCappedDuration(c.cfg.RetryMax, retry.WithJitterPercent(20, retry.NewExponential(c.cfg.RetryBase)))
+	outcome := "ok"
+	err := retry.Do(ctx, b, func(ctx context.Context) error {
+		err := c.h.Handle(ctx, e.r)
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return err
+		case IsPermanent(err):
+			outcome = "dead_lettered"
+			if dlErr := c.cfg.DeadLetter(ctx, e.r, err); dlErr != nil {
+				c.cfg.Logger.Error("dead-lettering record", "topic", e.r.Topic, "partition", e.r.Partition, "offset", e.r.Offset, "err", dlErr)
+				return retry.RetryableError(dlErr)
+			}
+			return nil
+		default:
+			c.metrics.records.WithLabelValues(e.r.Topic, "retried").Inc()
+			c.cfg.Logger.Warn("handler failed, retrying", "topic", e.r.Topic, "partition", e.r.Partition, "offset", e.r.Offset, "err", err)
+			return retry.RetryableError(err)
+		}
+	})
+	if err != nil {
+		c.metrics.records.WithLabelValues(e.r.Topic, "abandoned").Inc()
+		return false
+	}
+	c.metrics.records.WithLabelValues(e.r.Topic, outcome).Inc()
+	c.metrics.latency.WithLabelValues(e.r.Topic).Observe(time.Since(start).Seconds())
+	return true
+}
+
+// finish records the end of an entry and advances its partition's commit point.
+func (c *Consumer) finish(e *entry, finished bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := e.p
+	e.done = finished
+	p.running--
+	for len(p.pending) > 0 && p.pending[0].done {
+		r := p.pending[0].r
+		p.commitTo = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
+		p.pending = p.pending[1:]
+	}
+	if p.revoked && p.running == 0 && p.drained != nil {
+		close(p.drained)
+		p.drained = nil
+	}
+	c.inFlight--
+	c.metrics.inFlight.Set(float64(c.inFlight))
+	select {
+	case c.space <- struct{}{}:
+	default:
+	}
+}
+
+// assigned creates state for newly assigned partitions.
+func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for t, ps := range assigned {
+		for _, n := range ps {
+			ctx, cancel := context.WithCancel(context.Background())
+			c.parts[tp{t, n}] = &partition{tp: tp{t, n}, ctx: ctx, cancel: cancel, next: -1, committed: -1}
+		}
+	}
+	c.cfg.Logger.Info("partitions assigned", "group", c.cfg.Group, "partitions", assigned)
+}
+
+// revoked drains and commits the revoked partitions.
+func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	parts := c.detach(revoked)
+	if len(parts) == 0 {
+		return
+	}
+	deadline := time.NewTimer(c.cfg.RevokeTimeout)
+	defer deadline.Stop()
+	for _, p := range parts {
+		c.mu.Lock()
+		drained := p.drained
+		c.mu.Unlock()
+		if drained == nil {
+			continue
+		}
+		select {
+		case <-drained:
+		case <-deadline.C:
+			c.cfg.Logger.Warn("revoke timeout: abandoning unfinished records", "topic", p.tp.topic, "partition", p.tp.partition)
+			for _, q := range parts {
+				q.cancel()
+			}
+		}
+	}
+	c.commit(ctx, cl, parts)
+	for _, p := range parts {
+		p.cancel()
+	}
+	c.cfg.Logger.Info("partitions revoked", "group", c.cfg.Group, "partitions", revoked)
+}
+
+// lost abandons the lost partitions without committing.
+func (c *Consumer) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	for _, p := range c.detach(lost) {
+		p.cancel()
+	}
+	c.cfg.Logger.Warn("partitions lost", "group", c.cfg.Group, "partitions", lost)
+}
+
+// detach marks partitions revoked, drops their held records and removes them from the engine.
+func (c *Consumer) detach(m map[string][]int32) []*partition {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*partition
+	for t, ps := range m {
+		for _, n := range ps {
+			p := c.parts[tp{t, n}]
+			if p == nil {
+				continue
+			}
+			delete(c.parts, tp{t, n})
+			p.revoked = true
+			if p.timer != nil {
+				p.timer.Stop()
+			}
+			c.inFlight -= len(p.held)
+			p.held = nil
+			if p.paused {
+				p.paused = false
+				c.cl.ResumeFetchPartitions(map[string][]int32{t: {n}})
+			}
+			if p.running > 0 {
+				p.drained = make(chan struct{})
+			}
+			out = append(out, p)
+		}
+	}
+	c.metrics.inFlight.Set(float64(c.inFlight))
+	select {
+	case c.space <- struct{}{}:
+	default:
+	}
+	return out
+}
+
+func (c *Consumer) commitLoop(ctx context.Context) {
+	t := time.NewTicker(c.cfg.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.mu.Lock()
+			parts := make([]*partition, 0, len(c.parts))
+			for _, p := range c.parts {
+				parts = append(parts, p)
+			}
+			c.mu.Unlock()
+			c.commit(ctx, c.cl, parts)
+		}
+	}
+}
+
+// commit commits every partition's finished prefix that is ahead of what was committed.
+func (c *Consumer) commit(ctx context.Context, cl *kgo.Client, parts []*partition) {
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	c.mu.Lock()
+	for _, p := range parts {
+		if p.commitTo.Offset > p.committed {
+			if offsets[p.tp.topic] == nil {
+				offsets[p.tp.topic] = map[int32]kgo.EpochOffset{}
+			}
+			offsets[p.tp.topic][p.tp.partition] = p.commitTo
+		}
+	}
+	c.mu.Unlock()
+	if len(offsets) == 0 {
+		return
+	}
+	cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				c.cfg.Logger.Warn("committing offsets", "err", err)
+			}
+			return
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, t := range resp.Topics {
+			for _, rp := range t.Partitions {
+				if rp.ErrorCode != 0 {
+					continue
+				}
+				for _, p := range parts {
+					if p.tp.topic == t.Topic && p.tp.partition == rp.Partition {
+						p.committed = offsets[t.Topic][rp.Partition].Offset
+					}
+				}
+			}
+		}
+	})
+}
+
+// Close stops the consumer: it treats every partition as revoked (drain, commit) and leaves
+// the group. It is idempotent; Run calls it on return.
+func (c *Consumer) Close() {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		all := map[string][]int32{}
+		for k := range c.parts {
+			all[k.topic] = append(all[k.topic], k.partition)
+		}
+		c.mu.Unlock()
+		c.revoked(context.Background(), c.cl, all)
+		c.cl.Close()
+		c.wg.Wait()
+	})
+}

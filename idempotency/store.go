@@ -1,0 +1,279 @@
+// Package idempotency is the Redis-held record of every order attempt: which cart it created,
+// how far submission got, who may act on it, and how it ended.
+//
+// One hash per (order id, attempt) moves through
+//
+//	reserved -> cart_created -> submitting -> submitted -> terminal
+//
+// by compare-and-set Lua scripts. Acquire hands out a lease with a fencing token; every later
+// transition names the token, so a zombie worker whose lease was taken over after a rebalance
+// fails with ErrFenced instead of acting. The cart id is written (cart_created) before the
+// cart is submitted, so a redelivery resumes with the same cart instead of creating another,
+// and a record found in "submitting" means the submit answer was lost: the caller must poll
+// the provider, never submit blindly.
+package idempotency
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// State is where an order attempt stands.
+type State string
+
+const (
+	StateNone        State = ""
+	StateReserved    State = "reserved"
+	StateCartCreated State = "cart_created"
+	StateSubmitting  State = "submitting"
+	StateSubmitted   State = "submitted"
+	StateTerminal    State = "terminal"
+)
+
+// Errors callers branch on.
+var (
+	// ErrFenced: the caller's lease was taken over; it must stop acting on this attempt.
+	ErrFenced = errors.New("idempotency: fenced by a newer lease")
+	// ErrBusy: another live worker holds the lease; try again after it expires.
+	ErrBusy = errors.New("idempotency: lease held by another worker")
+	// ErrConflict: the same order attempt was requested with a different payload.
+	ErrConflict = errors.New("idempotency: same order attempt, different payload")
+	// ErrState: the record is not in a state the transition accepts.
+	ErrState = errors.New("idempotency: unexpected state")
+	// ErrUnavailable wraps every Redis failure: callers fail closed and retry later.
+	ErrUnavailable = errors.New("idempotency: store unavailable")
+)
+
+// Record is the stored view of one order attempt.
+type Record struct {
+	Key         string
+	State       State
+	Fingerprint string
+	CartID      string
+	Fence       int64
+	Owner       string
+	Chain       int64  // the live tracking chain (see processor)
+	Outcome     string // terminal outcome: placed, dead_lettered, needs_attention, failed...
+	OutcomeData []byte // the stored event(s) to re-emit for a duplicate
+	Submits     int    // how many times a submit was started (audit)
+}
+
+// Config configures a Store.
+type Config struct {
+	// Prefix of every key. Default "orderflow".
+	Prefix string
+	// Lease is how long an Acquire or transition holds the attempt. Default 60s.
+	Lease time.Duration
+	// TTL is how long a record lives after its last change. It must outlast the replay
+	// horizon (how long after a failure an engineer may still replay it). Default 30 days.
+	TTL time.Duration
+}
+
+// Validate checks the config and fills defaults.
+func (c *Config) Validate() error {
+	if c.Prefix == "" {
+		c.Prefix = "orderflow"
+	}
+	if c.Lease == 0 {
+		c.Lease = 60 * time.Second
+	}
+	if c.TTL == 0 {
+		c.TTL = 30 * 24 * time.Hour
+	}
+	if c.Lease < 0 || c.TTL < c.Lease {
+		return fmt.Errorf("idempotency: lease %v and ttl %v: need 0 < lease <= ttl", c.Lease, c.TTL)
+	}
+	return nil
+}
+
+// Store is the Redis-backed idempotency and outcome store. It is safe for concurrent use.
+type Store struct {
+	rdb redis.UniversalClient
+	cfg Config
+}
+
+// New returns a Store on rdb.
+func New(rdb redis.UniversalClient, cfg Config) (*Store, error) {
+	if rdb == nil {
+		return nil, errors.New("idempotency: nil redis client")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Store{rdb: rdb, cfg: cfg}, nil
+}
+
+// Key is the Redis key of an order attempt.
+func (s *Store) Key(orderID string, attempt int) string {
+	return fmt.Sprintf("%s:attempt:{%s}:%d", s.cfg.Prefix, orderID, attempt)
+}
+
+//go:embed acquire.lua
+var acquireSrc string
+
+//go:embed transition.lua
+var transitionSrc string
+
+var (
+	acquireScript    = redis.NewScript(acquireSrc)
+	transitionScript = redis.NewScript(transitionSrc)
+)
+
+// Acquire takes the lease on an order attempt, creating the record in state reserved if it is
+// new. A terminal record is returned without a lease (Fence 0): the caller re-emits its
+// outcome. It fails with ErrConflict if the attempt exists with another fingerprint and with
+// ErrBusy if another owner's lease is still live.
+func (s *Store) Acquire(ctx context.Context, orderID string, attempt int, fingerprint, owner string) (Record, error) {
+	key := s.Key(orderID, attempt)
+	res, err := acquireScript.Run(ctx, s.rdb, []string{key}, fingerprint, owner, s.cfg.Lease.Milliseconds(), s.cfg.TTL.Milliseconds()).Slice()
+	if err != nil {
+		return Record{}, s.scriptErr("acquiring "+key, err)
+	}
+	return parse(key, res)
+}
+
+// Change is what a transition stores besides the new state. Empty fields are left as they are.
+type Change struct {
+	CartID      string
+	Chain       int64
+	Outcome     string
+	OutcomeData []byte
+	// Release ends the lease with the transition: the caller hands the attempt to another
+	// role (tracker, reconciler, a later retry). A move to StateTerminal always releases.
+	Release bool
+}
+
+// Transition moves the attempt from one of from to to, if r.Fence is still the live lease,
+// and returns the updated record (keeping r.Fence). A move to StateSubmitting counts a submit.
+func (s *Store) Transition(ctx context.Context, r Record, to State, c Change, from ...State) (Record, error) {
+	lease := s.cfg.Lease.Milliseconds()
+	if c.Release || to == StateTerminal {
+		lease = 0
+	}
+	args := []any{r.Fence, string(to), lease, s.cfg.TTL.Milliseconds(),
+		c.CartID, c.Chain, c.Outcome, string(c.OutcomeData)}
+	for _, f := range from {
+		args = append(args, string(f))
+	}
+	res, err := transitionScript.Run(ctx, s.rdb, []string{r.Key}, args...).Slice()
+	if err != nil {
+		return Record{}, s.scriptErr(fmt.Sprintf("moving %s to %s", r.Key, to), err)
+	}
+	out, err := parse(r.Key, res)
+	out.Fence = r.Fence
+	return out, err
+}
+
+// SetOutcome replaces the stored outcome of a terminal attempt (the reconciler records how a
+// failed attempt ended: dead-lettered, replaced...). It fails with ErrState if the attempt is
+// not terminal.
+func (s *Store) SetOutcome(ctx context.Context, orderID string, attempt int, outcome string, data []byte) error {
+	key := s.Key(orderID, attempt)
+	n, err := setOutcomeScript.Run(ctx, s.rdb, []string{key}, outcome, string(data)).Int()
+	if err != nil {
+		return fmt.Errorf("setting outcome of %s: %w: %v", key, ErrUnavailable, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("setting outcome of %s: %w", key, ErrState)
+	}
+	return nil
+}
+
+var setOutcomeScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'state') ~= 'terminal' then return 0 end
+redis.call('HSET', KEYS[1], 'outcome', ARGV[1], 'outcome_data', ARGV[2])
+return 1`)
+
+// AppendHistory appends one entry (opaque bytes, JSON by convention) to the order's history,
+// which outlives attempts and feeds dead letters.
+func (s *Store) AppendHistory(ctx context.Context, orderID string, entry []byte) error {
+	key := s.historyKey(orderID)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.RPush(ctx, key, entry)
+		p.PExpire(ctx, key, s.cfg.TTL)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("appending history of %s: %w: %v", orderID, ErrUnavailable, err)
+	}
+	return nil
+}
+
+// History returns the order's history entries, oldest first.
+func (s *Store) History(ctx context.Context, orderID string) ([][]byte, error) {
+	vals, err := s.rdb.LRange(ctx, s.historyKey(orderID), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading history of %s: %w: %v", orderID, ErrUnavailable, err)
+	}
+	out := make([][]byte, len(vals))
+	for i, v := range vals {
+		out[i] = []byte(v)
+	}
+	return out, nil
+}
+
+func (s *Store) historyKey(orderID string) string {
+	return fmt.Sprintf("%s:history:{%s}", s.cfg.Prefix, orderID)
+}
+
+// Get reads an attempt without taking a lease; a missing attempt has StateNone.
+func (s *Store) Get(ctx context.Context, orderID string, attempt int) (Record, error) {
+	key := s.Key(orderID, attempt)
+	m, err := s.rdb.HGetAll(ctx, key).Result()
+	if err != nil {
+		return Record{}, fmt.Errorf("reading %s: %w: %v", key, ErrUnavailable, err)
+	}
+	return fromHash(key, m), nil
+}
+
+// Ping reports whether Redis answers; the worker gates new work on it (fail closed).
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+func (s *Store) scriptErr(what string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "ERR ") // miniredis prefixes script errors
+	switch {
+	case hasPrefix(msg, "FENCED"):
+		return fmt.Errorf("%s: %w", what, ErrFenced)
+	case hasPrefix(msg, "BUSY"):
+		return fmt.Errorf("%s: %w", what, ErrBusy)
+	case hasPrefix(msg, "CONFLICT"):
+		return fmt.Errorf("%s: %w", what, ErrConflict)
+	case hasPrefix(msg, "STATE"):
+		return fmt.Errorf("%s: %w (%s)", what, ErrState, msg)
+	}
+	return fmt.Errorf("%s: %w: %v", what, ErrUnavailable, err)
+}
+
+func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+
+// parse reads the flat field/value list the scripts return (HGETALL form).
+func parse(key string, res []any) (Record, error) {
+	m := make(map[string]string, len(res)/2)
+	for i := 0; i+1 < len(res); i += 2 {
+		k, _ := res[i].(string)
+		v, _ := res[i+1].(string)
+		m[k] = v
+	}
+	return fromHash(key, m), nil
+}
+
+func fromHash(key string, m map[string]string) Record {
+	atoi := func(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }
+	return Record{
+		Key: key, State: State(m["state"]), Fingerprint: m["fp"], CartID: m["cart_id"],
+		Fence: atoi(m["fence"]), Owner: m["owner"], Chain: atoi(m["chain"]),
+		Outcome: m["outcome"], OutcomeData: []byte(m["outcome_data"]), Submits: int(atoi(m["submits"])),
+	}
+}

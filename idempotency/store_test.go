@@ -1,0 +1,175 @@
+package idempotency
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// backends runs the contract suite on miniredis and, when ORDERFLOW_TEST_REDIS is set, on a
+// real redis-server (a database the test may flush).
+func backends(t *testing.T) map[string]func(t *testing.T) redis.UniversalClient {
+	b := map[string]func(t *testing.T) redis.UniversalClient{
+		"miniredis": func(t *testing.T) redis.UniversalClient {
+			mr := miniredis.RunT(t)
+			return redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		},
+	}
+	if url := os.Getenv("ORDERFLOW_TEST_REDIS"); url != "" {
+		b["redis-server"] = func(t *testing.T) redis.UniversalClient {
+			opt, err := redis.ParseURL(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rdb := redis.NewClient(opt)
+			if err := rdb.Ping(context.Background()).Err(); err != nil {
+				t.Fatalf("ORDERFLOW_TEST_REDIS=%s is set but unreachable: %v", url, err)
+			}
+			t.Cleanup(func() { rdb.Close() })
+			return rdb
+		}
+	}
+	return b
+}
+
+func TestStoreContract(t *testing.T) {
+	for name, newClient := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			newStore := func(t *testing.T, lease time.Duration) *Store {
+				s, err := New(newClient(t), Config{Prefix: "test-" + t.Name(), Lease: lease})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+
+			t.Run("happy path records the cart before submit", func(t *testing.T) {
+				s := newStore(t, time.Minute)
+				r, err := s.Acquire(ctx, "o1", 1, "fp", "w1")
+				if err != nil || r.State != StateReserved || r.Fence != 1 {
+					t.Fatalf("acquire = %+v, %v", r, err)
+				}
+				r, err = s.Transition(ctx, r, StateCartCreated, Change{CartID: "cart-1"}, StateReserved)
+				if err != nil || r.CartID != "cart-1" {
+					t.Fatalf("cart_created = %+v, %v", r, err)
+				}
+				r, err = s.Transition(ctx, r, StateSubmitting, Change{}, StateCartCreated)
+				if err != nil || r.Submits != 1 {
+					t.Fatalf("submitting = %+v, %v", r, err)
+				}
+				if _, err := s.Transition(ctx, r, StateSubmitting, Change{}, StateCartCreated); !errors.Is(err, ErrState) {
+					t.Fatalf("second move to submitting: err = %v, want ErrState", err)
+				}
+				r, err = s.Transition(ctx, r, StateTerminal, Change{Outcome: "placed", OutcomeData: []byte("ev")}, StateSubmitting)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// A duplicate sees the terminal record without a lease and its stored outcome.
+				dup, err := s.Acquire(ctx, "o1", 1, "fp", "w2")
+				if err != nil || dup.State != StateTerminal || dup.Fence != 0 || dup.Outcome != "placed" || string(dup.OutcomeData) != "ev" || dup.CartID != "cart-1" {
+					t.Fatalf("duplicate acquire = %+v, %v", dup, err)
+				}
+				if err := s.SetOutcome(ctx, "o1", 1, "dead_lettered", []byte("dl")); err != nil {
+					t.Fatal(err)
+				}
+				got, _ := s.Get(ctx, "o1", 1)
+				if got.Outcome != "dead_lettered" || got.Submits != 1 {
+					t.Fatalf("after SetOutcome: %+v", got)
+				}
+			})
+
+			t.Run("different payload is refused", func(t *testing.T) {
+				s := newStore(t, time.Minute)
+				if _, err := s.Acquire(ctx, "o2", 1, "fp-a", "w1"); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Acquire(ctx, "o2", 1, "fp-b", "w1"); !errors.Is(err, ErrConflict) {
+					t.Fatalf("err = %v, want ErrConflict", err)
+				}
+			})
+
+			t.Run("live lease is exclusive, an expired one is taken over and fences the zombie", func(t *testing.T) {
+				s := newStore(t, 300*time.Millisecond)
+				zombie, err := s.Acquire(ctx, "o3", 1, "fp", "w1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Acquire(ctx, "o3", 1, "fp", "w2"); !errors.Is(err, ErrBusy) {
+					t.Fatalf("err = %v, want ErrBusy", err)
+				}
+				var next Record
+				deadline := time.Now().Add(5 * time.Second)
+				for {
+					next, err = s.Acquire(ctx, "o3", 1, "fp", "w2")
+					if err == nil || time.Now().After(deadline) {
+						break
+					}
+					time.Sleep(20 * time.Millisecond) // waiting out a real lease expiry
+				}
+				if err != nil || next.Fence != zombie.Fence+1 {
+					t.Fatalf("takeover = %+v, %v", next, err)
+				}
+				if _, err := s.Transition(ctx, zombie, StateCartCreated, Change{CartID: "zombie-cart"}, StateReserved); !errors.Is(err, ErrFenced) {
+					t.Fatalf("zombie transition: err = %v, want ErrFenced", err)
+				}
+				if _, err := s.Transition(ctx, next, StateCartCreated, Change{CartID: "cart"}, StateReserved); err != nil {
+					t.Fatal(err)
+				}
+			})
+
+			t.Run("concurrent acquirers: exactly one wins", func(t *testing.T) {
+				s := newStore(t, time.Minute)
+				var wg sync.WaitGroup
+				var mu sync.Mutex
+				wins := 0
+				for i := range 20 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						if _, err := s.Acquire(ctx, "o4", 1, "fp", "w"+string(rune('a'+i))); err == nil {
+							mu.Lock()
+							wins++
+							mu.Unlock()
+						}
+					}()
+				}
+				wg.Wait()
+				if wins != 1 {
+					t.Fatalf("%d acquirers won, want 1", wins)
+				}
+			})
+
+			t.Run("history keeps order", func(t *testing.T) {
+				s := newStore(t, time.Minute)
+				for _, e := range []string{"a", "b", "c"} {
+					if err := s.AppendHistory(ctx, "o5", []byte(e)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				h, err := s.History(ctx, "o5")
+				if err != nil || len(h) != 3 || string(h[0]) != "a" || string(h[2]) != "c" {
+					t.Fatalf("history = %q, %v", h, err)
+				}
+			})
+		})
+	}
+}
+
+func TestUnavailableFailsClosed(t *testing.T) {
+	mr := miniredis.RunT(t)
+	s, err := New(redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1}), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr.Close()
+	if _, err := s.Acquire(context.Background(), "o", 1, "fp", "w"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrUnavailable", err)
+	}
+}
