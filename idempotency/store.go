@@ -191,6 +191,27 @@ if redis.call('HGET', KEYS[1], 'state') ~= 'terminal' then return 0 end
 redis.call('HSET', KEYS[1], 'outcome', ARGV[1], 'outcome_data', ARGV[2])
 return 1`)
 
+// AllocateAttempt returns the attempt number for a replacement identified by reason (for
+// example the failure event that caused it). The same reason always gets the same number, so
+// a redelivered failure can not create a second replacement cart; a new reason gets the next
+// number above every number handed out and above floor.
+func (s *Store) AllocateAttempt(ctx context.Context, orderID, reason string, floor int) (int, error) {
+	key := fmt.Sprintf("%s:attempts:{%s}", s.cfg.Prefix, orderID)
+	n, err := allocateScript.Run(ctx, s.rdb, []string{key}, reason, floor, s.cfg.TTL.Milliseconds()).Int()
+	if err != nil {
+		return 0, fmt.Errorf("allocating an attempt of %s: %w: %v", orderID, ErrUnavailable, err)
+	}
+	return n, nil
+}
+
+var allocateScript = redis.NewScript(`
+local got = redis.call('HGET', KEYS[1], 'r:' .. ARGV[1])
+if got then return tonumber(got) end
+local n = math.max(tonumber(redis.call('HGET', KEYS[1], 'next') or '0'), tonumber(ARGV[2])) + 1
+redis.call('HSET', KEYS[1], 'next', n, 'r:' .. ARGV[1], n)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return n`)
+
 // AppendHistory appends one entry (opaque bytes, JSON by convention) to the order's history,
 // which outlives attempts and feeds dead letters.
 func (s *Store) AppendHistory(ctx context.Context, orderID string, entry []byte) error {

@@ -124,6 +124,7 @@ type Tracking struct {
 	Polls          int
 	Resubmits      int
 	Chain          int64
+	Announced      bool
 	OutcomeUnknown bool
 	Request        OrderRequested
 }

@@ -1,0 +1,110 @@
+// Package demo generates order requests that walk every sandbox scenario, and tallies the
+// outcomes from the status topic. `orderflow run` uses it for its demo stream; the
+// end-to-end tests use it to know what each order must end as.
+package demo
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/orderflow/orderflow/schemas"
+)
+
+// Scenario is one kind of demo order and the outcome it must reach.
+type Scenario struct {
+	Name string
+	// Want is the terminal outcome per merchant: "placed", "dead_lettered:<action>" or
+	// "needs_attention:<action>".
+	Want string
+	// Build returns the request for order n (unique product ids per order, so scenarios that
+	// count per product, like oos-once, behave the same for every order).
+	Build func(orderID string, n int) schemas.OrderRequested
+}
+
+func buyer() schemas.Buyer {
+	return schemas.Buyer{FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com", Phone: "+14155550100",
+		Address1: "1 Market St", City: "San Francisco", ProvinceCode: "CA", PostalCode: "94105", CountryCode: "US"}
+}
+
+func rye(orderID, token string, items ...schemas.Item) schemas.OrderRequested {
+	return schemas.OrderRequested{OrderID: orderID, Attempt: 1, Provider: "rye", Buyer: buyer(), Items: items,
+		Currency: "USD", PaymentRef: token, ShopperIP: "203.0.113.10", RequestedAt: time.Now().UTC()}
+}
+
+func amazon(product string) schemas.Item {
+	return schemas.Item{Merchant: "amazon", ProductID: product, Quantity: 1, PriceCents: 1999}
+}
+
+func shop(store, product string) schemas.Item {
+	return schemas.Item{Merchant: store, ProductID: product, Quantity: 2, PriceCents: 1250}
+}
+
+// Rye scenarios, by name.
+var (
+	Placed = Scenario{Name: "placed", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
+		return rye(id, "tok_visa", amazon(fmt.Sprintf("B0OK%06d", n)))
+	}}
+	PaymentDeclined = Scenario{Name: "payment-declined", Want: "dead_lettered:new-payment-method", Build: func(id string, n int) schemas.OrderRequested {
+		return rye(id, "tok_declined", amazon(fmt.Sprintf("B0PD%06d", n)))
+	}}
+	OutOfStockOnce = Scenario{Name: "out-of-stock-then-replaced", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
+		return rye(id, "tok_visa", amazon(fmt.Sprintf("oos-once:B0OS%06d", n)))
+	}}
+	Undeliverable = Scenario{Name: "undeliverable", Want: "dead_lettered:new-address", Build: func(id string, n int) schemas.OrderRequested {
+		o := rye(id, "tok_visa", amazon(fmt.Sprintf("B0UD%06d", n)))
+		o.Buyer.PostalCode = "00000"
+		return o
+	}}
+	UpstreamFlaky = Scenario{Name: "upstream-flaky", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
+		return rye(id, "tok_visa", amazon(fmt.Sprintf("upstream-2:B0UP%06d", n)))
+	}}
+	TimeoutPlaced = Scenario{Name: "timeout-but-placed", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
+		return rye(id, "tok_visa", amazon(fmt.Sprintf("timeout-placed:B0TP%06d", n)))
+	}}
+	TimeoutLost = Scenario{Name: "timeout-never-started", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
+		return rye(id, "tok_visa", amazon(fmt.Sprintf("timeout-lost:B0TL%06d", n)))
+	}}
+	Stuck = Scenario{Name: "stuck", Want: "needs_attention:contact-provider", Build: func(id string, n int) schemas.OrderRequested {
+		return rye(id, "tok_visa", amazon(fmt.Sprintf("stuck:B0ST%06d", n)))
+	}}
+	PlacementFailed = Scenario{Name: "placement-failed", Want: "dead_lettered:contact-provider", Build: func(id string, n int) schemas.OrderRequested {
+		return rye(id, "tok_visa", amazon(fmt.Sprintf("placement-failed:B0PF%06d", n)))
+	}}
+	RetryabilityUnknown = Scenario{Name: "retryability-unknown", Want: "dead_lettered:investigate", Build: func(id string, n int) schemas.OrderRequested {
+		return rye(id, "tok_visa", amazon(fmt.Sprintf("unknown-error:B0UE%06d", n)))
+	}}
+	AlwaysUnavailable = Scenario{Name: "always-unavailable", Want: "dead_lettered:attempts-exhausted", Build: func(id string, n int) schemas.OrderRequested {
+		return rye(id, "tok_visa", amazon(fmt.Sprintf("unavailable:B0UA%06d", n)))
+	}}
+	PartialAcrossMerchants = Scenario{Name: "two-merchants-one-replaced", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
+		return rye(id, "tok_visa", amazon(fmt.Sprintf("B0MM%06d", n)), shop("shop-a.myshopify.com", fmt.Sprintf("oos-once:V%06d", n)))
+	}}
+)
+
+// Skeleton is the three scenarios of the walking skeleton.
+var Skeleton = []Scenario{Placed, PaymentDeclined, OutOfStockOnce}
+
+// All is every demo scenario.
+var All = []Scenario{Placed, PaymentDeclined, OutOfStockOnce, Undeliverable, UpstreamFlaky, TimeoutPlaced,
+	TimeoutLost, Stuck, PlacementFailed, RetryabilityUnknown, AlwaysUnavailable, PartialAcrossMerchants}
+
+// Order is one generated request and the outcome it must reach.
+type Order struct {
+	Request  schemas.OrderRequested
+	Scenario Scenario
+}
+
+// Generator hands out orders round-robin over its scenarios.
+type Generator struct {
+	Prefix    string
+	Scenarios []Scenario
+	n         int
+}
+
+// Next returns the next order.
+func (g *Generator) Next() Order {
+	s := g.Scenarios[g.n%len(g.Scenarios)]
+	id := fmt.Sprintf("%s%06d", g.Prefix, g.n)
+	g.n++
+	return Order{Request: s.Build(id, g.n), Scenario: s}
+}

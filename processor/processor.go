@@ -1,0 +1,316 @@
+// Package processor holds orderflow's three roles, each a consumer.Handler:
+//
+//   - Worker (orders.requests and the retry tiers): reserves the order attempt in the
+//     idempotency store, creates the cart, records its id, submits it, and hands it to the
+//     tracker, or reports a classified failure.
+//   - Tracker (orders.tracking): polls placement per merchant order and decides placed,
+//     failed, never started (resubmit the same cart) or stuck (needs attention).
+//   - Reconciler (orders.failures): applies the failure policy: retry through a delay tier,
+//     replace with a new cart, or dead-letter with the action a person must take.
+//
+// One rule keeps every role crash-safe: record the outcome with the state change in the store,
+// then emit the events; a redelivery that finds the state already moved re-emits the stored
+// outcome. Events carry deterministic ids, so downstream dedupes the re-emissions.
+package processor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/producer"
+	"github.com/orderflow/orderflow/provider"
+	"github.com/orderflow/orderflow/schemas"
+	"github.com/orderflow/orderflow/topology"
+)
+
+// Sender produces records and returns once all are acknowledged; *producer.Producer is one.
+type Sender interface {
+	Send(ctx context.Context, msgs ...producer.Message) error
+}
+
+// Status states.
+const (
+	StateReceived         = "received"
+	StateCartCreated      = "cart_created"
+	StateSubmitted        = "submitted"
+	StateOutcomeUnknown   = "outcome_unknown"
+	StatePlacementStarted = "placement_started"
+	StatePlaced           = "placed"
+	StateFailed           = "failed"
+	StateRetryScheduled   = "retry_scheduled"
+	StateReplaced         = "replaced"
+	StateDeadLettered     = "dead_lettered"
+	StateNeedsAttention   = "needs_attention"
+)
+
+// Phases of a failure.
+const (
+	PhaseCart       = "cart"
+	PhaseSubmission = "submission"
+	PhasePlacement  = "placement"
+)
+
+// ClassStuck is the failure class of a merchant order stuck after OrderSubmissionStarted.
+const ClassStuck = "stuck"
+
+// Config is shared by the three roles.
+type Config struct {
+	Store     *idempotency.Store
+	Providers map[string]provider.Provider
+	Events    Sender
+	Codec     *schemas.Codec
+	Topology  topology.Topology
+	// Owner names this process in leases. Default: a random id.
+	Owner string
+	// SubmitRetries is how many times a retryable submit or cart error is retried in process
+	// before the failure goes to the reconciler. Default 3.
+	SubmitRetries int
+	// RetryBase and RetryMax shape the in-process backoff (jittered, capped). Defaults 200ms, 5s.
+	RetryBase, RetryMax time.Duration
+	// PollInterval is the tracker's polling period. Default 2s.
+	PollInterval time.Duration
+	// NeverStartedAfter: no placement events this long after submission means the cart never
+	// reached placement; it is resubmitted. Default 5m (the Rye seed).
+	NeverStartedAfter time.Duration
+	// StuckAfter: only OrderSubmissionStarted this long after submission means stuck; it
+	// needs a person and is never replaced. Default 10m (the Rye seed).
+	StuckAfter time.Duration
+	// MaxResubmits bounds never-started resubmissions of one cart. Default 2.
+	MaxResubmits int
+	// Policy is the reconciler's failure policy. Default DefaultPolicy().
+	Policy Policy
+	// Logger; nil discards. Personal data and secrets are never logged.
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Validate checks cfg and fills defaults.
+func (c *Config) Validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("processor: no store")
+	case len(c.Providers) == 0:
+		return errors.New("processor: no providers")
+	case c.Events == nil:
+		return errors.New("processor: no event sender")
+	case c.Codec == nil:
+		return errors.New("processor: no codec")
+	}
+	if err := c.Topology.Validate(); err != nil {
+		return err
+	}
+	if c.Owner == "" {
+		c.Owner = "orderflow-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	if c.SubmitRetries <= 0 {
+		c.SubmitRetries = 3
+	}
+	if c.RetryBase <= 0 {
+		c.RetryBase = 200 * time.Millisecond
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = 5 * time.Second
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 2 * time.Second
+	}
+	if c.NeverStartedAfter <= 0 {
+		c.NeverStartedAfter = 5 * time.Minute
+	}
+	if c.StuckAfter <= 0 {
+		c.StuckAfter = 10 * time.Minute
+	}
+	if c.MaxResubmits <= 0 {
+		c.MaxResubmits = 2
+	}
+	if c.Policy.Rules == nil {
+		c.Policy = DefaultPolicy()
+	}
+	if err := c.Policy.Validate(); err != nil {
+		return err
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// EventID is the deterministic id of a status event: the same order, attempt, merchant
+// order and state always give the same id, so downstream can dedupe re-emissions.
+func EventID(orderID string, attempt int, merchant, state string) string {
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%s\x00%s", orderID, attempt, merchant, state)))
+	return hex.EncodeToString(h[:16])
+}
+
+// Fingerprint identifies what an order attempt would charge: the same order id and attempt
+// with another fingerprint is refused. Replay metadata and timestamps are not part of it.
+func Fingerprint(o schemas.OrderRequested) string {
+	b, _ := json.Marshal(struct {
+		P string
+		B schemas.Buyer
+		I []schemas.Item
+		C string
+		R string
+		S string
+	}{o.Provider, o.Buyer, o.Items, o.Currency, o.PaymentRef, o.ShopperIP})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// outcome is what a role stores with a state change and re-emits on redelivery.
+type outcome struct {
+	Status   []schemas.OrderStatus  `json:",omitempty"`
+	Failures []schemas.OrderFailure `json:",omitempty"`
+}
+
+func (o outcome) encode() []byte {
+	b, _ := json.Marshal(o)
+	return b
+}
+
+func decodeOutcome(b []byte) (outcome, error) {
+	var o outcome
+	if len(b) == 0 {
+		return o, nil
+	}
+	err := json.Unmarshal(b, &o)
+	return o, err
+}
+
+func (c *Config) messages(o outcome) []producer.Message {
+	msgs := make([]producer.Message, 0, len(o.Status)+len(o.Failures))
+	for _, s := range o.Status {
+		msgs = append(msgs, producer.Message{Topic: c.Topology.Status(), Key: s.OrderID, Value: s})
+	}
+	for _, f := range o.Failures {
+		msgs = append(msgs, producer.Message{Topic: c.Topology.Failures(), Key: f.OrderID, Value: f})
+	}
+	return msgs
+}
+
+func (c *Config) emit(ctx context.Context, o outcome, extra ...producer.Message) error {
+	return c.Events.Send(ctx, append(c.messages(o), extra...)...)
+}
+
+func (c *Config) status(req schemas.OrderRequested, state, cartID, merchant, merchantOrderID string) schemas.OrderStatus {
+	return schemas.OrderStatus{
+		EventID: EventID(req.OrderID, req.Attempt, merchant, state), OrderID: req.OrderID, Attempt: req.Attempt,
+		Provider: req.Provider, State: state, CartID: cartID, Merchant: merchant, MerchantOrderID: merchantOrderID,
+		Terminal: merchant != "" && (state == StatePlaced || state == StateDeadLettered || state == StateNeedsAttention),
+		At:       c.Now().UTC(),
+	}
+}
+
+// final is one terminal status per merchant of items: every merchant order of an order ends
+// with exactly one event whose Terminal is true. Without items it is one order-level event.
+func (c *Config) final(req schemas.OrderRequested, state string, items []schemas.Item, cartID, code, action, msg string) []schemas.OrderStatus {
+	var out []schemas.OrderStatus
+	for _, m := range merchants(items) {
+		st := c.status(req, state, cartID, m, "")
+		st.Code, st.Action, st.Message = code, action, msg
+		out = append(out, st)
+	}
+	if len(out) == 0 {
+		st := c.status(req, state, cartID, "", "")
+		st.Code, st.Action, st.Message, st.Terminal = code, action, msg, true
+		out = append(out, st)
+	}
+	return out
+}
+
+// merchants returns the distinct merchants of items, in order.
+func merchants(items []schemas.Item) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, it := range items {
+		if !seen[it.Merchant] {
+			seen[it.Merchant] = true
+			out = append(out, it.Merchant)
+		}
+	}
+	return out
+}
+
+// failure builds a failure event from a classified provider error.
+func (c *Config) failure(req schemas.OrderRequested, phase, cartID string, pe *provider.Error, history []schemas.Attempt) schemas.OrderFailure {
+	return schemas.OrderFailure{
+		EventID: EventID(req.OrderID, req.Attempt, "", "failure/"+phase), OrderID: req.OrderID, Attempt: req.Attempt,
+		Provider: req.Provider, Phase: phase, Class: pe.Class.String(), Code: pe.Code, Message: pe.Message,
+		Retryable: pe.Retryable, HTTPStatus: pe.HTTPStatus, RequestID: pe.RequestID, CartID: cartID,
+		Action: string(pe.Action), FailedItems: req.Items, Attempts: history, Request: req, At: c.Now().UTC(),
+	}
+}
+
+// attemptOf turns a provider error into a history entry.
+func attemptOf(req schemas.OrderRequested, phase, cartID string, pe *provider.Error, at time.Time, latency time.Duration) schemas.Attempt {
+	return schemas.Attempt{At: at.UTC(), Attempt: req.Attempt, Phase: phase, Code: pe.Code, Message: pe.Message,
+		Retryable: pe.Retryable, HTTPStatus: pe.HTTPStatus, RequestID: pe.RequestID, CartID: cartID, Latency: latency}
+}
+
+// record appends a to the order's history in the store.
+func (c *Config) record(ctx context.Context, orderID string, a schemas.Attempt) error {
+	b, _ := json.Marshal(a)
+	return c.Store.AppendHistory(ctx, orderID, b)
+}
+
+// history reads the order's history from the store.
+func (c *Config) history(ctx context.Context, orderID string) ([]schemas.Attempt, error) {
+	raw, err := c.Store.History(ctx, orderID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]schemas.Attempt, 0, len(raw))
+	for _, b := range raw {
+		var a schemas.Attempt
+		if json.Unmarshal(b, &a) == nil {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// asProviderError returns err as a *provider.Error; an unclassified error is treated as
+// retryable for calls that charge nothing and as outcome unknown otherwise.
+func asProviderError(err error, op string, charges bool) *provider.Error {
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	class := provider.ClassRetryable
+	if charges {
+		class = provider.ClassOutcomeUnknown
+	}
+	return &provider.Error{Class: class, Op: op, Message: err.Error()}
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// redact keeps the first letter of personal data, for logs.
+func redact(s string) string {
+	if s == "" {
+		return ""
+	}
+	return s[:1] + "***"
+}

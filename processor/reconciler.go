@@ -1,0 +1,163 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/orderflow/orderflow/consumer"
+	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/producer"
+	"github.com/orderflow/orderflow/schemas"
+)
+
+// RetriesAttribute counts the delay-tier retries of an attempt on its OrderRequested. It is
+// not part of the fingerprint.
+const RetriesAttribute = "orderflow.retries"
+
+// Reconciler applies the failure policy to failure events (orders.failures).
+type Reconciler struct{ cfg *Config }
+
+// NewReconciler validates cfg and returns a Reconciler.
+func NewReconciler(cfg *Config) (*Reconciler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Reconciler{cfg: cfg}, nil
+}
+
+// Handle decides one failure. Every effect is deterministic (event ids, replacement attempt
+// numbers), so a redelivered failure repeats the same effects and downstream dedupes them.
+func (c *Reconciler) Handle(ctx context.Context, r *kgo.Record) error {
+	f, err := c.cfg.Codec.DecodeOrderFailure(ctx, r.Value)
+	if errors.Is(err, schemas.ErrUndecodable) {
+		return consumer.Permanent(fmt.Errorf("decoding failure event: %w", err))
+	}
+	if err != nil {
+		return err
+	}
+	retries, _ := strconv.Atoi(f.Request.Attributes[RetriesAttribute])
+	d := c.cfg.Policy.Decide(f, retries, c.cfg.Now())
+	c.cfg.Logger.Info("reconciling a failure", "order", f.OrderID, "attempt", f.Attempt, "merchant", f.Merchant,
+		"phase", f.Phase, "class", f.Class, "code", f.Code, "decision", d.Do, "rule", d.Rule)
+	switch d.Do {
+	case DoRetry:
+		return c.retry(ctx, f, retries)
+	case DoReplace:
+		return c.replace(ctx, f)
+	}
+	return c.deadLetter(ctx, r, f, d)
+}
+
+// tierDelay is the jittered delay of tier i.
+func (c *Reconciler) tierDelay(i int) time.Duration {
+	tiers := c.cfg.Topology.Tiers
+	d := tiers[min(i, len(tiers)-1)].Delay
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+func (c *Reconciler) retry(ctx context.Context, f schemas.OrderFailure, retries int) error {
+	req := f.Request
+	attrs := make(map[string]string, len(req.Attributes)+1)
+	for k, v := range req.Attributes {
+		attrs[k] = v
+	}
+	attrs[RetriesAttribute] = strconv.Itoa(retries + 1)
+	req.Attributes = attrs
+	st := c.cfg.status(req, StateRetryScheduled+"/"+strconv.Itoa(retries+1), f.CartID, f.Merchant, f.MerchantOrderID)
+	st.State, st.Code = StateRetryScheduled, f.Code
+	return c.cfg.emit(ctx, outcome{Status: []schemas.OrderStatus{st}},
+		producer.Message{Topic: c.cfg.Topology.Retry(retries), Key: req.OrderID, Value: req, Due: c.cfg.Now().Add(c.tierDelay(retries))})
+}
+
+// replace requests a new cart holding only the failed items, as a new attempt.
+func (c *Reconciler) replace(ctx context.Context, f schemas.OrderFailure) error {
+	next, err := c.cfg.Store.AllocateAttempt(ctx, f.OrderID, f.EventID, f.Attempt)
+	if err != nil {
+		return err
+	}
+	req := f.Request
+	req.Attempt = next
+	req.Items = f.FailedItems
+	req.ReplacesCartID = f.CartID
+	attrs := map[string]string{}
+	for k, v := range f.Request.Attributes {
+		if k != RetriesAttribute {
+			attrs[k] = v
+		}
+	}
+	req.Attributes = attrs
+	st := c.cfg.status(f.Request, StateReplaced, f.CartID, f.Merchant, f.MerchantOrderID)
+	st.Code, st.Message = f.Code, fmt.Sprintf("replaced by attempt %d", next)
+	return c.cfg.emit(ctx, outcome{Status: []schemas.OrderStatus{st}},
+		producer.Message{Topic: c.cfg.Topology.Retry(0), Key: req.OrderID, Value: req, Due: c.cfg.Now().Add(c.tierDelay(0))})
+}
+
+// deadLetter parks the failure with its history and the action needed, and closes the attempt
+// so that no duplicate request can resume it.
+func (c *Reconciler) deadLetter(ctx context.Context, r *kgo.Record, f schemas.OrderFailure, d Decision) error {
+	if err := c.close(ctx, f); err != nil {
+		return err
+	}
+	history, err := c.cfg.history(ctx, f.OrderID)
+	if err != nil {
+		return err
+	}
+	state := StateDeadLettered
+	if d.Do == DoNeedsAttention {
+		state = StateNeedsAttention
+	}
+	final := c.cfg.final(f.Request, state, f.FailedItems, f.CartID, f.Code, d.Action, f.Message)
+	req := f.Request
+	dl := schemas.DeadLetter{
+		DeadLetterID: EventID(f.OrderID, f.Attempt, f.Merchant, "dlq"), OrderID: f.OrderID, Attempt: f.Attempt,
+		Provider: f.Provider, Reason: reason(f), Action: d.Action, Rule: d.Rule, Code: f.Code, Retryable: f.Retryable,
+		CartID: f.CartID, SourceTopic: r.Topic, SourcePartition: r.Partition, SourceOffset: r.Offset,
+		Request: &req, Attempts: history, ReplayCount: req.ReplayCount, TraceContext: traceContext(r), At: c.cfg.Now().UTC(),
+	}
+	return c.cfg.emit(ctx, outcome{Status: final}, producer.Message{Topic: c.cfg.Topology.DLQ(), Key: f.OrderID, Value: dl})
+}
+
+// close makes the attempt terminal if a retryable hand-off left it open.
+func (c *Reconciler) close(ctx context.Context, f schemas.OrderFailure) error {
+	rec, err := c.cfg.Store.Get(ctx, f.OrderID, f.Attempt)
+	if err != nil || rec.State == idempotency.StateTerminal || rec.State == idempotency.StateNone {
+		return err
+	}
+	rec, err = c.cfg.Store.Acquire(ctx, f.OrderID, f.Attempt, Fingerprint(f.Request), c.cfg.Owner)
+	if err != nil || rec.State == idempotency.StateTerminal {
+		return err
+	}
+	_, err = c.cfg.Store.Transition(ctx, rec, idempotency.StateTerminal, idempotency.Change{Outcome: StateDeadLettered},
+		idempotency.StateReserved, idempotency.StateCartCreated)
+	if errors.Is(err, idempotency.ErrState) {
+		return nil // a retry is already submitting: its own outcome will decide
+	}
+	return err
+}
+
+func reason(f schemas.OrderFailure) string {
+	s := f.Phase + " failed"
+	if f.Code != "" {
+		s += ": " + f.Code
+	}
+	if f.Message != "" {
+		s += ": " + f.Message
+	}
+	return s
+}
+
+func traceContext(r *kgo.Record) map[string]string {
+	out := map[string]string{}
+	for _, h := range r.Headers {
+		if h.Key == "traceparent" || h.Key == "tracestate" {
+			out[h.Key] = string(h.Value)
+		}
+	}
+	return out
+}

@@ -1,0 +1,298 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sethvargo/go-retry"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/orderflow/orderflow/consumer"
+	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/producer"
+	"github.com/orderflow/orderflow/provider"
+	"github.com/orderflow/orderflow/schemas"
+)
+
+// Worker places order attempts: it consumes OrderRequested from the requests topic and the
+// retry tiers. It is safe for concurrent use across keys; the engine serialises one key.
+type Worker struct{ cfg *Config }
+
+// NewWorker validates cfg and returns a Worker.
+func NewWorker(cfg *Config) (*Worker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Worker{cfg: cfg}, nil
+}
+
+// Handle processes one order request. It returns consumer.Permanent for records that can
+// never be processed and a plain error (retry later) when the store or Kafka is unavailable:
+// without the store nothing is submitted (fail closed).
+func (w *Worker) Handle(ctx context.Context, r *kgo.Record) error {
+	req, err := w.cfg.Codec.DecodeOrderRequested(ctx, r.Value)
+	if errors.Is(err, schemas.ErrUndecodable) {
+		return consumer.Permanent(fmt.Errorf("decoding order request: %w", err))
+	}
+	if err != nil {
+		return err
+	}
+	if err := validate(req, w.cfg.Providers); err != nil {
+		return w.reject(ctx, r, req, err)
+	}
+	rec, err := w.cfg.Store.Acquire(ctx, req.OrderID, req.Attempt, Fingerprint(req), w.cfg.Owner)
+	if errors.Is(err, idempotency.ErrConflict) {
+		return consumer.Permanent(fmt.Errorf("order %s attempt %d: %w", req.OrderID, req.Attempt, err))
+	}
+	if err != nil {
+		return err
+	}
+	log := w.cfg.Logger.With("order", req.OrderID, "attempt", req.Attempt, "provider", req.Provider)
+	if rec.State == idempotency.StateTerminal {
+		log.Info("duplicate of a finished attempt: re-emitting its outcome", "outcome", rec.Outcome)
+		o, err := decodeOutcome(rec.OutcomeData)
+		if err != nil {
+			return consumer.Permanent(fmt.Errorf("decoding stored outcome of %s: %w", rec.Key, err))
+		}
+		return w.cfg.emit(ctx, o)
+	}
+	return w.advance(ctx, log, req, rec, w.cfg.Providers[req.Provider])
+}
+
+// advance moves the attempt forward from wherever the store says it stands.
+func (w *Worker) advance(ctx context.Context, log *slog.Logger, req schemas.OrderRequested, rec idempotency.Record, prov provider.Provider) error {
+	switch rec.State {
+	case idempotency.StateReserved:
+		return w.createCart(ctx, req, rec, prov)
+	case idempotency.StateCartCreated:
+		return w.submit(ctx, req, rec, prov)
+	case idempotency.StateSubmitting:
+		// The last submit's answer was lost (crash, timeout): the cart may be charged.
+		// Never submit blindly; let the tracker find out.
+		log.Info("resuming after a lost submit answer: polling instead of resubmitting", "cart", rec.CartID)
+		return w.track(ctx, req, rec, true, StateOutcomeUnknown)
+	case idempotency.StateSubmitted:
+		// Submitted, but the tracking record may not have been produced: start a new chain.
+		return w.track(ctx, req, rec, false, "")
+	}
+	return fmt.Errorf("order %s attempt %d: unexpected state %q", req.OrderID, req.Attempt, rec.State)
+}
+
+func (w *Worker) backoff() retry.Backoff {
+	b := retry.NewExponential(w.cfg.RetryBase)
+	b = retry.WithJitterPercent(20, b)
+	b = retry.WithCappedDuration(w.cfg.RetryMax, b)
+	return retry.WithMaxRetries(uint64(w.cfg.SubmitRetries), b)
+}
+
+// call runs op with a fresh backoff: a retryable error is retried (SubmitRetries times),
+// a rate limit waits the provider's time without counting. between runs before each retry.
+func (w *Worker) call(ctx context.Context, req schemas.OrderRequested, phase, cartID string, op func() error, between func() error) (*provider.Error, error) {
+	b := w.backoff()
+	for {
+		start := w.cfg.Now()
+		err := op()
+		if err == nil {
+			return nil, nil
+		}
+		pe := asProviderError(err, phase, phase == PhaseSubmission)
+		if err := w.cfg.record(ctx, req.OrderID, attemptOf(req, phase, cartID, pe, start, w.cfg.Now().Sub(start))); err != nil {
+			return pe, err
+		}
+		var wait time.Duration
+		switch pe.Class {
+		case provider.ClassRateLimited:
+			wait = max(pe.RetryAfter, w.cfg.RetryBase)
+		case provider.ClassRetryable:
+			d, stop := b.Next()
+			if stop {
+				return pe, nil
+			}
+			wait = max(d, pe.RetryAfter)
+		default:
+			return pe, nil
+		}
+		if between != nil {
+			if err := between(); err != nil {
+				return pe, err
+			}
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return pe, err
+		}
+	}
+}
+
+func (w *Worker) createCart(ctx context.Context, req schemas.OrderRequested, rec idempotency.Record, prov provider.Provider) error {
+	var cart provider.Cart
+	pe, err := w.call(ctx, req, PhaseCart, "", func() error {
+		var err error
+		cart, err = prov.CreateCart(ctx, cartRequest(req))
+		return err
+	}, nil)
+	if err != nil {
+		return err
+	}
+	if pe != nil {
+		if pe.Class == provider.ClassRetryable || pe.Class == provider.ClassRateLimited {
+			return w.handOff(ctx, req, rec, "", pe)
+		}
+		return w.fail(ctx, req, rec, PhaseCart, "", pe)
+	}
+	rec, err = w.cfg.Store.Transition(ctx, rec, idempotency.StateCartCreated, idempotency.Change{CartID: cart.ID}, idempotency.StateReserved)
+	if err != nil {
+		return err
+	}
+	if err := w.cfg.emit(ctx, outcome{Status: []schemas.OrderStatus{w.cfg.status(req, StateCartCreated, cart.ID, "", "")}}); err != nil {
+		return err
+	}
+	return w.submit(ctx, req, rec, prov)
+}
+
+func (w *Worker) submit(ctx context.Context, req schemas.OrderRequested, rec idempotency.Record, prov provider.Provider) error {
+	var sub provider.Submission
+	var err error
+	if rec, err = w.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitting, idempotency.Change{}, idempotency.StateCartCreated); err != nil {
+		return err
+	}
+	pe, err := w.call(ctx, req, PhaseSubmission, rec.CartID, func() error {
+		var err error
+		sub, err = prov.Submit(ctx, provider.SubmitRequest{CartID: rec.CartID, OrderRef: orderRef(req), ShopperIP: req.ShopperIP, PaymentRef: req.PaymentRef})
+		return err
+	}, func() error {
+		// The provider refused with certainty: the cart was not submitted. Record that
+		// before waiting, so a crash during the wait resumes with a plain resubmit.
+		var err error
+		if rec, err = w.cfg.Store.Transition(ctx, rec, idempotency.StateCartCreated, idempotency.Change{}, idempotency.StateSubmitting); err != nil {
+			return err
+		}
+		rec, err = w.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitting, idempotency.Change{}, idempotency.StateCartCreated)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if pe == nil {
+		return w.track(ctx, req, rec, false, StateSubmitted, sub.Orders...)
+	}
+	switch pe.Class {
+	case provider.ClassOutcomeUnknown, provider.ClassAlreadySubmitted:
+		return w.track(ctx, req, rec, true, StateOutcomeUnknown)
+	case provider.ClassRetryable, provider.ClassRateLimited:
+		if rec, err = w.cfg.Store.Transition(ctx, rec, idempotency.StateCartCreated, idempotency.Change{}, idempotency.StateSubmitting); err != nil {
+			return err
+		}
+		return w.handOff(ctx, req, rec, rec.CartID, pe)
+	}
+	return w.fail(ctx, req, rec, PhaseSubmission, rec.CartID, pe)
+}
+
+// handOff gives a still-retryable attempt to the reconciler, which schedules a delay-tier retry.
+func (w *Worker) handOff(ctx context.Context, req schemas.OrderRequested, rec idempotency.Record, cartID string, pe *provider.Error) error {
+	history, err := w.cfg.history(ctx, req.OrderID)
+	if err != nil {
+		return err
+	}
+	phase := PhaseSubmission
+	if cartID == "" {
+		phase = PhaseCart
+	}
+	o := outcome{
+		Status:   []schemas.OrderStatus{w.cfg.status(req, StateFailed, cartID, "", "")},
+		Failures: []schemas.OrderFailure{w.cfg.failure(req, phase, cartID, pe, history)},
+	}
+	o.Status[0].Code, o.Status[0].Message = pe.Code, pe.Message
+	if _, err := w.cfg.Store.Transition(ctx, rec, rec.State, idempotency.Change{Release: true}, rec.State); err != nil {
+		return err
+	}
+	return w.cfg.emit(ctx, o)
+}
+
+// fail ends the attempt: the failure goes to the reconciler, which dead-letters or replaces.
+func (w *Worker) fail(ctx context.Context, req schemas.OrderRequested, rec idempotency.Record, phase, cartID string, pe *provider.Error) error {
+	history, err := w.cfg.history(ctx, req.OrderID)
+	if err != nil {
+		return err
+	}
+	st := w.cfg.status(req, StateFailed, cartID, "", "")
+	st.Code, st.Action, st.Message = pe.Code, string(pe.Action), pe.Message
+	o := outcome{Status: []schemas.OrderStatus{st}, Failures: []schemas.OrderFailure{w.cfg.failure(req, phase, cartID, pe, history)}}
+	from := []idempotency.State{idempotency.StateReserved, idempotency.StateSubmitting}
+	if _, err := w.cfg.Store.Transition(ctx, rec, idempotency.StateTerminal, idempotency.Change{Outcome: StateFailed, OutcomeData: o.encode()}, from...); err != nil {
+		return err
+	}
+	return w.cfg.emit(ctx, o)
+}
+
+// track marks the attempt submitted under a new tracking chain and hands it to the tracker.
+func (w *Worker) track(ctx context.Context, req schemas.OrderRequested, rec idempotency.Record, unknown bool, state string, orders ...provider.MerchantOrder) error {
+	chain := rec.Fence
+	rec, err := w.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitted, idempotency.Change{Chain: chain, Release: true},
+		idempotency.StateSubmitting, idempotency.StateSubmitted)
+	if err != nil {
+		return err
+	}
+	now := w.cfg.Now()
+	var o outcome
+	if state != "" {
+		o.Status = append(o.Status, w.cfg.status(req, state, rec.CartID, "", ""))
+	}
+	for _, mo := range orders {
+		o.Status = append(o.Status, w.cfg.status(req, StateSubmitted, rec.CartID, mo.Merchant, mo.OrderID))
+	}
+	t := schemas.Tracking{OrderID: req.OrderID, Attempt: req.Attempt, Provider: req.Provider, CartID: rec.CartID,
+		SubmittedAt: now, Chain: chain, OutcomeUnknown: unknown, Request: req}
+	return w.cfg.emit(ctx, o, producer.Message{Topic: w.cfg.Topology.Tracking(), Key: req.OrderID, Value: t, Due: now.Add(w.cfg.PollInterval)})
+}
+
+// reject dead-letters a request that decoded but can not be an order (no items, unknown
+// provider...). The order is finished: downstream sees dead_lettered.
+func (w *Worker) reject(ctx context.Context, r *kgo.Record, req schemas.OrderRequested, reason error) error {
+	final := w.cfg.final(req, StateDeadLettered, req.Items, "", "invalid-request", string(provider.ActionFixInput), reason.Error())
+	dl := schemas.DeadLetter{
+		DeadLetterID: EventID(req.OrderID, req.Attempt, "", "dlq/invalid"), OrderID: req.OrderID, Attempt: req.Attempt,
+		Provider: req.Provider, Reason: reason.Error(), Action: string(provider.ActionFixInput), Rule: "invalid-request",
+		SourceTopic: r.Topic, SourcePartition: r.Partition, SourceOffset: r.Offset, Request: &req, At: w.cfg.Now().UTC(),
+	}
+	return w.cfg.emit(ctx, outcome{Status: final}, producer.Message{Topic: w.cfg.Topology.DLQ(), Key: req.OrderID, Value: dl})
+}
+
+func validate(req schemas.OrderRequested, providers map[string]provider.Provider) error {
+	switch {
+	case req.Attempt < 1:
+		return fmt.Errorf("attempt %d: must be at least 1", req.Attempt)
+	case providers[req.Provider] == nil:
+		return fmt.Errorf("unknown provider %q", req.Provider)
+	case len(req.Items) == 0:
+		return errors.New("no items")
+	case req.Buyer.CountryCode == "":
+		return errors.New("buyer country code is required")
+	}
+	for i, it := range req.Items {
+		if it.ProductID == "" || it.Quantity <= 0 {
+			return fmt.Errorf("item %d: product id and a positive quantity are required", i)
+		}
+	}
+	return nil
+}
+
+func orderRef(req schemas.OrderRequested) string {
+	return fmt.Sprintf("%s/%d", req.OrderID, req.Attempt)
+}
+
+func cartRequest(req schemas.OrderRequested) provider.CartRequest {
+	items := make([]provider.Item, len(req.Items))
+	for i, it := range req.Items {
+		items[i] = provider.Item{Merchant: it.Merchant, ProductID: it.ProductID, Quantity: it.Quantity, PriceCents: it.PriceCents}
+	}
+	b := req.Buyer
+	return provider.CartRequest{
+		OrderRef: orderRef(req), Items: items, Currency: req.Currency, PaymentRef: req.PaymentRef,
+		Buyer: provider.Buyer{FirstName: b.FirstName, LastName: b.LastName, Email: b.Email, Phone: b.Phone,
+			Address1: b.Address1, Address2: b.Address2, City: b.City, ProvinceCode: b.ProvinceCode,
+			PostalCode: b.PostalCode, CountryCode: b.CountryCode},
+	}
+}

@@ -1,0 +1,266 @@
+package rye
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Khan/genqlient/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/orderflow/orderflow/provider"
+)
+
+// Rye operation names, as provider.Error.Op reports them.
+const (
+	opCreateCart = "createCart"
+	opSubmitCart = "submitCart"
+	opCheckout   = "checkoutByCartID"
+)
+
+// Codes the client reports for failures that carry no Rye code.
+const (
+	CodeTransport         = "TRANSPORT"          // no response arrived
+	CodeRateLimited       = "RATE_LIMITED"       // HTTP 429
+	CodeUnauthenticated   = "UNAUTHENTICATED"    // HTTP 401/403
+	CodeMalformedResponse = "MALFORMED_RESPONSE" // a response the client could not interpret
+	CodeNotSubmitted      = "NOT_SUBMITTED"      // submitCart succeeded without submitting every store
+)
+
+// apiError is one Rye error: a root GraphQL error or a cart- or store-level error in data.
+type apiError struct {
+	code      string
+	message   string
+	retryable *bool // only root GraphQL errors carry their own flag
+}
+
+// classify turns the outcome of one operation into a *provider.Error, or nil on success.
+// err is what genqlient returned; dataErrs are the cart- and store-level errors found in data
+// (cart-level first). secrets are scrubbed from every message.
+//
+// The rules, in order:
+//  1. no response: submitCart -> ClassOutcomeUnknown if any request byte was written, else
+//     ClassRetryable; other operations -> ClassRetryable (nothing is charged);
+//  2. HTTP 429 -> ClassRateLimited (RetryAfter from Retry-After, else Ratelimit-Reset, else 1s);
+//     401/403 -> ClassNotRetryable, ActionInvestigate; 5xx -> ClassOutcomeUnknown on submitCart
+//     (the cart may have moved on), ClassRetryable otherwise;
+//  3. an undecodable body -> ClassOutcomeUnknown on submitCart, ClassRetryable otherwise;
+//  4. Rye errors: ALREADY_SUBMITTED -> ClassAlreadySubmitted; CART_EXPIRED_ERROR ->
+//     ClassNotRetryable, ActionNewCart; otherwise the retryable flag (top-level extensions,
+//     else the root errors' own extensions) decides: true -> ClassRetryable, false ->
+//     ClassNotRetryable with actionFor(code), absent -> ClassUnknownRetryability,
+//     ActionInvestigate;
+//  5. any other non-200 -> ClassUnknownRetryability, ActionInvestigate.
+func classify(op string, ex *exchange, err error, dataErrs []apiError, secrets ...string) *provider.Error {
+	wrote, responded, status, header, ext := ex.snapshot()
+	pe := &provider.Error{Op: op, HTTPStatus: status, RequestID: requestID(header)}
+	submit := op == opSubmitCart
+	defer func() {
+		pe.Code, pe.Message, pe.RequestID = redact(pe.Code, secrets), redact(pe.Message, secrets), redact(pe.RequestID, secrets)
+	}()
+
+	if !responded {
+		if err == nil {
+			return nil // a test transport may answer without recording; nothing to classify
+		}
+		pe.Code, pe.Message = CodeTransport, err.Error()
+		pe.Class = provider.ClassRetryable
+		if submit && wrote {
+			pe.Class = provider.ClassOutcomeUnknown
+		}
+		return pe
+	}
+	switch {
+	case status == http.StatusTooManyRequests:
+		pe.Class, pe.Code, pe.RetryAfter = provider.ClassRateLimited, CodeRateLimited, retryAfter(header)
+		pe.Message = "rate limited (tier " + header.Get("Ratelimit-Tier") + ")"
+		return pe
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		pe.Class, pe.Code, pe.Action = provider.ClassNotRetryable, CodeUnauthenticated, provider.ActionInvestigate
+		pe.Message = "the API key was rejected"
+		return pe
+	case status >= 500:
+		pe.Code = "HTTP_" + strconv.Itoa(status)
+		pe.Class, pe.Message = provider.ClassRetryable, "server error; nothing was submitted"
+		if submit {
+			pe.Class, pe.Message = provider.ClassOutcomeUnknown, "server error or timeout; the cart may have been submitted, poll checkoutByCartID"
+		}
+		return pe
+	}
+
+	var errs []apiError
+	var gqlErrs gqlerror.List
+	var httpErr *graphql.HTTPError
+	switch {
+	case errors.As(err, &httpErr):
+		errs = rootErrors(httpErr.Response.Errors)
+		ext = httpErr.Response.Extensions
+	case errors.As(err, &gqlErrs):
+		errs = rootErrors(gqlErrs)
+	case err != nil:
+		pe.Code, pe.Message = CodeMalformedResponse, "decoding response: "+err.Error()
+		pe.Class = provider.ClassRetryable
+		if submit {
+			pe.Class = provider.ClassOutcomeUnknown
+		}
+		return pe
+	}
+	errs = append(errs, dataErrs...)
+	if len(errs) == 0 {
+		if status == http.StatusOK {
+			return nil
+		}
+		pe.Class, pe.Action, pe.Code = provider.ClassUnknownRetryability, provider.ActionInvestigate, "HTTP_"+strconv.Itoa(status)
+		pe.Message = "unexpected HTTP status"
+		return pe
+	}
+
+	primary := errs[0]
+	for _, e := range errs {
+		if e.code == "ALREADY_SUBMITTED" {
+			primary = e
+			break
+		}
+	}
+	pe.Code, pe.Message = primary.code, joinMessages(errs)
+	pe.Retryable = retryableFlag(ext, errs)
+	switch {
+	case primary.code == "ALREADY_SUBMITTED":
+		pe.Class = provider.ClassAlreadySubmitted
+	case primary.code == "CART_EXPIRED_ERROR":
+		pe.Class, pe.Action = provider.ClassNotRetryable, provider.ActionNewCart
+	case pe.Retryable == nil:
+		pe.Class, pe.Action = provider.ClassUnknownRetryability, provider.ActionInvestigate
+	case *pe.Retryable:
+		pe.Class = provider.ClassRetryable
+	default:
+		pe.Class, pe.Action = provider.ClassNotRetryable, actionFor(primary.code)
+	}
+	return pe
+}
+
+// actionFor says what must change before a not-retryable Rye error can succeed.
+func actionFor(code string) provider.Action {
+	switch {
+	case code == "PAYMENT_FAILED":
+		return provider.ActionNewPaymentMethod
+	case code == "UNDELIVERABLE":
+		return provider.ActionNewAddress
+	case code == "CART_EXPIRED_ERROR", code == "CART_NOT_FOUND", code == "PRODUCTS_UNAVAILABLE":
+		return provider.ActionNewCart
+	case strings.HasPrefix(code, "BUYER_IDENTITY_"), strings.HasPrefix(code, "BILLING_ADDRESS_"),
+		code == "SUBMIT_STORE_FAILED", code == "FEATURE_UNSUPPORTED", code == "SHOPPER_IP_IS_REQUIRED",
+		code == "CART_IS_EMPTY", code == "INVALID_INPUT", code == "SUBMIT_CART_FAILED":
+		return provider.ActionFixInput
+	}
+	return provider.ActionInvestigate
+}
+
+// retryableFlag reads the top-level extensions.retryable; without it, the root errors' own
+// flags combine (any false -> false, any absent -> absent, else true). A non-boolean is absent.
+func retryableFlag(ext map[string]any, errs []apiError) *bool {
+	if v, ok := ext["retryable"]; ok {
+		if b, ok := v.(bool); ok {
+			return &b
+		}
+		return nil
+	}
+	var flags []*bool
+	for _, e := range errs {
+		if e.retryable != nil || e.code != "" {
+			flags = append(flags, e.retryable)
+		}
+	}
+	if len(flags) == 0 {
+		return nil
+	}
+	all := true
+	for _, f := range flags {
+		switch {
+		case f == nil:
+			all = false
+		case !*f:
+			return provider.Bool(false)
+		}
+	}
+	if !all {
+		return nil
+	}
+	return provider.Bool(true)
+}
+
+func rootErrors(list gqlerror.List) []apiError {
+	out := make([]apiError, 0, len(list))
+	for _, e := range list {
+		if e == nil {
+			continue
+		}
+		ae := apiError{message: e.Message}
+		if c, ok := e.Extensions["code"].(string); ok {
+			ae.code = c
+		}
+		if b, ok := e.Extensions["retryable"].(bool); ok {
+			ae.retryable = &b
+		}
+		out = append(out, ae)
+	}
+	return out
+}
+
+func joinMessages(errs []apiError) string {
+	var b strings.Builder
+	for i, e := range errs {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		if e.code != "" {
+			b.WriteString(e.code)
+			b.WriteString(": ")
+		}
+		b.WriteString(e.message)
+	}
+	const maxLen = 512
+	s := b.String()
+	if len(s) > maxLen {
+		s = s[:maxLen] + "..."
+	}
+	return s
+}
+
+// retryAfter reads Retry-After, then Ratelimit-Reset (both in seconds); default 1s.
+func retryAfter(h http.Header) time.Duration {
+	for _, name := range []string{"Retry-After", "Ratelimit-Reset"} {
+		if n, err := strconv.Atoi(strings.TrimSpace(h.Get(name))); err == nil && n > 0 && n < 24*3600 {
+			return time.Duration(n) * time.Second
+		}
+	}
+	return time.Second
+}
+
+func requestID(h http.Header) string {
+	for _, name := range []string{"X-Request-Id", "Rye-Request-Id", "Request-Id"} {
+		if v := h.Get(name); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// redact removes secrets from s. Secrets shorter than 4 bytes are not scrubbed: they are not
+// secrets worth the name, and scrubbing them would mangle ordinary text.
+func redact(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 4 {
+			s = strings.ReplaceAll(s, sec, "[REDACTED]")
+		}
+	}
+	return s
+}
+
+// errorf builds a local (pre-request) classification error.
+func errorf(op string, class provider.Class, action provider.Action, code, format string, args ...any) *provider.Error {
+	return &provider.Error{Op: op, Class: class, Action: action, Code: code, Message: fmt.Sprintf(format, args...)}
+}

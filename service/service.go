@@ -1,0 +1,213 @@
+// Package service assembles orderflow's roles from explicit dependencies: Kafka brokers, a
+// schema registry, Redis and the checkout providers. cmd/orderflow and the end-to-end tests
+// build the same Service; only where the dependencies live differs.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/orderflow/orderflow/consumer"
+	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/processor"
+	"github.com/orderflow/orderflow/producer"
+	"github.com/orderflow/orderflow/provider"
+	"github.com/orderflow/orderflow/topology"
+)
+
+// Roles.
+const (
+	RoleWorker     = "worker"
+	RoleTracker    = "tracker"
+	RoleReconciler = "reconciler"
+)
+
+// AllRoles is every role, the default of Config.Roles.
+var AllRoles = []string{RoleWorker, RoleTracker, RoleReconciler}
+
+// Config configures a Service.
+type Config struct {
+	Brokers     []string // required
+	RegistryURL string   // Confluent-compatible schema registry, required
+	RedisURL    string   // redis://host:port/db, required
+	Providers   map[string]provider.Provider
+	Topology    topology.Topology
+	// Roles to run. Default AllRoles.
+	Roles []string
+	// Processor tunes the roles (poll interval, thresholds, policy); its dependency fields
+	// (Store, Providers, Events, Codec, Topology, Logger) are filled by New.
+	Processor processor.Config
+	// MaxInFlight per role. Default 1000.
+	MaxInFlight int
+	// KafkaOpts are extra franz-go options for every client (TLS, SASL, timeouts).
+	KafkaOpts []kgo.Opt
+	// ConsumerOpts are extra franz-go options for the role consumers only.
+	ConsumerOpts []kgo.Opt
+	// Redis tunes the idempotency store (prefix, lease, TTL).
+	Redis      idempotency.Config
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Validate checks cfg and fills defaults.
+func (c *Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("service: no brokers")
+	case c.RegistryURL == "":
+		return errors.New("service: no schema registry url")
+	case c.RedisURL == "":
+		return errors.New("service: no redis url")
+	case len(c.Providers) == 0:
+		return errors.New("service: no providers")
+	}
+	if len(c.Roles) == 0 {
+		c.Roles = AllRoles
+	}
+	for _, r := range c.Roles {
+		if !slices.Contains(AllRoles, r) {
+			return fmt.Errorf("service: unknown role %q", r)
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c.Topology.Validate()
+}
+
+// Service runs the configured roles.
+type Service struct {
+	cfg       Config
+	rdb       *redis.Client
+	producer  *producer.Producer
+	consumers map[string]*consumer.Consumer
+	proc      *processor.Config
+}
+
+// New connects to every dependency, creates missing topics, registers the schemas and builds
+// the roles. It returns no half-built Service: on error everything opened is closed.
+func New(ctx context.Context, cfg Config) (_ *Service, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, consumers: map[string]*consumer.Consumer{}}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("parsing redis url: %w", err)
+	}
+	s.rdb = redis.NewClient(opt)
+	store, err := idempotency.New(s.rdb, cfg.Redis)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := sr.NewClient(sr.URLs(cfg.RegistryURL))
+	if err != nil {
+		return nil, fmt.Errorf("creating schema registry client: %w", err)
+	}
+	admCl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.KafkaOpts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("creating admin client: %w", err)
+	}
+	err = cfg.Topology.Ensure(ctx, kadm.NewClient(admCl))
+	admCl.Close()
+	if err != nil {
+		return nil, err
+	}
+	s.producer, err = producer.New(ctx, producer.Config{Brokers: cfg.Brokers, Registry: reg, Topology: cfg.Topology, Opts: cfg.KafkaOpts})
+	if err != nil {
+		return nil, err
+	}
+	pc := cfg.Processor
+	pc.Store, pc.Providers, pc.Events, pc.Codec, pc.Topology, pc.Logger = store, cfg.Providers, s.producer, s.producer.Codec(), cfg.Topology, cfg.Logger
+	if err := pc.Validate(); err != nil {
+		return nil, err
+	}
+	s.proc = &pc
+	for _, role := range cfg.Roles {
+		h, group, topics, err := s.role(role)
+		if err != nil {
+			return nil, err
+		}
+		c, err := consumer.New(consumer.Config{
+			Brokers: cfg.Brokers, Group: group, Topics: topics, MaxInFlight: cfg.MaxInFlight,
+			DeadLetter: processor.DeadLetterer(s.proc), Logger: cfg.Logger.With("role", role),
+			Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"role": role}, registerer(cfg.Registerer)),
+			Opts:       append(slices.Clone(cfg.KafkaOpts), cfg.ConsumerOpts...),
+		}, h)
+		if err != nil {
+			return nil, err
+		}
+		s.consumers[role] = c
+	}
+	return s, nil
+}
+
+func registerer(r prometheus.Registerer) prometheus.Registerer {
+	if r == nil {
+		return prometheus.NewRegistry()
+	}
+	return r
+}
+
+func (s *Service) role(role string) (consumer.Handler, string, []string, error) {
+	t := s.cfg.Topology
+	switch role {
+	case RoleWorker:
+		w, err := processor.NewWorker(s.proc)
+		return w, t.WorkerGroup(), t.WorkerTopics(), err
+	case RoleTracker:
+		tr, err := processor.NewTracker(s.proc)
+		return tr, t.TrackerGroup(), []string{t.Tracking()}, err
+	case RoleReconciler:
+		r, err := processor.NewReconciler(s.proc)
+		return r, t.ReconcilerGroup(), []string{t.Failures()}, err
+	}
+	return nil, "", nil, fmt.Errorf("service: unknown role %q", role)
+}
+
+// Producer is the service's producer (schemas registered), for sending order requests.
+func (s *Service) Producer() *producer.Producer { return s.producer }
+
+// Run runs every role until ctx ends or one fails.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for role, c := range s.consumers {
+		g.Go(func() error {
+			if err := c.Run(ctx); err != nil {
+				return fmt.Errorf("running %s: %w", role, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// Close releases every client. It is idempotent.
+func (s *Service) Close() {
+	for _, c := range s.consumers {
+		c.Close()
+	}
+	if s.producer != nil {
+		s.producer.Close()
+		s.producer = nil
+	}
+	if s.rdb != nil {
+		s.rdb.Close()
+		s.rdb = nil
+	}
+}
