@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/Khan/genqlient v0.8.1
+	github.com/alexflint/go-arg v1.5.1
 	github.com/alicebob/miniredis/v2 v2.40.0
 	github.com/graph-gophers/graphql-go v1.11.0
 	github.com/linkedin/goavro/v2 v2.15.0
@@ -22,7 +23,6 @@ require (
 
 require (
 	github.com/agnivade/levenshtein v1.1.1 // indirect
-	github.com/alexflint/go-arg v1.5.1 // indirect
 	github.com/alexflint/go-scalar v1.2.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/bmatcuk/doublestar/v4 v4.6.1 // indirect

@@ -84,9 +84,12 @@ var (
 // Skeleton is the three scenarios of the walking skeleton.
 var Skeleton = []Scenario{Placed, PaymentDeclined, OutOfStockOnce}
 
-// All is every demo scenario.
-var All = []Scenario{Placed, PaymentDeclined, OutOfStockOnce, Undeliverable, UpstreamFlaky, TimeoutPlaced,
-	TimeoutLost, Stuck, PlacementFailed, RetryabilityUnknown, AlwaysUnavailable, PartialAcrossMerchants}
+// All is every demo scenario, for both providers.
+func All() []Scenario {
+	return []Scenario{Placed, PaymentDeclined, OutOfStockOnce, Undeliverable, UpstreamFlaky, TimeoutPlaced,
+		TimeoutLost, Stuck, PlacementFailed, RetryabilityUnknown, AlwaysUnavailable, PartialAcrossMerchants,
+		DRPlaced, DRDeclined, DRBadTax, DRTimeoutCreated, DRServerError}
+}
 
 // Order is one generated request and the outcome it must reach.
 type Order struct {
@@ -108,3 +111,31 @@ func (g *Generator) Next() Order {
 	g.n++
 	return Order{Request: s.Build(id, g.n), Scenario: s}
 }
+
+func digitalRiver(orderID, source string, skus ...string) schemas.OrderRequested {
+	items := make([]schemas.Item, len(skus))
+	for i, s := range skus {
+		items[i] = schemas.Item{Merchant: "digitalriver", ProductID: s, Quantity: 1, PriceCents: 4999}
+	}
+	return schemas.OrderRequested{OrderID: orderID, Attempt: 1, Provider: "digitalriver", Buyer: buyer(), Items: items,
+		Currency: "USD", PaymentRef: source, ShopperIP: "203.0.113.10", RequestedAt: time.Now().UTC()}
+}
+
+// Digital River scenarios.
+var (
+	DRPlaced = Scenario{Name: "dr-placed", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
+		return digitalRiver(id, "src_visa", fmt.Sprintf("SKU-OK-%06d", n))
+	}}
+	DRDeclined = Scenario{Name: "dr-declined-409", Want: "dead_lettered:new-checkout", Build: func(id string, n int) schemas.OrderRequested {
+		return digitalRiver(id, "src_declined", fmt.Sprintf("SKU-DC-%06d", n))
+	}}
+	DRBadTax = Scenario{Name: "dr-bad-request-400", Want: "dead_lettered:fix-checkout", Build: func(id string, n int) schemas.OrderRequested {
+		return digitalRiver(id, "src_visa", fmt.Sprintf("bad-tax:SKU-BT-%06d", n))
+	}}
+	DRTimeoutCreated = Scenario{Name: "dr-timeout-but-created", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
+		return digitalRiver(id, "src_visa", fmt.Sprintf("timeout-created:SKU-TC-%06d", n))
+	}}
+	DRServerError = Scenario{Name: "dr-500-then-resubmitted", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
+		return digitalRiver(id, "src_visa", fmt.Sprintf("server-error-1:SKU-SE-%06d", n))
+	}}
+)

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/orderflow/orderflow/provider"
+	drclient "github.com/orderflow/orderflow/provider/digitalriver"
 	ryeclient "github.com/orderflow/orderflow/provider/rye"
 	"github.com/orderflow/orderflow/sandbox"
 	"github.com/orderflow/orderflow/sandbox/rye"
@@ -100,7 +101,15 @@ func (e *Env) Providers(cfg sandbox.Config) (map[string]provider.Provider, error
 	if err != nil {
 		return nil, errors.Join(errors.New("creating the rye client"), err)
 	}
-	return map[string]provider.Provider{"rye": r}, nil
+	drKey := cfg.DigitalRiver.APIKey
+	if drKey == "" {
+		drKey = sandbox.DigitalRiverAPIKey
+	}
+	dr, err := drclient.New(drclient.Config{BaseURL: e.SandboxURL + sandbox.DigitalRiverPrefix, APIKey: drKey})
+	if err != nil {
+		return nil, errors.Join(errors.New("creating the digital river client"), err)
+	}
+	return map[string]provider.Provider{r.Name(): r, dr.Name(): dr}, nil
 }
 
 // Close stops everything Start started, in reverse order. It is idempotent.

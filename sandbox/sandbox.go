@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orderflow/orderflow/sandbox/digitalriver"
 	"github.com/orderflow/orderflow/sandbox/ledger"
 	"github.com/orderflow/orderflow/sandbox/rye"
 )
@@ -33,13 +34,25 @@ type Config struct {
 	// Rye configures the Rye sandbox; see rye.Config for defaults (API key rye.DefaultAPIKey).
 	Rye rye.Config
 
-	// DIGITAL RIVER: the lead adds `DigitalRiver digitalriver.Config` here.
+	// DigitalRiver configures the Digital River sandbox. An empty APIKey means
+	// DigitalRiverAPIKey.
+	DigitalRiver digitalriver.Config
 }
+
+// DigitalRiverAPIKey is the Digital River sandbox's key when Config.DigitalRiver.APIKey is empty.
+const DigitalRiverAPIKey = "sk_test_orderflow_sandbox"
 
 // Validate reports a config New would reject.
 func (c Config) Validate() error {
 	if err := c.Rye.Validate(); err != nil {
 		return fmt.Errorf("rye: %w", err)
+	}
+	dr := c.DigitalRiver
+	if dr.APIKey == "" {
+		dr.APIKey = DigitalRiverAPIKey
+	}
+	if err := dr.Validate(); err != nil {
+		return fmt.Errorf("digital river: %w", err)
 	}
 	return nil
 }
@@ -65,8 +78,15 @@ func New(cfg Config) (*Sandbox, error) {
 	mux.Handle(RyePrefix+"/", http.StripPrefix(RyePrefix, ryeSrv))
 	mux.Handle("GET "+LedgerPath, l)
 
-	// DIGITAL RIVER: mount here, sharing the ledger:
-	//	mux.Handle(DigitalRiverPrefix+"/", http.StripPrefix(DigitalRiverPrefix, digitalriver.NewHandler(cfg.DigitalRiver, l)))
+	drCfg := cfg.DigitalRiver
+	if drCfg.APIKey == "" {
+		drCfg.APIKey = DigitalRiverAPIKey
+	}
+	dr, err := digitalriver.NewHandler(drCfg, l)
+	if err != nil {
+		return nil, fmt.Errorf("creating digital river sandbox: %w", err)
+	}
+	mux.Handle(DigitalRiverPrefix+"/", http.StripPrefix(DigitalRiverPrefix, dr))
 
 	return &Sandbox{ledger: l, rye: ryeSrv, mux: mux}, nil
 }

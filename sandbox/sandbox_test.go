@@ -80,7 +80,7 @@ func TestSandboxNotFound(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	for _, path := range []string{"/", "/rye", "/dr/checkouts"} {
+	for _, path := range []string{"/", "/rye", "/nope/v1/query"} {
 		rec := httptest.NewRecorder()
 		sb.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, nil))
 		if rec.Code < 300 { // 404, or ServeMux's redirect of "/rye" to "/rye/"

@@ -37,23 +37,10 @@ type apiError struct {
 	retryable *bool // only root GraphQL errors carry their own flag
 }
 
-// classify turns the outcome of one operation into a *provider.Error, or nil on success.
+// classify turns the outcome of one operation into a *provider.Error, or nil on success,
+// following the rules in the package documentation.
 // err is what genqlient returned; dataErrs are the cart- and store-level errors found in data
 // (cart-level first). secrets are scrubbed from every message.
-//
-// The rules, in order:
-//  1. no response: submitCart -> ClassOutcomeUnknown if any request byte was written, else
-//     ClassRetryable; other operations -> ClassRetryable (nothing is charged);
-//  2. HTTP 429 -> ClassRateLimited (RetryAfter from Retry-After, else Ratelimit-Reset, else 1s);
-//     401/403 -> ClassNotRetryable, ActionInvestigate; 5xx -> ClassOutcomeUnknown on submitCart
-//     (the cart may have moved on), ClassRetryable otherwise;
-//  3. an undecodable body -> ClassOutcomeUnknown on submitCart, ClassRetryable otherwise;
-//  4. Rye errors: ALREADY_SUBMITTED -> ClassAlreadySubmitted; CART_EXPIRED_ERROR ->
-//     ClassNotRetryable, ActionNewCart; otherwise the retryable flag (top-level extensions,
-//     else the root errors' own extensions) decides: true -> ClassRetryable, false ->
-//     ClassNotRetryable with actionFor(code), absent -> ClassUnknownRetryability,
-//     ActionInvestigate;
-//  5. any other non-200 -> ClassUnknownRetryability, ActionInvestigate.
 func classify(op string, ex *exchange, err error, dataErrs []apiError, secrets ...string) *provider.Error {
 	wrote, responded, status, header, ext := ex.snapshot()
 	pe := &provider.Error{Op: op, HTTPStatus: status, RequestID: requestID(header)}

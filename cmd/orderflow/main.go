@@ -1,0 +1,72 @@
+// Command orderflow places orders from Kafka order-request events at checkout providers.
+//
+//	orderflow run                 everything in one process on the embedded stack, with demo orders
+//	orderflow run --brokers ...   the roles against real Kafka, Redis and a schema registry
+//	orderflow sandbox             the provider sandbox (Rye and Digital River) standalone
+//	orderflow send                publish one order request
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alexflint/go-arg"
+)
+
+type args struct {
+	Run      *runCmd     `arg:"subcommand:run" help:"run the roles (and, with no external services, the embedded stack and demo orders)"`
+	Sandbox  *sandboxCmd `arg:"subcommand:sandbox" help:"serve the Rye and Digital River sandbox"`
+	Send     *sendCmd    `arg:"subcommand:send" help:"publish one order request"`
+	LogLevel string      `arg:"--log-level,env:ORDERFLOW_LOG_LEVEL" default:"warn" help:"debug, info, warn or error"`
+}
+
+func (args) Description() string {
+	return "orderflow turns order-request events on Kafka into placed orders, never charging twice.\n"
+}
+
+func main() {
+	var a args
+	p := arg.MustParse(&a)
+	if p.Subcommand() == nil {
+		p.WriteHelp(os.Stderr)
+		os.Exit(2)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(a.LogLevel)); err != nil {
+		p.Fail(err.Error())
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch {
+	case a.Run != nil:
+		err = a.Run.run(ctx, log)
+	case a.Sandbox != nil:
+		err = a.Sandbox.run(ctx, log)
+	case a.Send != nil:
+		err = a.Send.run(ctx)
+	}
+	os.Exit(exitCode(err))
+}
+
+// errMismatch reports demo orders that ended other than their scenario says.
+var errMismatch = errors.New("some orders ended with an unexpected outcome")
+
+func exitCode(err error) int {
+	switch {
+	case err == nil, errors.Is(err, context.Canceled):
+		return 0
+	case errors.Is(err, errMismatch):
+		fmt.Fprintln(os.Stderr, "orderflow:", err)
+		return 3
+	}
+	fmt.Fprintln(os.Stderr, "orderflow:", err)
+	return 1
+}

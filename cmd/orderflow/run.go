@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/orderflow/orderflow/demo"
+	"github.com/orderflow/orderflow/embedded"
+	"github.com/orderflow/orderflow/processor"
+	"github.com/orderflow/orderflow/provider"
+	drclient "github.com/orderflow/orderflow/provider/digitalriver"
+	ryeclient "github.com/orderflow/orderflow/provider/rye"
+	"github.com/orderflow/orderflow/sandbox"
+	"github.com/orderflow/orderflow/sandbox/rye"
+	"github.com/orderflow/orderflow/service"
+	"github.com/orderflow/orderflow/topology"
+)
+
+type runCmd struct {
+	Brokers  []string `arg:"--brokers,env:ORDERFLOW_BROKERS" help:"Kafka bootstrap brokers (default: in-process kfake)"`
+	Registry string   `arg:"--registry,env:ORDERFLOW_REGISTRY" help:"Confluent-compatible schema registry URL (default: in-process srfake)"`
+	Redis    string   `arg:"--redis,env:ORDERFLOW_REDIS" help:"redis:// URL (default: in-process miniredis)"`
+	RyeURL   string   `arg:"--rye-url,env:ORDERFLOW_RYE_URL" help:"Rye API base URL (default: the in-process sandbox)"`
+	RyeKey   string   `arg:"--rye-key,env:ORDERFLOW_RYE_KEY" help:"Rye API key"`
+	DRURL    string   `arg:"--dr-url,env:ORDERFLOW_DR_URL" help:"Digital River API base URL (default: the in-process sandbox)"`
+	DRKey    string   `arg:"--dr-key,env:ORDERFLOW_DR_KEY" help:"Digital River confidential key"`
+	Roles    []string `arg:"--roles,env:ORDERFLOW_ROLES" help:"roles to run (worker, tracker, reconciler; default all)"`
+	Prefix   string   `arg:"--prefix,env:ORDERFLOW_TOPIC_PREFIX" default:"orders." help:"topic and group name prefix"`
+	Demo     *bool    `arg:"--demo" help:"send demo orders (default: on when Kafka is embedded)"`
+	Orders   int      `arg:"--orders" help:"with the demo: stop after this many orders reached a terminal state (0: until Ctrl-C)"`
+	Rate     float64  `arg:"--rate" default:"20" help:"demo orders per second"`
+	Skeleton bool     `arg:"--skeleton" help:"demo only the three walking-skeleton scenarios"`
+}
+
+func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
+	embeddedKafka := len(c.Brokers) == 0
+	sbCfg := sandbox.Config{Rye: rye.Config{PlacementStep: 100 * time.Millisecond}}
+	env, err := embedded.Start(embedded.Config{Brokers: c.Brokers, RegistryURL: c.Registry, RedisURL: c.Redis, Sandbox: sbCfg})
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	providers, err := c.providers(env, sbCfg)
+	if err != nil {
+		return err
+	}
+	cfg := service.Config{
+		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers,
+		Topology: topology.Topology{Prefix: c.Prefix}, Roles: c.Roles, Logger: log,
+	}
+	if embeddedKafka {
+		// The embedded demo runs the seed's clocks 150x faster: never-started after 2s instead
+		// of 5m, stuck after 4s instead of 10m; retry tiers of 0.5s, 2s and 5s.
+		cfg.Processor = processor.Config{PollInterval: 200 * time.Millisecond, NeverStartedAfter: 2 * time.Second, StuckAfter: 4 * time.Second}
+		cfg.Topology.Tiers = []topology.Tier{{Name: "500ms", Delay: 500 * time.Millisecond}, {Name: "2s", Delay: 2 * time.Second}, {Name: "5s", Delay: 5 * time.Second}}
+		cfg.Topology.Partitions = 16
+	}
+	svc, err := service.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+
+	fmt.Printf("orderflow: kafka %s, registry %s, redis %s, sandbox %s\n", strings.Join(env.Brokers, ","), env.RegistryURL, env.RedisURL, env.SandboxURL)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return svc.Run(gctx) })
+	if !c.demo(embeddedKafka) {
+		fmt.Println("orderflow: running roles; Ctrl-C to stop")
+		return g.Wait()
+	}
+	d := &demoRun{cmd: c, svc: svc, env: env, tally: demo.NewTally(), wants: map[string]string{}}
+	g.Go(func() error { return d.follow(gctx, cfg.Topology) })
+	g.Go(func() error { return d.send(gctx) })
+	g.Go(func() error {
+		d.report(gctx, os.Stdout)
+		cancel() // --orders reached, or interrupted
+		return nil
+	})
+	if err := g.Wait(); err != nil && gctx.Err() == nil {
+		return err
+	}
+	return d.final(os.Stdout)
+}
+
+func (c *runCmd) demo(embeddedKafka bool) bool {
+	if c.Demo != nil {
+		return *c.Demo
+	}
+	return embeddedKafka
+}
+
+func (c *runCmd) providers(env *embedded.Env, sbCfg sandbox.Config) (map[string]provider.Provider, error) {
+	ps, err := env.Providers(sbCfg)
+	if err != nil {
+		return nil, err
+	}
+	if c.RyeURL != "" {
+		r, err := ryeclient.New(ryeclient.Config{BaseURL: c.RyeURL, APIKey: c.RyeKey})
+		if err != nil {
+			return nil, err
+		}
+		ps[r.Name()] = r
+	}
+	if c.DRURL != "" {
+		d, err := drclient.New(drclient.Config{BaseURL: c.DRURL, APIKey: c.DRKey})
+		if err != nil {
+			return nil, err
+		}
+		ps[d.Name()] = d
+	}
+	return ps, nil
+}
+
+// demoRun sends demo orders and follows their outcomes.
+type demoRun struct {
+	cmd   *runCmd
+	svc   *service.Service
+	env   *embedded.Env
+	tally *demo.Tally
+	start time.Time
+
+	mu    sync.Mutex
+	sent  int
+	wants map[string]string // order id -> expected outcome
+	names map[string]string
+}
+
+func (d *demoRun) send(ctx context.Context) error {
+	scenarios := demo.All()
+	if d.cmd.Skeleton {
+		scenarios = demo.Skeleton
+	}
+	gen := demo.Generator{Prefix: fmt.Sprintf("demo-%d-", time.Now().Unix()), Scenarios: scenarios}
+	tick := time.NewTicker(time.Duration(float64(time.Second) / max(d.cmd.Rate, 0.1)))
+	defer tick.Stop()
+	for {
+		if d.cmd.Orders > 0 && d.count() >= d.cmd.Orders {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		o := gen.Next()
+		d.mu.Lock()
+		d.wants[o.Request.OrderID] = o.Scenario.Want
+		d.sent++
+		d.mu.Unlock()
+		d.tally.Expect(o.Request)
+		if err := d.svc.Producer().RequestOrder(ctx, o.Request); err != nil {
+			return err
+		}
+	}
+}
+
+func (d *demoRun) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.sent
+}
+
+func (d *demoRun) follow(ctx context.Context, topo topology.Topology) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(d.env.Brokers...), kgo.ConsumeTopics(topo.Status()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	codec := d.svc.Producer().Codec()
+	for ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if st, err := codec.DecodeOrderStatus(ctx, r.Value); err == nil {
+				d.tally.Observe(st)
+			}
+		})
+	}
+	return nil
+}
+
+// report prints a live summary every second until --orders orders finished or ctx ends.
+func (d *demoRun) report(ctx context.Context, w io.Writer) {
+	d.start = time.Now()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-d.tally.Changed():
+			if d.cmd.Orders == 0 || d.tally.Finished() < d.cmd.Orders {
+				continue
+			}
+		}
+		fin := d.tally.Finished()
+		fmt.Fprintf(w, "[%5.1fs] sent %d, finished %d | %s\n", time.Since(d.start).Seconds(), d.count(), fin, d.tally.Summary())
+		if d.cmd.Orders > 0 && fin >= d.cmd.Orders {
+			return
+		}
+	}
+}
+
+// final prints the tally, the ledger audit and any order whose outcome differs from its scenario.
+func (d *demoRun) final(w io.Writer) error {
+	fmt.Fprintf(w, "\nfinal tally after %.1fs: %d orders sent, %d finished\n", time.Since(d.start).Seconds(), d.count(), d.tally.Finished())
+	for _, line := range strings.Split(strings.ReplaceAll(d.tally.Summary(), "  ", "\n"), "\n") {
+		if line != "" {
+			fmt.Fprintf(w, "  %s\n", line)
+		}
+	}
+	l := d.env.Sandbox.Ledger()
+	double := l.DoubleSubmits()
+	fmt.Fprintf(w, "sandbox ledger: %d carts/checkouts submitted, %d order attempts submitted twice\n", len(l.Entries()), len(double))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var mismatched []string
+	for id, want := range d.wants {
+		if got := d.tally.Outcome(id); got != "" && got != want {
+			mismatched = append(mismatched, fmt.Sprintf("%s: %s, want %s", id, got, want))
+		}
+	}
+	for _, m := range mismatched {
+		fmt.Fprintln(w, "  unexpected:", m)
+	}
+	if len(mismatched) > 0 || len(double) > 0 {
+		return errMismatch
+	}
+	return nil
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/orderflow/orderflow/sandbox"
+	"github.com/orderflow/orderflow/sandbox/digitalriver"
+	"github.com/orderflow/orderflow/sandbox/rye"
+)
+
+type sandboxCmd struct {
+	Addr          string        `arg:"--addr,env:ORDERFLOW_SANDBOX_ADDR" default:"127.0.0.1:8090" help:"listen address"`
+	PlacementStep time.Duration `arg:"--placement-step" default:"1s" help:"accelerated placement clock tick"`
+	RyeKey        string        `arg:"--rye-key,env:ORDERFLOW_RYE_KEY" help:"Rye API key to accept (default rye.DefaultAPIKey)"`
+	DRKey         string        `arg:"--dr-key,env:ORDERFLOW_DR_KEY" help:"Digital River key to accept"`
+	RyeStrictRPS  float64       `arg:"--rye-strict-rps" help:"Rye strict tier (createCart, submitCart) requests/s; 0 unlimited (real: 1)"`
+	RyeDefaultRPS float64       `arg:"--rye-default-rps" help:"Rye default tier requests/s; 0 unlimited (real: 100)"`
+	DRRPS         float64       `arg:"--dr-rps" help:"Digital River requests/s; 0 unlimited (real: 25 test, 250 live)"`
+	FaultRate     float64       `arg:"--fault-rate" help:"fraction of submits answered 503 before doing anything"`
+	TimeoutRate   float64       `arg:"--timeout-rate" help:"fraction of submits answered 504 after submitting"`
+}
+
+func (c *sandboxCmd) run(ctx context.Context, log *slog.Logger) error {
+	cfg := sandbox.Config{
+		Rye: rye.Config{APIKey: c.RyeKey, PlacementStep: c.PlacementStep, StrictRPS: c.RyeStrictRPS, DefaultRPS: c.RyeDefaultRPS,
+			FaultRate: c.FaultRate, TimeoutRate: c.TimeoutRate, Logger: log},
+		DigitalRiver: digitalriver.Config{APIKey: c.DRKey, PlacementStep: c.PlacementStep, RPS: c.DRRPS,
+			FaultRate: c.FaultRate, TimeoutRate: c.TimeoutRate},
+	}
+	sb, err := sandbox.New(cfg)
+	if err != nil {
+		return err
+	}
+	url, shutdown, err := sb.Start(c.Addr)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("sandbox: Rye at %s%s/v1/query, Digital River at %s%s, ledger at %s%s\n",
+		url, sandbox.RyePrefix, url, sandbox.DigitalRiverPrefix, url, sandbox.LedgerPath)
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return shutdown(sctx)
+}
