@@ -110,6 +110,9 @@ func New(rdb redis.UniversalClient, cfg Config) (*Store, error) {
 	return &Store{rdb: rdb, cfg: cfg}, nil
 }
 
+// Prefix is the prefix of every key of this store.
+func (s *Store) Prefix() string { return s.cfg.Prefix }
+
 // Key is the Redis key of an order attempt.
 func (s *Store) Key(orderID string, attempt int) string {
 	return fmt.Sprintf("%s:attempt:{%s}:%d", s.cfg.Prefix, orderID, attempt)

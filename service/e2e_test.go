@@ -13,6 +13,7 @@ import (
 	"github.com/orderflow/orderflow/demo"
 	"github.com/orderflow/orderflow/embedded"
 	"github.com/orderflow/orderflow/processor"
+	"github.com/orderflow/orderflow/ratelimit"
 	"github.com/orderflow/orderflow/sandbox"
 	"github.com/orderflow/orderflow/sandbox/rye"
 	"github.com/orderflow/orderflow/schemas"
@@ -61,7 +62,8 @@ func startStack(t *testing.T) *stack {
 			PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
 			RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,
 		},
-		Redis: idempotencyConfig(run),
+		Redis:      idempotencyConfig(run),
+		RateLimits: map[string]ratelimit.Limits{"rye": {Submit: 1000, Other: 5000}, "digitalriver": {Submit: 1000, Other: 5000}},
 	})
 	if err != nil {
 		t.Fatalf("starting orderflow on brokers=%v registry=%s redis=%s: %v", env.Brokers, env.RegistryURL, env.RedisURL, err)

@@ -22,6 +22,7 @@ import (
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
+	"github.com/orderflow/orderflow/ratelimit"
 	"github.com/orderflow/orderflow/topology"
 )
 
@@ -54,7 +55,11 @@ type Config struct {
 	// ConsumerOpts are extra franz-go options for the role consumers only.
 	ConsumerOpts []kgo.Opt
 	// Redis tunes the idempotency store (prefix, lease, TTL).
-	Redis      idempotency.Config
+	Redis idempotency.Config
+	// RateLimits per provider name, shared by every instance through Redis. A provider missing
+	// here gets its documented limits (ratelimit.RyeLimits, ratelimit.DigitalRiverTest);
+	// ratelimit.Limits{} means unlimited.
+	RateLimits map[string]ratelimit.Limits
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -132,8 +137,17 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
+	limiter := ratelimit.New(s.rdb, store.Prefix())
+	providers := make(map[string]provider.Provider, len(cfg.Providers))
+	for name, p := range cfg.Providers {
+		lim, ok := cfg.RateLimits[name]
+		if !ok {
+			lim = defaultLimits[name]
+		}
+		providers[name] = ratelimit.Provider(p, limiter, lim)
+	}
 	pc := cfg.Processor
-	pc.Store, pc.Providers, pc.Events, pc.Codec, pc.Topology, pc.Logger = store, cfg.Providers, s.producer, s.producer.Codec(), cfg.Topology, cfg.Logger
+	pc.Store, pc.Providers, pc.Events, pc.Codec, pc.Topology, pc.Logger = store, providers, s.producer, s.producer.Codec(), cfg.Topology, cfg.Logger
 	if err := pc.Validate(); err != nil {
 		return nil, err
 	}
@@ -156,6 +170,8 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	}
 	return s, nil
 }
+
+var defaultLimits = map[string]ratelimit.Limits{"rye": ratelimit.RyeLimits, "digitalriver": ratelimit.DigitalRiverTest}
 
 func registerer(r prometheus.Registerer) prometheus.Registerer {
 	if r == nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/orderflow/orderflow/provider"
 	drclient "github.com/orderflow/orderflow/provider/digitalriver"
 	ryeclient "github.com/orderflow/orderflow/provider/rye"
+	"github.com/orderflow/orderflow/ratelimit"
 	"github.com/orderflow/orderflow/sandbox"
 	"github.com/orderflow/orderflow/sandbox/rye"
 	"github.com/orderflow/orderflow/service"
@@ -63,6 +64,9 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 		cfg.Processor = processor.Config{PollInterval: 200 * time.Millisecond, NeverStartedAfter: 2 * time.Second, StuckAfter: 4 * time.Second}
 		cfg.Topology.Tiers = []topology.Tier{{Name: "500ms", Delay: 500 * time.Millisecond}, {Name: "2s", Delay: 2 * time.Second}, {Name: "5s", Delay: 5 * time.Second}}
 		cfg.Topology.Partitions = 16
+		// The sandbox enforces no limits in the demo; keep the shared limiter in the path with
+		// room for the demo's rate.
+		cfg.RateLimits = map[string]ratelimit.Limits{"rye": {Submit: 500, Other: 2000}, "digitalriver": {Submit: 500, Other: 2000}}
 	}
 	svc, err := service.New(ctx, cfg)
 	if err != nil {

@@ -1,0 +1,151 @@
+// Package ratelimit keeps provider rate limits in Redis, so every worker instance shares them,
+// and honours the provider's own answers: after a 429 every instance waits out the provider's
+// Retry-After / Ratelimit-Reset, not only the one that was refused.
+//
+// The limiter is GCRA from github.com/go-redis/redis_rate. Provider wraps a provider.Provider
+// so the processor stays unaware of limits.
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/orderflow/orderflow/provider"
+)
+
+// Limits are the per-second rates of one provider's tiers. Zero means unlimited.
+type Limits struct {
+	// Submit covers the calls that create or submit carts (Rye's strict tier: createCart, submitCart).
+	Submit float64
+	// Other covers everything else (Rye's default tier: checkoutByCartID).
+	Other float64
+}
+
+// Known provider limits, from their documentation.
+var (
+	RyeLimits          = Limits{Submit: 1, Other: 100} // strict 1 req/s; default 100 req/s
+	DigitalRiverTest   = Limits{Submit: 25, Other: 25} // 25 req/s test keys
+	DigitalRiverLive   = Limits{Submit: 250, Other: 250}
+	DefaultMaxWaitTime = 30 * time.Second
+)
+
+// Limiter is a Redis-held limiter shared by every process using the same Redis and prefix.
+type Limiter struct {
+	rdb    redis.UniversalClient
+	lim    *redis_rate.Limiter
+	prefix string
+}
+
+// New returns a Limiter on rdb; prefix namespaces its keys.
+func New(rdb redis.UniversalClient, prefix string) *Limiter {
+	return &Limiter{rdb: rdb, lim: redis_rate.NewLimiter(rdb), prefix: prefix + ":ratelimit:"}
+}
+
+// Wait blocks until a call under key at perSecond is allowed, or ctx ends. It also waits out
+// a block set by Block. Redis errors are returned (callers fail closed).
+func (l *Limiter) Wait(ctx context.Context, key string, perSecond float64) error {
+	for {
+		wait, err := l.blockedFor(ctx, key)
+		if err != nil {
+			return err
+		}
+		if wait <= 0 && perSecond > 0 {
+			res, err := l.lim.Allow(ctx, l.prefix+key, limit(perSecond))
+			if err != nil {
+				return fmt.Errorf("rate limiting %s: %w", key, err)
+			}
+			if res.Allowed > 0 {
+				return nil
+			}
+			wait = res.RetryAfter
+		}
+		if wait <= 0 {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// limit turns a per-second rate into a redis_rate limit; fractional rates use a longer period.
+func limit(perSecond float64) redis_rate.Limit {
+	if perSecond >= 1 {
+		return redis_rate.Limit{Rate: int(perSecond), Burst: int(perSecond), Period: time.Second}
+	}
+	return redis_rate.Limit{Rate: 1, Burst: 1, Period: time.Duration(float64(time.Second) / perSecond)}
+}
+
+// Block makes every Wait on key wait until d from now (a provider's 429 answer).
+func (l *Limiter) Block(ctx context.Context, key string, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	// The value is the unix-ms end of the block (the TTL only cleans up); only ever extend it.
+	until := time.Now().Add(d).UnixMilli()
+	return blockScript.Run(ctx, l.rdb, []string{l.prefix + "block:" + key}, until, d.Milliseconds()).Err()
+}
+
+var blockScript = redis.NewScript(`
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+return 1`)
+
+func (l *Limiter) blockedFor(ctx context.Context, key string) (time.Duration, error) {
+	until, err := l.rdb.Get(ctx, l.prefix+"block:"+key).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading the rate-limit block of %s: %w", key, err)
+	}
+	return time.Until(time.UnixMilli(until)), nil
+}
+
+// Provider wraps p so that its calls wait for the shared limits and a 429 blocks every instance.
+func Provider(p provider.Provider, l *Limiter, lim Limits) provider.Provider {
+	return &limited{Provider: p, l: l, lim: lim}
+}
+
+type limited struct {
+	provider.Provider
+	l   *Limiter
+	lim Limits
+}
+
+func (p *limited) call(ctx context.Context, tier string, rate float64, fn func() error) error {
+	key := p.Name() + ":" + tier
+	if err := p.l.Wait(ctx, key, rate); err != nil {
+		return &provider.Error{Class: provider.ClassRetryable, Op: "rate limit", Message: err.Error()}
+	}
+	err := fn()
+	var pe *provider.Error
+	if errors.As(err, &pe) && pe.Class == provider.ClassRateLimited {
+		_ = p.l.Block(ctx, key, pe.RetryAfter)
+	}
+	return err
+}
+
+func (p *limited) CreateCart(ctx context.Context, req provider.CartRequest) (c provider.Cart, err error) {
+	err = p.call(ctx, "submit", p.lim.Submit, func() error { c, err = p.Provider.CreateCart(ctx, req); return err })
+	return c, err
+}
+
+func (p *limited) Submit(ctx context.Context, req provider.SubmitRequest) (s provider.Submission, err error) {
+	err = p.call(ctx, "submit", p.lim.Submit, func() error { s, err = p.Provider.Submit(ctx, req); return err })
+	return s, err
+}
+
+func (p *limited) Status(ctx context.Context, cartID string) (pl provider.Placement, err error) {
+	err = p.call(ctx, "other", p.lim.Other, func() error { pl, err = p.Provider.Status(ctx, cartID); return err })
+	return pl, err
+}

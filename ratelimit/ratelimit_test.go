@@ -1,0 +1,97 @@
+package ratelimit
+
+import (
+	"context"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/orderflow/orderflow/provider"
+)
+
+func redisClients(t *testing.T) map[string]redis.UniversalClient {
+	mr := miniredis.RunT(t)
+	out := map[string]redis.UniversalClient{"miniredis": redis.NewClient(&redis.Options{Addr: mr.Addr()})}
+	if url := os.Getenv("ORDERFLOW_TEST_REDIS"); url != "" {
+		opt, err := redis.ParseURL(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out["redis-server"] = redis.NewClient(opt)
+	}
+	return out
+}
+
+// Two limiters (two worker processes) on one Redis share one budget.
+func TestSharedAcrossInstances(t *testing.T) {
+	for name, rdb := range redisClients(t) {
+		t.Run(name, func(t *testing.T) {
+			prefix := "rl-" + t.Name() + time.Now().Format("150405.000000")
+			a, b := New(rdb, prefix), New(rdb, prefix)
+			ctx := context.Background()
+			const rate = 20
+			start := time.Now()
+			var n atomic.Int64
+			var wg sync.WaitGroup
+			for _, l := range []*Limiter{a, b} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range 30 {
+						if err := l.Wait(ctx, "p:submit", rate); err != nil {
+							t.Error(err)
+							return
+						}
+						n.Add(1)
+					}
+				}()
+			}
+			wg.Wait()
+			// 60 calls at 20/s with a burst of 20 need at least (60-20)/20 = 2s in total.
+			if el := time.Since(start); el < 1900*time.Millisecond {
+				t.Fatalf("60 calls at %d/s across two instances took %v: the limit is not shared", rate, el)
+			}
+		})
+	}
+}
+
+type rateLimitedOnce struct {
+	provider.Provider
+	calls atomic.Int64
+}
+
+func (p *rateLimitedOnce) Name() string { return "fake" }
+func (p *rateLimitedOnce) Submit(context.Context, provider.SubmitRequest) (provider.Submission, error) {
+	if p.calls.Add(1) == 1 {
+		return provider.Submission{}, &provider.Error{Class: provider.ClassRateLimited, RetryAfter: 500 * time.Millisecond}
+	}
+	return provider.Submission{CartID: "c"}, nil
+}
+
+// A 429 seen by one instance makes the other wait out the provider's Retry-After.
+func TestRateLimitedAnswerBlocksEveryInstance(t *testing.T) {
+	for name, rdb := range redisClients(t) {
+		t.Run(name, func(t *testing.T) {
+			prefix := "rl-" + t.Name() + time.Now().Format("150405.000000")
+			fake := &rateLimitedOnce{}
+			a := Provider(fake, New(rdb, prefix), Limits{})
+			b := Provider(fake, New(rdb, prefix), Limits{})
+			ctx := context.Background()
+			if _, err := a.Submit(ctx, provider.SubmitRequest{}); provider.ClassOf(err) != provider.ClassRateLimited {
+				t.Fatalf("first call: %v, want rate limited", err)
+			}
+			start := time.Now()
+			if _, err := b.Submit(ctx, provider.SubmitRequest{}); err != nil {
+				t.Fatal(err)
+			}
+			if el := time.Since(start); el < 400*time.Millisecond {
+				t.Fatalf("the other instance called after %v, before the provider's 500ms Retry-After", el)
+			}
+		})
+	}
+}
