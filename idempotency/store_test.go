@@ -3,6 +3,7 @@ package idempotency
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -43,7 +44,7 @@ func TestStoreContract(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			newStore := func(t *testing.T, lease time.Duration) *Store {
-				s, err := New(newClient(t), Config{Prefix: "test-" + t.Name(), Lease: lease})
+				s, err := New(newClient(t), Config{Prefix: fmt.Sprintf("test-%s-%d", t.Name(), time.Now().UnixNano()), Lease: lease})
 				if err != nil {
 					t.Fatal(err)
 				}

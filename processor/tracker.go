@@ -52,8 +52,12 @@ func (t *Tracker) Handle(ctx context.Context, r *kgo.Record) error {
 			return consumer.Permanent(err)
 		}
 		return t.cfg.emit(ctx, o)
+	case rec.State == idempotency.StateSubmitting:
+		// This chain's never-started resubmit lost its answer (crash, timeout): the cart may
+		// have gone through. Never resubmit blindly: go back to polling under a new chain.
+		return t.recoverResubmit(ctx, tr)
 	case rec.State != idempotency.StateSubmitted:
-		log.Debug("dropping a tracking record for an attempt being resubmitted", "state", rec.State)
+		log.Debug("dropping a tracking record of an attempt in another state", "state", rec.State)
 		return nil
 	}
 	prov := t.cfg.Providers[tr.Provider]
@@ -109,6 +113,32 @@ func (t *Tracker) next(tr schemas.Tracking, after time.Duration) producer.Messag
 	return producer.Message{Topic: t.cfg.Topology.Tracking(), Key: tr.OrderID, Value: tr, Due: t.cfg.Now().Add(after)}
 }
 
+// recoverResubmit takes over an attempt left in submitting by this chain's resubmit.
+func (t *Tracker) recoverResubmit(ctx context.Context, tr schemas.Tracking) error {
+	rec, err := t.cfg.Store.Acquire(ctx, tr.OrderID, tr.Attempt, Fingerprint(tr.Request), t.cfg.Owner)
+	if err != nil {
+		return err // ErrBusy while the crashed resubmitter's lease lives: retried
+	}
+	if rec.Chain != tr.Chain || rec.State != idempotency.StateSubmitting {
+		return nil
+	}
+	tr.Resubmits, tr.OutcomeUnknown = tr.Resubmits+1, true
+	return t.handOver(ctx, tr, rec)
+}
+
+// handOver starts a new tracking chain for an attempt this tracker holds in submitting.
+// The new chain's first record is produced BEFORE the store names it live: after a crash in
+// between, the old chain is still live and its redelivered record recovers the attempt, and
+// the orphan record of the new chain is dropped as stale.
+func (t *Tracker) handOver(ctx context.Context, tr schemas.Tracking, rec idempotency.Record) error {
+	tr.Chain, tr.SubmittedAt = rec.Fence, t.cfg.Now()
+	if err := t.reschedule(ctx, tr, t.cfg.PollInterval); err != nil {
+		return err
+	}
+	_, err := t.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitted, idempotency.Change{Chain: rec.Fence, Release: true}, idempotency.StateSubmitting)
+	return err
+}
+
 // resubmit submits the original cart again after it never reached placement (the Rye seed:
 // safe when the events list stayed empty for NeverStartedAfter).
 func (t *Tracker) resubmit(ctx context.Context, tr schemas.Tracking, prov provider.Provider) error {
@@ -134,11 +164,8 @@ func (t *Tracker) resubmit(ctx context.Context, tr schemas.Tracking, prov provid
 			return w.fail(ctx, tr.Request, rec, PhaseSubmission, tr.CartID, pe)
 		}
 	}
-	if _, err := t.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitted, idempotency.Change{Chain: rec.Fence, Release: true}, idempotency.StateSubmitting); err != nil {
-		return err
-	}
-	tr.Chain, tr.Resubmits, tr.SubmittedAt = rec.Fence, tr.Resubmits+1, t.cfg.Now()
-	return t.reschedule(ctx, tr, t.cfg.PollInterval)
+	tr.Resubmits++
+	return t.handOver(ctx, tr, rec)
 }
 
 // finish ends the attempt from the placement seen: per merchant order placed, failed (a
