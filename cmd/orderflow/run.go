@@ -40,6 +40,14 @@ type runCmd struct {
 	Orders   int      `arg:"--orders" help:"with the demo: stop after this many orders reached a terminal state (0: until Ctrl-C)"`
 	Rate     float64  `arg:"--rate" default:"20" help:"demo orders per second"`
 	Skeleton bool     `arg:"--skeleton" help:"demo only the three walking-skeleton scenarios"`
+
+	PollInterval      time.Duration   `arg:"--poll-interval,env:ORDERFLOW_POLL_INTERVAL" help:"tracker polling period (default 2s; embedded demo 200ms)"`
+	NeverStartedAfter time.Duration   `arg:"--never-started-after,env:ORDERFLOW_NEVER_STARTED_AFTER" help:"resubmit a cart with no placement events after this (default 5m)"`
+	StuckAfter        time.Duration   `arg:"--stuck-after,env:ORDERFLOW_STUCK_AFTER" help:"needs attention when only OrderSubmissionStarted after this (default 10m)"`
+	Tiers             []time.Duration `arg:"--retry-tiers,env:ORDERFLOW_RETRY_TIERS" help:"delay tiers for retries (default 1s 10s 1m)"`
+	SessionTimeout    time.Duration   `arg:"--session-timeout,env:ORDERFLOW_SESSION_TIMEOUT" help:"consumer group session timeout (default 45s)"`
+	RyeStrictRPS      *float64        `arg:"--rye-submit-rps" help:"shared Rye createCart/submitCart limit (default 1/s; 0 unlimited)"`
+	DRRPS             *float64        `arg:"--dr-rps" help:"shared Digital River limit (default 25/s; 0 unlimited)"`
 }
 
 func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
@@ -68,6 +76,7 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 		// room for the demo's rate.
 		cfg.RateLimits = map[string]ratelimit.Limits{"rye": {Submit: 500, Other: 2000}, "digitalriver": {Submit: 500, Other: 2000}}
 	}
+	c.override(&cfg)
 	svc, err := service.New(ctx, cfg)
 	if err != nil {
 		return err
@@ -95,6 +104,41 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	return d.final(os.Stdout)
+}
+
+// override applies the tuning flags on top of the defaults.
+func (c *runCmd) override(cfg *service.Config) {
+	if c.PollInterval > 0 {
+		cfg.Processor.PollInterval = c.PollInterval
+	}
+	if c.NeverStartedAfter > 0 {
+		cfg.Processor.NeverStartedAfter = c.NeverStartedAfter
+	}
+	if c.StuckAfter > 0 {
+		cfg.Processor.StuckAfter = c.StuckAfter
+	}
+	if len(c.Tiers) > 0 {
+		cfg.Topology.Tiers = nil
+		for _, d := range c.Tiers {
+			cfg.Topology.Tiers = append(cfg.Topology.Tiers, topology.Tier{Name: d.String(), Delay: d})
+		}
+	}
+	if c.SessionTimeout > 0 {
+		cfg.ConsumerOpts = append(cfg.ConsumerOpts, kgo.SessionTimeout(c.SessionTimeout), kgo.HeartbeatInterval(c.SessionTimeout/5))
+	}
+	if c.RyeStrictRPS != nil || c.DRRPS != nil {
+		if cfg.RateLimits == nil {
+			cfg.RateLimits = map[string]ratelimit.Limits{"rye": ratelimit.RyeLimits, "digitalriver": ratelimit.DigitalRiverTest}
+		}
+		if c.RyeStrictRPS != nil {
+			l := cfg.RateLimits["rye"]
+			l.Submit = *c.RyeStrictRPS
+			cfg.RateLimits["rye"] = l
+		}
+		if c.DRRPS != nil {
+			cfg.RateLimits["digitalriver"] = ratelimit.Limits{Submit: *c.DRRPS, Other: *c.DRRPS}
+		}
+	}
 }
 
 func (c *runCmd) demo(embeddedKafka bool) bool {
