@@ -38,11 +38,11 @@ type Sender interface {
 
 // Status states.
 const (
-	StateReceived         = "received"
 	StateCartCreated      = "cart_created"
 	StateSubmitted        = "submitted"
 	StateOutcomeUnknown   = "outcome_unknown"
 	StatePlacementStarted = "placement_started"
+	StateResubmitted      = "resubmitted"
 	StatePlaced           = "placed"
 	StateFailed           = "failed"
 	StateRetryScheduled   = "retry_scheduled"

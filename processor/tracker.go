@@ -165,6 +165,11 @@ func (t *Tracker) resubmit(ctx context.Context, tr schemas.Tracking, prov provid
 		}
 	}
 	tr.Resubmits++
+	st := t.cfg.status(tr.Request, StateResubmitted, tr.CartID, "", "")
+	st.Message = fmt.Sprintf("no placement events after %v: resubmitted the original cart", t.cfg.NeverStartedAfter)
+	if err := t.cfg.emit(ctx, outcome{Status: []schemas.OrderStatus{st}}); err != nil {
+		return err
+	}
 	return t.handOver(ctx, tr, rec)
 }
 
