@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/plugin/kprom"
+	"github.com/twmb/franz-go/plugin/kslog"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orderflow/orderflow/consumer"
@@ -106,6 +108,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, consumers: map[string]*consumer.Consumer{}}
+
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -124,7 +127,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating schema registry client: %w", err)
 	}
-	admCl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.KafkaOpts...)...)
+	admCl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, s.kafkaOpts("admin")...)...)
 	if err != nil {
 		return nil, fmt.Errorf("creating admin client: %w", err)
 	}
@@ -133,7 +136,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.producer, err = producer.New(ctx, producer.Config{Brokers: cfg.Brokers, Registry: reg, Topology: cfg.Topology, Opts: cfg.KafkaOpts})
+	s.producer, err = producer.New(ctx, producer.Config{Brokers: cfg.Brokers, Registry: reg, Topology: cfg.Topology, Opts: s.kafkaOpts("producer")})
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +164,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 			Brokers: cfg.Brokers, Group: group, Topics: topics, MaxInFlight: cfg.MaxInFlight,
 			DeadLetter: processor.DeadLetterer(s.proc), Logger: cfg.Logger.With("role", role),
 			Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"role": role}, registerer(cfg.Registerer)),
-			Opts:       append(slices.Clone(cfg.KafkaOpts), cfg.ConsumerOpts...),
+			Opts:       append(s.kafkaOpts(role), cfg.ConsumerOpts...),
 		}, h)
 		if err != nil {
 			return nil, err
@@ -172,6 +175,17 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 }
 
 var defaultLimits = map[string]ratelimit.Limits{"rye": ratelimit.RyeLimits, "digitalriver": ratelimit.DigitalRiverTest}
+
+// kafkaOpts are the options of the franz-go client named name: logs through slog and, with a
+// Registerer, kprom metrics labelled client=name, then Config.KafkaOpts.
+func (s *Service) kafkaOpts(name string) []kgo.Opt {
+	opts := []kgo.Opt{kgo.WithLogger(kslog.New(s.cfg.Logger.With("component", "kgo", "client", name)))}
+	if s.cfg.Registerer != nil {
+		reg := prometheus.WrapRegistererWith(prometheus.Labels{"client": name}, s.cfg.Registerer)
+		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("orderflow_kafka", kprom.Registerer(reg))))
+	}
+	return append(opts, s.cfg.KafkaOpts...)
+}
 
 func registerer(r prometheus.Registerer) prometheus.Registerer {
 	if r == nil {

@@ -5,11 +5,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
@@ -48,6 +53,7 @@ type runCmd struct {
 	SessionTimeout    time.Duration   `arg:"--session-timeout,env:ORDERFLOW_SESSION_TIMEOUT" help:"consumer group session timeout (default 45s)"`
 	RyeStrictRPS      *float64        `arg:"--rye-submit-rps" help:"shared Rye createCart/submitCart limit (default 1/s; 0 unlimited)"`
 	DRRPS             *float64        `arg:"--dr-rps" help:"shared Digital River limit (default 25/s; 0 unlimited)"`
+	MetricsAddr       string          `arg:"--metrics-addr,env:ORDERFLOW_METRICS_ADDR" help:"serve Prometheus metrics at http://ADDR/metrics (off when empty)"`
 }
 
 func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
@@ -77,6 +83,16 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 		cfg.RateLimits = map[string]ratelimit.Limits{"rye": {Submit: 500, Other: 2000}, "digitalriver": {Submit: 500, Other: 2000}}
 	}
 	c.override(&cfg)
+	if c.MetricsAddr != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		cfg.Registerer = reg
+		stopMetrics, err := serveMetrics(c.MetricsAddr, reg)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	svc, err := service.New(ctx, cfg)
 	if err != nil {
 		return err
@@ -104,6 +120,20 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	return d.final(os.Stdout)
+}
+
+// serveMetrics serves reg at addr/metrics until the returned func is called.
+func serveMetrics(addr string, reg *prometheus.Registry) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening for metrics on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	fmt.Printf("orderflow: metrics at http://%s/metrics\n", ln.Addr())
+	return func() { _ = srv.Close() }, nil
 }
 
 // override applies the tuning flags on top of the defaults.
