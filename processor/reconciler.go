@@ -87,7 +87,7 @@ func (c *Reconciler) replace(ctx context.Context, f schemas.OrderFailure) error 
 	req.ReplacesCartID = f.CartID
 	attrs := map[string]string{}
 	for k, v := range f.Request.Attributes {
-		if k != RetriesAttribute {
+		if k != RetriesAttribute && k != ReuseCartAttribute {
 			attrs[k] = v
 		}
 	}
@@ -120,6 +120,9 @@ func (c *Reconciler) deadLetter(ctx context.Context, r *kgo.Record, f schemas.Or
 		CartID: f.CartID, SourceTopic: r.Topic, SourcePartition: r.Partition, SourceOffset: r.Offset,
 		Request: &req, Attempts: history, ReplayCount: req.ReplayCount, TraceContext: traceContext(r), At: c.cfg.Now().UTC(),
 	}
+	// For the replay tool (see replay.go): which merchant order failed, with which items, and the failure itself.
+	dl.Merchant, dl.Phase, dl.FailedItems, dl.ReplayID = f.Merchant, f.Phase, f.FailedItems, req.ReplayID
+	dl.Attempts = withFinalFailure(dl.Attempts, f)
 	return c.cfg.emit(ctx, outcome{Status: final}, producer.Message{Topic: c.cfg.Topology.DLQ(), Key: f.OrderID, Value: dl})
 }
 

@@ -66,6 +66,9 @@ func (w *Worker) Handle(ctx context.Context, r *kgo.Record) error {
 func (w *Worker) advance(ctx context.Context, log *slog.Logger, req schemas.OrderRequested, rec idempotency.Record, prov provider.Provider) error {
 	switch rec.State {
 	case idempotency.StateReserved:
+		if cartID := reusedCart(req); cartID != "" { // a replay of a fixed cart: see replay.go
+			return w.reuseCart(ctx, req, rec, prov, cartID)
+		}
 		return w.createCart(ctx, req, rec, prov)
 	case idempotency.StateCartCreated:
 		return w.submit(ctx, req, rec, prov)

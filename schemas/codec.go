@@ -74,7 +74,7 @@ func (c *Codec) Register(ctx context.Context, topic string, n Name) (int, error)
 	return ss.ID, nil
 }
 
-// Record is one of this package's record types: OrderRequested, OrderStatus, OrderFailure, DeadLetter, Tracking.
+// Record is one of this package's record types: OrderRequested, OrderStatus, OrderFailure, DeadLetter, Tracking, ReplayAudit.
 type Record interface{ native() map[string]any }
 
 // Encode writes v (one of this package's record types) for topic.
@@ -188,4 +188,10 @@ func (c *Codec) DecodeDeadLetter(ctx context.Context, b []byte) (DeadLetter, err
 func (c *Codec) DecodeTracking(ctx context.Context, b []byte) (Tracking, error) {
 	v, err := c.decode(ctx, b, NameTracking)
 	return trackingFrom(v), err
+}
+
+// DecodeReplayAudit decodes a ReplayAudit value.
+func (c *Codec) DecodeReplayAudit(ctx context.Context, b []byte) (ReplayAudit, error) {
+	v, err := c.decode(ctx, b, NameReplayAudit)
+	return replayAuditFrom(v), err
 }

@@ -172,9 +172,10 @@ func (d DeadLetter) native() map[string]any {
 	m := map[string]any{
 		"dead_letter_id": d.DeadLetterID, "order_id": d.OrderID, "attempt": int32(d.Attempt), "provider": d.Provider,
 		"reason": d.Reason, "action": d.Action, "rule": d.Rule, "code": d.Code, "retryable": optBool(d.Retryable),
-		"cart_id": d.CartID, "source_topic": d.SourceTopic, "source_partition": d.SourcePartition,
+		"cart_id": d.CartID, "merchant": d.Merchant, "phase": d.Phase, "source_topic": d.SourceTopic, "source_partition": d.SourcePartition,
 		"source_offset": d.SourceOffset, "raw_key": optBytes(d.RawKey), "raw_value": optBytes(d.RawValue),
-		"request": nil, "attempts": attemptsNative(d.Attempts), "replay_count": int32(d.ReplayCount),
+		"request": nil, "failed_items": itemsNative(d.FailedItems), "attempts": attemptsNative(d.Attempts),
+		"replay_count": int32(d.ReplayCount), "replay_id": d.ReplayID,
 		"trace_context": stringMapNative(d.TraceContext), "at": d.At,
 	}
 	if d.Request != nil {
@@ -189,16 +190,49 @@ func deadLetterFrom(v any) DeadLetter {
 		DeadLetterID: r.str("dead_letter_id"), OrderID: r.str("order_id"), Attempt: r.int("attempt"),
 		Provider: r.str("provider"), Reason: r.str("reason"), Action: r.str("action"), Rule: r.str("rule"),
 		Code: r.str("code"), Retryable: r.optBool("retryable"), CartID: r.str("cart_id"),
+		Merchant: r.str("merchant"), Phase: r.str("phase"),
 		SourceTopic: r.str("source_topic"), SourcePartition: int32(r.int("source_partition")),
 		SourceOffset: r.long("source_offset"), RawKey: r.optBytes("raw_key"), RawValue: r.optBytes("raw_value"),
-		Attempts: attemptsFrom(r["attempts"]), ReplayCount: r.int("replay_count"),
-		TraceContext: r.stringMap("trace_context"), At: r.time("at"),
+		FailedItems: itemsFrom(r["failed_items"]), Attempts: attemptsFrom(r["attempts"]), ReplayCount: r.int("replay_count"),
+		ReplayID: r.str("replay_id"), TraceContext: r.stringMap("trace_context"), At: r.time("at"),
 	}
 	if u := r.union("request"); u != nil {
 		req := orderRequestedFrom(u)
 		d.Request = &req
 	}
 	return d
+}
+
+func (a ReplayAudit) native() map[string]any {
+	fields := make([]any, len(a.PatchedFields))
+	for i, f := range a.PatchedFields {
+		fields[i] = f
+	}
+	return map[string]any{
+		"audit_id": a.AuditID, "replay_id": a.ReplayID, "dead_letter_id": a.DeadLetterID, "order_id": a.OrderID,
+		"provider": a.Provider, "merchant": a.Merchant, "action": a.Action, "label": a.Label, "result": a.Result,
+		"reason": a.Reason, "source_attempt": int32(a.SourceAttempt), "attempt": int32(a.Attempt),
+		"replay_count": int32(a.ReplayCount), "cart_id": a.CartID, "patched_fields": fields, "forced": a.Forced,
+		"operator": a.Operator, "at": a.At,
+	}
+}
+
+func replayAuditFrom(v any) ReplayAudit {
+	r := asRec(v)
+	a := ReplayAudit{
+		AuditID: r.str("audit_id"), ReplayID: r.str("replay_id"), DeadLetterID: r.str("dead_letter_id"),
+		OrderID: r.str("order_id"), Provider: r.str("provider"), Merchant: r.str("merchant"), Action: r.str("action"),
+		Label: r.str("label"), Result: r.str("result"), Reason: r.str("reason"), SourceAttempt: r.int("source_attempt"),
+		Attempt: r.int("attempt"), ReplayCount: r.int("replay_count"), CartID: r.str("cart_id"),
+		Forced: r.bool("forced"), Operator: r.str("operator"), At: r.time("at"),
+	}
+	arr, _ := r["patched_fields"].([]any)
+	for _, f := range arr {
+		if s, ok := f.(string); ok {
+			a.PatchedFields = append(a.PatchedFields, s)
+		}
+	}
+	return a
 }
 
 func (t Tracking) native() map[string]any {

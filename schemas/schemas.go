@@ -27,6 +27,7 @@ const (
 	NameOrderFailure   Name = ns + "OrderFailure"
 	NameDeadLetter     Name = ns + "DeadLetter"
 	NameTracking       Name = ns + "Tracking"
+	NameReplayAudit    Name = ns + "ReplayAudit"
 )
 
 var fileOf = map[string]string{
@@ -36,6 +37,7 @@ var fileOf = map[string]string{
 	ns + "DeadLetter":     "dead_letter.avsc",
 	ns + "Tracking":       "tracking.avsc",
 	ns + "Attempt":        "attempt.avsc",
+	ns + "ReplayAudit":    "replay_audit.avsc",
 }
 
 // Source returns the self-contained schema text of a top-level schema, as registered.

@@ -102,14 +102,18 @@ type DeadLetter struct {
 	Code            string
 	Retryable       *bool
 	CartID          string
+	Merchant        string // the failed merchant order; "" when the whole cart failed
+	Phase           string // cart, submission or placement
 	SourceTopic     string
 	SourcePartition int32
 	SourceOffset    int64
 	RawKey          []byte
 	RawValue        []byte
 	Request         *OrderRequested
+	FailedItems     []Item // what a replay must place; empty means every item of Request
 	Attempts        []Attempt
 	ReplayCount     int
+	ReplayID        string
 	TraceContext    map[string]string
 	At              time.Time
 }
@@ -127,4 +131,27 @@ type Tracking struct {
 	Announced      bool
 	OutcomeUnknown bool
 	Request        OrderRequested
+}
+
+// ReplayAudit is what `orderflow dlq replay` decided and did for one dead letter (topic
+// orders.dlq.replays). It never holds a payment reference or personal data.
+type ReplayAudit struct {
+	AuditID       string
+	ReplayID      string
+	DeadLetterID  string
+	OrderID       string
+	Provider      string
+	Merchant      string
+	Action        string
+	Label         string
+	Result        string
+	Reason        string
+	SourceAttempt int
+	Attempt       int
+	ReplayCount   int
+	CartID        string
+	PatchedFields []string
+	Forced        bool
+	Operator      string
+	At            time.Time
 }

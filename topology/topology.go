@@ -116,7 +116,7 @@ func (t Topology) Schemas() map[string]schemas.Name {
 		t.Failures(): schemas.NameOrderFailure,
 		t.Tracking(): schemas.NameTracking,
 		t.DLQ():      schemas.NameDeadLetter,
-		t.Replays():  schemas.NameOrderRequested,
+		t.Replays():  schemas.NameReplayAudit,
 	}
 	for _, r := range t.RetryTopics() {
 		m[r] = schemas.NameOrderRequested

@@ -4,6 +4,7 @@
 //	orderflow run --brokers ...   the roles against real Kafka, Redis and a schema registry
 //	orderflow sandbox             the provider sandbox (Rye and Digital River) standalone
 //	orderflow send                publish one order request
+//	orderflow dlq list|show|replay  inspect and replay dead letters
 package main
 
 import (
@@ -22,6 +23,7 @@ type args struct {
 	Run      *runCmd     `arg:"subcommand:run" help:"run the roles (and, with no external services, the embedded stack and demo orders)"`
 	Sandbox  *sandboxCmd `arg:"subcommand:sandbox" help:"serve the Rye and Digital River sandbox"`
 	Send     *sendCmd    `arg:"subcommand:send" help:"publish one order request"`
+	Dlq      *dlqCmd     `arg:"subcommand:dlq" help:"list, show and replay dead letters"`
 	LogLevel string      `arg:"--log-level,env:ORDERFLOW_LOG_LEVEL" default:"warn" help:"debug, info, warn or error"`
 }
 
@@ -52,6 +54,8 @@ func main() {
 		err = a.Sandbox.run(ctx, log)
 	case a.Send != nil:
 		err = a.Send.run(ctx)
+	case a.Dlq != nil:
+		err = a.Dlq.run(ctx, log)
 	}
 	os.Exit(exitCode(err))
 }

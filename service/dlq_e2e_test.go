@@ -1,0 +1,611 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/orderflow/orderflow/demo"
+	"github.com/orderflow/orderflow/dlq"
+	"github.com/orderflow/orderflow/embedded"
+	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/processor"
+	"github.com/orderflow/orderflow/provider"
+	"github.com/orderflow/orderflow/ratelimit"
+	"github.com/orderflow/orderflow/sandbox"
+	"github.com/orderflow/orderflow/sandbox/digitalriver"
+	"github.com/orderflow/orderflow/sandbox/ledger"
+	"github.com/orderflow/orderflow/sandbox/rye"
+	"github.com/orderflow/orderflow/schemas"
+	"github.com/orderflow/orderflow/service"
+	"github.com/orderflow/orderflow/topology"
+)
+
+// dlqStack is orderflow plus what the dead-letter tool needs (the idempotency store and the
+// provider clients), on the embedded dependencies or, when ORDERFLOW_TEST_BROKERS / _REGISTRY /
+// _REDIS are set, on real services, like startStack.
+type dlqStack struct {
+	env       *embedded.Env
+	svc       *service.Service
+	topo      topology.Topology
+	tally     *demo.Tally
+	store     *idempotency.Store
+	providers map[string]provider.Provider
+}
+
+func startDLQStack(t *testing.T) *dlqStack {
+	t.Helper()
+	cfg := embedded.Config{
+		RegistryURL: os.Getenv("ORDERFLOW_TEST_REGISTRY"),
+		RedisURL:    os.Getenv("ORDERFLOW_TEST_REDIS"),
+		Sandbox: sandbox.Config{Rye: rye.Config{PlacementStep: 20 * time.Millisecond},
+			DigitalRiver: digitalriver.Config{PlacementStep: 20 * time.Millisecond}},
+	}
+	if b := os.Getenv("ORDERFLOW_TEST_BROKERS"); b != "" {
+		cfg.Brokers = strings.Split(b, ",")
+	}
+	env, err := embedded.Start(cfg)
+	if err != nil {
+		t.Fatalf("starting the stack (real services are used when ORDERFLOW_TEST_* is set: brokers=%v registry=%q redis=%q): %v",
+			cfg.Brokers, cfg.RegistryURL, cfg.RedisURL, err)
+	}
+	t.Cleanup(env.Close)
+	providers, err := env.Providers(cfg.Sandbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := fmt.Sprintf("dlq%d", time.Now().UnixNano())
+	topo := topology.Topology{Prefix: run + ".", Partitions: 4, Tiers: []topology.Tier{
+		{Name: "fast", Delay: 100 * time.Millisecond}, {Name: "slow", Delay: 300 * time.Millisecond}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	svc, err := service.New(ctx, service.Config{
+		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers, Topology: topo,
+		Processor: processor.Config{PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond,
+			StuckAfter: time.Second, RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond},
+		Redis: idempotency.Config{Prefix: run},
+		// The documented limits (Rye: 1 submit/s, shared through Redis) would serialise the subtests.
+		RateLimits: map[string]ratelimit.Limits{"rye": {Submit: 1000, Other: 5000}, "digitalriver": {Submit: 1000, Other: 5000}},
+	})
+	if err != nil {
+		t.Fatalf("starting orderflow on brokers=%v registry=%s redis=%s: %v", env.Brokers, env.RegistryURL, env.RedisURL, err)
+	}
+	opt, err := redis.ParseURL(env.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	store, err := idempotency.New(rdb, idempotency.Config{Prefix: run})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &dlqStack{env: env, svc: svc, topo: topo, tally: demo.NewTally(), store: store, providers: providers}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(runCtx) }()
+	followed := make(chan struct{})
+	go func() { defer close(followed); s.follow(t, runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		<-followed
+		if err := <-done; err != nil {
+			t.Errorf("service run: %v", err)
+		}
+		svc.Close()
+	})
+	return s
+}
+
+func (s *dlqStack) follow(t *testing.T, ctx context.Context) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.env.Brokers...), kgo.ConsumeTopics(s.topo.Status()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer cl.Close()
+	codec := s.svc.Producer().Codec()
+	for ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if st, err := codec.DecodeOrderStatus(ctx, r.Value); err == nil {
+				s.tally.Observe(st)
+			}
+		})
+	}
+}
+
+func (s *dlqStack) send(t *testing.T, o schemas.OrderRequested) {
+	t.Helper()
+	s.tally.Expect(o)
+	if err := s.svc.Producer().RequestOrder(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *dlqStack) tool(t *testing.T, cfg dlq.Config) *dlq.Tool {
+	t.Helper()
+	cfg.Store, cfg.Topology, cfg.Providers, cfg.Sender, cfg.Operator = s.store, s.topo, s.providers, s.svc.Producer(), "e2e"
+	if cfg.Rate == 0 {
+		cfg.Rate = 1000
+	}
+	tool, err := dlq.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tool
+}
+
+func (s *dlqStack) read(t *testing.T) []dlq.Entry {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	entries, undecodable, err := dlq.Read(ctx, dlq.ReadConfig{Brokers: s.env.Brokers, Topic: s.topo.DLQ(), Codec: s.svc.Producer().Codec()})
+	if err != nil {
+		t.Fatalf("reading the dead-letter topic: %v", err)
+	}
+	if undecodable > 0 {
+		t.Errorf("%d undecodable dead letters", undecodable)
+	}
+	return entries
+}
+
+// poll calls cond until it is true, failing after d with what() in the message.
+func poll(t *testing.T, d time.Duration, what func() string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what())
+		}
+		<-tick.C
+	}
+}
+
+// waitDeadLetter waits for the dead letter of an order's attempt and returns it with every entry read.
+func (s *dlqStack) waitDeadLetter(t *testing.T, orderID string, attempt int) (dlq.Entry, []dlq.Entry) {
+	t.Helper()
+	var got dlq.Entry
+	var all []dlq.Entry
+	what := func() string {
+		return fmt.Sprintf("the dead letter of %s attempt %d (events %v)", orderID, attempt, s.tally.Events(orderID))
+	}
+	poll(t, 45*time.Second, what, func() bool {
+		all = s.read(t)
+		i := slices.IndexFunc(all, func(e dlq.Entry) bool { return e.OrderID == orderID && e.Attempt == attempt })
+		if i >= 0 {
+			got = all[i]
+		}
+		return i >= 0
+	})
+	return got, all
+}
+
+// waitEvent waits until the tally saw "attempt/merchant/state" for an order.
+func (s *dlqStack) waitEvent(t *testing.T, orderID, event string) {
+	t.Helper()
+	what := func() string { return fmt.Sprintf("%s of %s (events %v)", event, orderID, s.tally.Events(orderID)) }
+	poll(t, 45*time.Second, what, func() bool { return slices.Contains(s.tally.Events(orderID), event) })
+}
+
+// records reads a topic to its high watermarks.
+func (s *dlqStack) records(t *testing.T, topic string) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(s.env.Brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends, err := kadm.NewClient(admCl).ListEndOffsets(ctx, topic)
+	admCl.Close()
+	if err != nil || ends.Error() != nil {
+		t.Fatalf("listing end offsets of %s: %v %v", topic, err, ends.Error())
+	}
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			want[o.Partition] = o.Offset
+		}
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.env.Brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	for len(want) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: %v", topic, ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			out = append(out, r)
+			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
+				delete(want, r.Partition)
+			}
+		})
+	}
+	return out
+}
+
+// replayed returns the requests published to the requests topic by a replay id.
+func (s *dlqStack) replayed(t *testing.T, replayID string) []schemas.OrderRequested {
+	t.Helper()
+	var out []schemas.OrderRequested
+	for _, r := range s.records(t, s.topo.Requests()) {
+		o, err := s.svc.Producer().Codec().DecodeOrderRequested(context.Background(), r.Value)
+		if err != nil {
+			t.Fatalf("decoding a request: %v", err)
+		}
+		if o.ReplayID == replayID {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// audits returns the audit records of a replay id.
+func (s *dlqStack) audits(t *testing.T, replayID string) []schemas.ReplayAudit {
+	t.Helper()
+	var out []schemas.ReplayAudit
+	for _, r := range s.records(t, s.topo.Replays()) {
+		a, err := s.svc.Producer().Codec().DecodeReplayAudit(context.Background(), r.Value)
+		if err != nil {
+			t.Fatalf("decoding an audit record: %v", err)
+		}
+		if a.ReplayID == replayID {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// replayOne replays one dead letter and returns its result.
+func replayOne(t *testing.T, tool *dlq.Tool, all []dlq.Entry, e dlq.Entry, opts dlq.Options) dlq.Result {
+	t.Helper()
+	res, err := tool.Replay(context.Background(), all, []dlq.Entry{e}, opts)
+	if err != nil || len(res) != 1 {
+		t.Fatalf("replay of %s: %v, %d results", e.DeadLetterID, err, len(res))
+	}
+	return res[0]
+}
+
+func mustPatch(t *testing.T, settings ...string) dlq.Patch {
+	t.Helper()
+	p, err := dlq.ParsePatch(settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// ledgerOf returns the ledger entries of an order (by order ref "id/attempt") and of a cart id.
+func ledgerOf(l *ledger.Ledger, orderID string) []ledger.Entry {
+	var out []ledger.Entry
+	for _, e := range l.Entries() {
+		if strings.HasPrefix(e.OrderRef, orderID+"/") {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestDeadLetterReplayEndToEnd(t *testing.T) {
+	s := startDLQStack(t)
+
+	t.Run("payment failed, replayed with a new payment reference, is placed exactly once", func(t *testing.T) {
+		t.Parallel()
+		id := "dlq-pd-1"
+		s.send(t, demo.PaymentDeclined.Build(id, 1))
+		dl, all := s.waitDeadLetter(t, id, 1)
+		poll(t, 10*time.Second, func() string { return "the dead-lettered outcome, got " + s.tally.Outcome(id) }, func() bool { return s.tally.Outcome(id) == demo.PaymentDeclined.Want })
+
+		// The dead letter says what failed and how, with every attempt.
+		if dl.Action != string(provider.ActionNewPaymentMethod) || dl.Code != "PAYMENT_FAILED" || dl.Rule == "" ||
+			dl.Retryable == nil || *dl.Retryable || dl.Phase != processor.PhaseSubmission || dl.SourceTopic != s.topo.Failures() ||
+			dl.Request == nil || dl.Request.PaymentRef != "tok_declined" || dl.CartID == "" {
+			t.Fatalf("dead letter %+v", dl.DeadLetter)
+		}
+		if len(dl.Attempts) == 0 || dl.Attempts[len(dl.Attempts)-1].Code != "PAYMENT_FAILED" {
+			t.Fatalf("attempts %+v, want the PAYMENT_FAILED submission", dl.Attempts)
+		}
+
+		// list finds it by action and order; neither the table nor JSON shows the token or the buyer.
+		sel, err := dlq.Select(all, dlq.Filter{Actions: []string{"new-payment-method"}, OrderIDs: []string{id}, Retryable: "false", Providers: []string{"rye"}})
+		if err != nil || len(sel) != 1 || sel[0].DeadLetterID != dl.DeadLetterID {
+			t.Fatalf("list by action found %d (%v)", len(sel), err)
+		}
+		if sel, _ := dlq.Select(all, dlq.Filter{OrderIDs: []string{id}, Since: time.Now().Add(time.Minute)}); len(sel) != 0 {
+			t.Fatalf("a future --since selected %d", len(sel))
+		}
+		var table, js bytes.Buffer
+		if err := dlq.WriteTable(&table, sel); err != nil {
+			t.Fatal(err)
+		}
+		if err := dlq.WriteJSON(&js, sel); err != nil {
+			t.Fatal(err)
+		}
+		for name, out := range map[string]string{"table": table.String(), "json": js.String()} {
+			if !strings.Contains(out, id) || !strings.Contains(out, "new-payment-method") {
+				t.Errorf("%s output lacks the order or its action:\n%s", name, out)
+			}
+			for _, secret := range []string{"tok_declined", "Lovelace", "ada@example.com", "1 Market St", "+14155550100"} {
+				if strings.Contains(out, secret) {
+					t.Errorf("%s output shows %q:\n%s", name, secret, out)
+				}
+			}
+		}
+		if !strings.Contains(js.String(), `"tok_…"`) {
+			t.Errorf("json output lacks the redacted token:\n%s", js.String())
+		}
+
+		tool := s.tool(t, dlq.Config{})
+		rid := "r-pd-1"
+		dry := replayOne(t, tool, all, dl, dlq.Options{ReplayID: rid, DryRun: true, Patch: mustPatch(t, "payment_ref=tok_visa")})
+		if dry.Label != dlq.LabelWillSubmit || dry.Result != dlq.ResultDryRun {
+			t.Fatalf("dry run: %s %s (%s), want will-submit", dry.Label, dry.Result, dry.Detail)
+		}
+
+		opts := dlq.Options{ReplayID: rid, Patch: mustPatch(t, "payment_ref=tok_visa")}
+		first := replayOne(t, tool, all, dl, opts)
+		// The same replay id again at once, before the worker has placed it: the same attempt or nothing.
+		again := replayOne(t, tool, all, dl, opts)
+		if first.Result != dlq.ResultSubmitted || first.Published != 2 {
+			t.Fatalf("replay: %+v, want attempt 2 submitted", first)
+		}
+		if again.Result == dlq.ResultSubmitted && again.Published != first.Published {
+			t.Fatalf("the same replay id published attempt %d, then %d", first.Published, again.Published)
+		}
+		s.waitEvent(t, id, "2/amazon/placed")
+
+		// Re-running the replay id after it placed, and a new replay id: no-ops that send nothing.
+		third := replayOne(t, tool, all, dl, opts)
+		other := replayOne(t, tool, all, dl, dlq.Options{ReplayID: "r-pd-2", Patch: mustPatch(t, "payment_ref=tok_visa")})
+		for _, r := range []dlq.Result{third, other} {
+			if r.Label != dlq.LabelAlreadyPlaced || r.Result != dlq.ResultNoop {
+				t.Errorf("replay after placement: %s %s (%s), want already-placed noop", r.Label, r.Result, r.Detail)
+			}
+		}
+		if got := s.replayed(t, "r-pd-2"); len(got) != 0 {
+			t.Errorf("an already placed order was replayed: %+v", got)
+		}
+		for _, r := range s.replayed(t, rid) {
+			if r.Attempt != 2 || r.ReplayCount != 1 || r.PaymentRef != "tok_visa" || r.Attributes[dlq.ReplayOfAttribute] != dl.DeadLetterID {
+				t.Errorf("replayed request %+v", r)
+			}
+		}
+
+		entries := ledgerOf(s.env.Sandbox.Ledger(), id)
+		if len(entries) != 1 || entries[0].OrderRef != id+"/2" || !entries[0].Charged || entries[0].Refunded {
+			t.Fatalf("ledger %+v, want one charged cart for attempt 2 and nothing for the declined attempt 1", entries)
+		}
+		if ev := s.tally.Events(id); slices.Contains(ev, "1/amazon/placed") || slices.Contains(ev, "3/amazon/placed") {
+			t.Errorf("events %v: only attempt 2 may be placed", ev)
+		}
+		audits := s.audits(t, rid)
+		if !slices.ContainsFunc(audits, func(a schemas.ReplayAudit) bool {
+			return a.Result == dlq.ResultSubmitted && a.Attempt == 2 && a.DeadLetterID == dl.DeadLetterID &&
+				slices.Equal(a.PatchedFields, []string{"payment_ref"}) && a.Operator == "e2e" && a.ReplayCount == 1
+		}) {
+			t.Errorf("no audit record of the submitted replay: %+v", audits)
+		}
+		if a := s.audits(t, "r-pd-2"); len(a) != 1 || a[0].Label != string(dlq.LabelAlreadyPlaced) || a[0].Result != dlq.ResultNoop || a[0].Attempt != 0 {
+			t.Errorf("audit of the no-op replay: %+v", a)
+		}
+	})
+
+	t.Run("the replay cap stops loops", func(t *testing.T) {
+		t.Parallel()
+		id := "dlq-cap-1"
+		s.send(t, demo.PaymentDeclined.Build(id, 2))
+		tool := s.tool(t, dlq.Config{MaxReplays: 3})
+		dl, all := s.waitDeadLetter(t, id, 1)
+		first := dl
+		for i := 1; i <= 3; i++ {
+			r := replayOne(t, tool, all, dl, dlq.Options{ReplayID: fmt.Sprintf("r-cap-%d", i), Patch: mustPatch(t, "payment_ref=tok_declined")})
+			if r.Result != dlq.ResultSubmitted {
+				t.Fatalf("replay %d: %s %s (%s)", i, r.Label, r.Result, r.Detail)
+			}
+			dl, all = s.waitDeadLetter(t, id, r.Published)
+			if dl.ReplayCount != i || dl.ReplayID != fmt.Sprintf("r-cap-%d", i) {
+				t.Fatalf("dead letter of replay %d: replay count %d id %q", i, dl.ReplayCount, dl.ReplayID)
+			}
+		}
+		dry := replayOne(t, tool, all, dl, dlq.Options{ReplayID: "r-cap-4", DryRun: true})
+		refused := replayOne(t, tool, all, dl, dlq.Options{ReplayID: "r-cap-4", Patch: mustPatch(t, "payment_ref=tok_visa")})
+		for _, r := range []dlq.Result{dry, refused} {
+			if r.Label != dlq.LabelCapReached {
+				t.Fatalf("after 3 replays: %s (%s), want cap-reached", r.Label, r.Detail)
+			}
+		}
+		if refused.Result != dlq.ResultRefused || len(s.replayed(t, "r-cap-4")) != 0 {
+			t.Fatalf("the cap did not hold: %+v", refused)
+		}
+		if a := s.audits(t, "r-cap-4"); len(a) != 1 || a[0].Result != dlq.ResultRefused || a[0].Label != string(dlq.LabelCapReached) {
+			t.Fatalf("audit of the refused replay: %+v", a)
+		}
+		// The first dead letter is superseded by the newest one.
+		if r := replayOne(t, tool, all, first, dlq.Options{ReplayID: "r-cap-5", DryRun: true}); r.Label != dlq.LabelSuperseded {
+			t.Fatalf("the oldest dead letter: %s (%s), want superseded", r.Label, r.Detail)
+		}
+		// --force goes past the cap.
+		forced := replayOne(t, tool, all, dl, dlq.Options{ReplayID: "r-cap-6", Force: true, Patch: mustPatch(t, "payment_ref=tok_visa")})
+		if forced.Result != dlq.ResultSubmitted || !forced.Forced {
+			t.Fatalf("forced replay: %+v", forced)
+		}
+		s.waitEvent(t, id, fmt.Sprintf("%d/amazon/placed", forced.Published))
+		if e := ledgerOf(s.env.Sandbox.Ledger(), id); len(e) != 1 || e[0].OrderRef != fmt.Sprintf("%s/%d", id, forced.Published) {
+			t.Fatalf("ledger %+v, want one cart, of the forced attempt", e)
+		}
+	})
+
+	t.Run("a stuck cart is outcome unknown and is not replayed", func(t *testing.T) {
+		t.Parallel()
+		id := "dlq-stuck-1"
+		s.send(t, demo.Stuck.Build(id, 3))
+		dl, all := s.waitDeadLetter(t, id, 1)
+		if dl.Action != string(provider.ActionContactProvider) || dl.CartID == "" {
+			t.Fatalf("dead letter %+v", dl.DeadLetter)
+		}
+		tool := s.tool(t, dlq.Config{})
+		dry := replayOne(t, tool, all, dl, dlq.Options{ReplayID: "r-stuck-1", DryRun: true})
+		if dry.Label != dlq.LabelOutcomeUnknown || !strings.Contains(dry.Detail, "started") {
+			t.Fatalf("dry run: %s (%s), want outcome-unknown after asking the provider", dry.Label, dry.Detail)
+		}
+		r := replayOne(t, tool, all, dl, dlq.Options{ReplayID: "r-stuck-1"})
+		if r.Result != dlq.ResultRefused || len(s.replayed(t, "r-stuck-1")) != 0 {
+			t.Fatalf("replay of a stuck cart: %+v", r)
+		}
+		if e := ledgerOf(s.env.Sandbox.Ledger(), id); len(e) != 1 || e[0].OrderRef != id+"/1" {
+			t.Fatalf("ledger %+v, want only the stuck cart", e)
+		}
+	})
+
+	t.Run("digital river 409 replays as a new checkout", func(t *testing.T) {
+		t.Parallel()
+		id := "dlq-dr409-1"
+		s.send(t, demo.DRDeclined.Build(id, 4))
+		dl, all := s.waitDeadLetter(t, id, 1)
+		if dl.Action != string(provider.ActionNewCheckout) || dl.CartID == "" {
+			t.Fatalf("dead letter %+v", dl.DeadLetter)
+		}
+		tool := s.tool(t, dlq.Config{})
+		patch := mustPatch(t, "payment_ref=src_visa")
+		dry := replayOne(t, tool, all, dl, dlq.Options{ReplayID: "r-dr409", DryRun: true, Patch: patch})
+		if dry.Label != dlq.LabelWillSubmit || dry.ReuseCart != "" {
+			t.Fatalf("dry run: %s reuse %q (%s), want will-submit with a new checkout", dry.Label, dry.ReuseCart, dry.Detail)
+		}
+		r := replayOne(t, tool, all, dl, dlq.Options{ReplayID: "r-dr409", Patch: patch})
+		if r.Result != dlq.ResultSubmitted {
+			t.Fatalf("replay: %+v", r)
+		}
+		s.waitEvent(t, id, fmt.Sprintf("%d/digitalriver/placed", r.Published))
+		e := ledgerOf(s.env.Sandbox.Ledger(), id)
+		if len(e) != 1 || e[0].OrderRef != fmt.Sprintf("%s/%d", id, r.Published) || e[0].CartID == dl.CartID {
+			t.Fatalf("ledger %+v, want one new checkout (not %s) for attempt %d", e, dl.CartID, r.Published)
+		}
+	})
+
+	t.Run("digital river fix-checkout updates and submits the same checkout", func(t *testing.T) {
+		t.Parallel()
+		id := "dlq-drtax-1"
+		s.send(t, demo.DRBadTax.Build(id, 5))
+		dl, all := s.waitDeadLetter(t, id, 1)
+		if dl.Action != string(provider.ActionFixCheckout) || dl.CartID == "" {
+			t.Fatalf("dead letter %+v", dl.DeadLetter)
+		}
+		var show bytes.Buffer
+		if err := dlq.WriteShow(&show, dl, nil); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(show.String(), "1 Market St") || strings.Contains(show.String(), "src_visa") || strings.Contains(show.String(), "ada@example.com") {
+			t.Fatalf("show must print the address but not the payment source or e-mail:\n%s", show.String())
+		}
+		tool := s.tool(t, dlq.Config{})
+		patch := mustPatch(t, "address1=2 Market St", "postal=94105")
+		dry := replayOne(t, tool, all, dl, dlq.Options{ReplayID: "r-drtax", DryRun: true, Patch: patch})
+		if dry.Label != dlq.LabelWillSubmit || dry.ReuseCart != dl.CartID {
+			t.Fatalf("dry run: %s reuse %q (%s), want will-submit fixing %s", dry.Label, dry.ReuseCart, dry.Detail, dl.CartID)
+		}
+		r := replayOne(t, tool, all, dl, dlq.Options{ReplayID: "r-drtax", Patch: patch})
+		if r.Result != dlq.ResultSubmitted {
+			t.Fatalf("replay: %+v", r)
+		}
+		s.waitEvent(t, id, fmt.Sprintf("%d/digitalriver/placed", r.Published))
+		var mine []ledger.Entry
+		for _, e := range s.env.Sandbox.Ledger().Entries() {
+			if e.CartID == dl.CartID || strings.HasPrefix(e.OrderRef, id+"/") {
+				mine = append(mine, e)
+			}
+		}
+		if len(mine) != 1 || mine[0].CartID != dl.CartID || !mine[0].Charged {
+			t.Fatalf("ledger %+v, want the dead letter's checkout %s consumed once", mine, dl.CartID)
+		}
+		reqs := s.replayed(t, "r-drtax")
+		if len(reqs) != 1 || reqs[0].Attributes[processor.ReuseCartAttribute] != dl.CartID || reqs[0].Buyer.Address1 != "2 Market St" {
+			t.Fatalf("replayed requests %+v", reqs)
+		}
+		if a := s.audits(t, "r-drtax"); len(a) != 1 || a[0].CartID != dl.CartID || a[0].Result != dlq.ResultSubmitted {
+			t.Fatalf("audit %+v", a)
+		}
+	})
+
+	// Every other Rye action: fix, replay, placed once.
+	for _, tc := range []struct {
+		name, action string
+		order        func(id string) schemas.OrderRequested
+		patch        func(o schemas.OrderRequested) []string
+	}{
+		{"new-address", "new-address", func(id string) schemas.OrderRequested { return demo.Undeliverable.Build(id, 6) },
+			func(schemas.OrderRequested) []string { return []string{"postal_code=94105"} }},
+		{"investigate", "investigate", func(id string) schemas.OrderRequested { return demo.RetryabilityUnknown.Build(id, 7) },
+			func(o schemas.OrderRequested) []string {
+				return []string{"item.0.product_id=" + after(o.Items[0].ProductID)}
+			}},
+		{"attempts-exhausted", "attempts-exhausted", func(id string) schemas.OrderRequested { return demo.AlwaysUnavailable.Build(id, 8) },
+			func(o schemas.OrderRequested) []string {
+				return []string{"item.0.product_id=" + after(o.Items[0].ProductID)}
+			}},
+		{"fix-input", "fix-input", func(id string) schemas.OrderRequested {
+			o := demo.Placed.Build(id, 9)
+			o.Buyer.CountryCode = ""
+			return o
+		}, func(schemas.OrderRequested) []string { return []string{"country=US"} }},
+	} {
+		t.Run("action "+tc.name, func(t *testing.T) {
+			t.Parallel()
+			id := "dlq-act-" + tc.name
+			o := tc.order(id)
+			s.send(t, o)
+			dl, all := s.waitDeadLetter(t, id, 1)
+			if dl.Action != tc.action {
+				t.Fatalf("action %q, want %q (%s)", dl.Action, tc.action, dl.Reason)
+			}
+			tool := s.tool(t, dlq.Config{})
+			patch := mustPatch(t, tc.patch(o)...)
+			if dry := replayOne(t, tool, all, dl, dlq.Options{ReplayID: "r-" + id, DryRun: true, Patch: patch}); dry.Label != dlq.LabelWillSubmit {
+				t.Fatalf("dry run: %s (%s)", dry.Label, dry.Detail)
+			}
+			r := replayOne(t, tool, all, dl, dlq.Options{ReplayID: "r-" + id, Patch: patch})
+			if r.Result != dlq.ResultSubmitted {
+				t.Fatalf("replay: %+v", r)
+			}
+			s.waitEvent(t, id, fmt.Sprintf("%d/amazon/placed", r.Published))
+			var charged []ledger.Entry
+			for _, e := range ledgerOf(s.env.Sandbox.Ledger(), id) {
+				if e.Charged && !e.Refunded {
+					charged = append(charged, e)
+				}
+			}
+			if len(charged) != 1 || charged[0].OrderRef != fmt.Sprintf("%s/%d", id, r.Published) {
+				t.Fatalf("ledger %+v, want one charge, for attempt %d", ledgerOf(s.env.Sandbox.Ledger(), id), r.Published)
+			}
+		})
+	}
+
+	t.Cleanup(func() {
+		if d := s.env.Sandbox.Ledger().DoubleSubmits(); len(d) > 0 {
+			t.Errorf("order attempts submitted twice: %v", d)
+		}
+	})
+}
+
+// after strips a sandbox scenario prefix ("unknown-error:B0UE1" -> "B0UE1").
+func after(productID string) string {
+	_, rest, ok := strings.Cut(productID, ":")
+	if !ok {
+		return productID
+	}
+	return rest
+}
