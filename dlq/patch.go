@@ -2,13 +2,13 @@ package dlq
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/schemas"
 )
 
@@ -186,16 +186,8 @@ func (p Patch) Apply(req *schemas.OrderRequested) error {
 		}
 	}
 	req.Items = items
-	switch {
-	case len(req.Items) == 0:
-		return errors.New("dlq: the patched request has no items")
-	case req.Buyer.CountryCode == "":
-		return errors.New("dlq: the patched request has no buyer country code")
-	}
-	for i, it := range req.Items {
-		if it.ProductID == "" || it.Quantity <= 0 {
-			return fmt.Errorf("dlq: patched item %d: a product id and a positive quantity are required", i)
-		}
+	if err := processor.Validate(*req); err != nil {
+		return fmt.Errorf("dlq: the patched request: %w", err)
 	}
 	return nil
 }
