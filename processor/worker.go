@@ -264,18 +264,19 @@ func (w *Worker) reject(ctx context.Context, r *kgo.Record, req schemas.OrderReq
 }
 
 func validate(req schemas.OrderRequested, providers map[string]provider.Provider) error {
-	if providers[req.Provider] == nil {
+	switch {
+	case req.Attempt < 1:
+		return fmt.Errorf("attempt %d: must be at least 1", req.Attempt)
+	case providers[req.Provider] == nil:
 		return fmt.Errorf("unknown provider %q", req.Provider)
 	}
 	return Validate(req)
 }
 
-// Validate reports why req can not be an order: the checks every request must pass before
-// anything is reserved or submitted (the replay tool runs them on patched requests too).
+// Validate reports why the content of req can not be an order: the checks every request must
+// pass before anything is reserved or submitted (the replay tool runs them on patched requests).
 func Validate(req schemas.OrderRequested) error {
 	switch {
-	case req.Attempt < 1:
-		return fmt.Errorf("attempt %d: must be at least 1", req.Attempt)
 	case len(req.Items) == 0:
 		return errors.New("no items")
 	case req.Buyer.CountryCode == "":
