@@ -76,6 +76,11 @@ var (
 	AlwaysUnavailable = Scenario{Name: "always-unavailable", Want: "dead_lettered:attempts-exhausted", Build: func(id string, n int) schemas.OrderRequested {
 		return rye(id, "tok_visa", amazon(fmt.Sprintf("unavailable:B0UA%06d", n)))
 	}}
+	CartExpired = Scenario{Name: "cart-expired", Want: "dead_lettered:attempts-exhausted", Build: func(id string, n int) schemas.OrderRequested {
+		// Every cart of this product is created expired, so each replacement expires too until
+		// the policy's attempt limit dead-letters the order.
+		return rye(id, "tok_visa", amazon(fmt.Sprintf("expired:B0EX%06d", n)))
+	}}
 	PartialAcrossMerchants = Scenario{Name: "two-merchants-one-replaced", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
 		return rye(id, "tok_visa", amazon(fmt.Sprintf("B0MM%06d", n)), shop("shop-a.myshopify.com", fmt.Sprintf("oos-once:V%06d", n)))
 	}}
@@ -87,8 +92,8 @@ var Skeleton = []Scenario{Placed, PaymentDeclined, OutOfStockOnce}
 // All is every demo scenario, for both providers.
 func All() []Scenario {
 	return []Scenario{Placed, PaymentDeclined, OutOfStockOnce, Undeliverable, UpstreamFlaky, TimeoutPlaced,
-		TimeoutLost, Stuck, PlacementFailed, RetryabilityUnknown, AlwaysUnavailable, PartialAcrossMerchants,
-		DRPlaced, DRDeclined, DRBadTax, DRTimeoutCreated, DRServerError}
+		TimeoutLost, Stuck, PlacementFailed, RetryabilityUnknown, AlwaysUnavailable, CartExpired, PartialAcrossMerchants,
+		DRPlaced, DRDeclined, DRBadTax, DRPendingFunds, DRTimeoutCreated, DRServerError}
 }
 
 // Order is one generated request and the outcome it must reach.
@@ -131,6 +136,9 @@ var (
 	}}
 	DRBadTax = Scenario{Name: "dr-bad-request-400", Want: "dead_lettered:fix-checkout", Build: func(id string, n int) schemas.OrderRequested {
 		return digitalRiver(id, "src_visa", fmt.Sprintf("bad-tax:SKU-BT-%06d", n))
+	}}
+	DRPendingFunds = Scenario{Name: "dr-payment-session-not-ready", Want: "dead_lettered:new-payment-method", Build: func(id string, n int) schemas.OrderRequested {
+		return digitalRiver(id, "src_pending_funds", fmt.Sprintf("SKU-PF-%06d", n))
 	}}
 	DRTimeoutCreated = Scenario{Name: "dr-timeout-but-created", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
 		return digitalRiver(id, "src_visa", fmt.Sprintf("timeout-created:SKU-TC-%06d", n))

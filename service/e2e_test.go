@@ -9,10 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderflow/orderflow/demo"
 	"github.com/orderflow/orderflow/embedded"
+	"github.com/orderflow/orderflow/idempotency"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/ratelimit"
 	"github.com/orderflow/orderflow/sandbox"
@@ -29,9 +31,10 @@ type stack struct {
 	svc   *service.Service
 	tally *demo.Tally
 	topo  topology.Topology
+	store *idempotency.Store // the service's idempotency store, for assertions
 }
 
-func startStack(t *testing.T, opts ...func(*embedded.Config)) *stack {
+func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *stack {
 	t.Helper()
 	cfg := embedded.Config{
 		RegistryURL: os.Getenv("ORDERFLOW_TEST_REGISTRY"),
@@ -41,8 +44,9 @@ func startStack(t *testing.T, opts ...func(*embedded.Config)) *stack {
 	if b := os.Getenv("ORDERFLOW_TEST_BROKERS"); b != "" {
 		cfg.Brokers = strings.Split(b, ",")
 	}
+	var svcCfg service.Config
 	for _, o := range opts {
-		o(&cfg)
+		o(&cfg, &svcCfg) // the service config is completed below; options may set limits
 	}
 	env, err := embedded.Start(cfg)
 	if err != nil {
@@ -59,6 +63,10 @@ func startStack(t *testing.T, opts ...func(*embedded.Config)) *stack {
 		{Name: "fast", Delay: 100 * time.Millisecond}, {Name: "slow", Delay: 300 * time.Millisecond}}}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	limits := svcCfg.RateLimits
+	if limits == nil {
+		limits = map[string]ratelimit.Limits{"rye": {Submit: 1000, Other: 5000}, "digitalriver": {Submit: 1000, Other: 5000}}
+	}
 	svc, err := service.New(ctx, service.Config{
 		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL,
 		Providers: providers, Topology: topo,
@@ -67,12 +75,22 @@ func startStack(t *testing.T, opts ...func(*embedded.Config)) *stack {
 			RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,
 		},
 		Redis:      idempotencyConfig(run),
-		RateLimits: map[string]ratelimit.Limits{"rye": {Submit: 1000, Other: 5000}, "digitalriver": {Submit: 1000, Other: 5000}},
+		RateLimits: limits,
 	})
 	if err != nil {
 		t.Fatalf("starting orderflow on brokers=%v registry=%s redis=%s: %v", env.Brokers, env.RegistryURL, env.RedisURL, err)
 	}
-	s := &stack{env: env, svc: svc, tally: demo.NewTally(), topo: topo}
+	opt, err := redis.ParseURL(env.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	store, err := idempotency.New(rdb, idempotencyConfig(run))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stack{env: env, svc: svc, tally: demo.NewTally(), topo: topo, store: store}
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(runCtx) }()
@@ -195,30 +213,32 @@ func TestDuplicateRequestSubmitsOnce(t *testing.T) {
 // "attempt/merchant/state" (merchant "" = the whole attempt). placement_started is left out:
 // whether a poll sees placement in progress before its end depends on timing.
 var sequences = map[string][]string{
-	"placed":                     {"1//cart_created", "1//submitted", "1/amazon/submitted", "1/amazon/placed", "1//placed"},
-	"payment-declined":           {"1//cart_created", "1//failed", "1/amazon/dead_lettered"},
-	"out-of-stock-then-replaced": {"1//cart_created", "1//submitted", "1/amazon/submitted", "1/amazon/failed", "1/amazon/replaced", "2//cart_created", "2//submitted", "2/amazon/submitted", "2/amazon/placed", "2//placed"},
-	"undeliverable":              {"1//cart_created", "1//failed", "1/amazon/dead_lettered"},
-	"upstream-flaky":             {"1//cart_created", "1//submitted", "1/amazon/submitted", "1/amazon/placed", "1//placed"},
-	"timeout-but-placed":         {"1//cart_created", "1//outcome_unknown", "1/amazon/placed", "1//placed"},
-	"timeout-never-started":      {"1//cart_created", "1//outcome_unknown", "1//resubmitted", "1/amazon/placed", "1//placed"},
-	"stuck":                      {"1//cart_created", "1//submitted", "1/amazon/submitted", "1/amazon/failed", "1/amazon/needs_attention"},
-	"placement-failed":           {"1//cart_created", "1//submitted", "1/amazon/submitted", "1/amazon/failed", "1/amazon/dead_lettered"},
-	"retryability-unknown":       {"1//cart_created", "1//failed", "1/amazon/dead_lettered"},
-	"always-unavailable":         {"1//cart_created", "1//failed", "1//retry_scheduled", "1//retry_scheduled", "1//retry_scheduled", "1/amazon/dead_lettered"},
-	"two-merchants-one-replaced": {"1//cart_created", "1//submitted", "1/amazon/submitted", "1/shop-a.myshopify.com/submitted", "1/amazon/placed", "1/shop-a.myshopify.com/failed", "1/shop-a.myshopify.com/replaced", "2//cart_created", "2//submitted", "2/shop-a.myshopify.com/submitted", "2/shop-a.myshopify.com/placed", "2//placed"},
-	"dr-placed":                  {"1//cart_created", "1//submitted", "1/digitalriver/submitted", "1/digitalriver/placed", "1//placed"},
-	"dr-declined-409":            {"1//cart_created", "1//failed", "1/digitalriver/dead_lettered"},
-	"dr-bad-request-400":         {"1//cart_created", "1//failed", "1/digitalriver/dead_lettered"},
-	"dr-timeout-but-created":     {"1//cart_created", "1//outcome_unknown", "1/digitalriver/placed", "1//placed"},
-	"dr-500-then-resubmitted":    {"1//cart_created", "1//outcome_unknown", "1//resubmitted", "1/digitalriver/placed", "1//placed"},
+	"placed":                       {"1//cart_created", "1//submitted", "1/amazon/submitted", "1/amazon/placed", "1//placed"},
+	"payment-declined":             {"1//cart_created", "1//failed", "1/amazon/dead_lettered"},
+	"out-of-stock-then-replaced":   {"1//cart_created", "1//submitted", "1/amazon/submitted", "1/amazon/failed", "1/amazon/replaced", "2//cart_created", "2//submitted", "2/amazon/submitted", "2/amazon/placed", "2//placed"},
+	"undeliverable":                {"1//cart_created", "1//failed", "1/amazon/dead_lettered"},
+	"upstream-flaky":               {"1//cart_created", "1//submitted", "1/amazon/submitted", "1/amazon/placed", "1//placed"},
+	"timeout-but-placed":           {"1//cart_created", "1//outcome_unknown", "1/amazon/placed", "1//placed"},
+	"timeout-never-started":        {"1//cart_created", "1//outcome_unknown", "1//resubmitted", "1/amazon/placed", "1//placed"},
+	"stuck":                        {"1//cart_created", "1//submitted", "1/amazon/submitted", "1/amazon/failed", "1/amazon/needs_attention"},
+	"placement-failed":             {"1//cart_created", "1//submitted", "1/amazon/submitted", "1/amazon/failed", "1/amazon/dead_lettered"},
+	"retryability-unknown":         {"1//cart_created", "1//failed", "1/amazon/dead_lettered"},
+	"always-unavailable":           {"1//cart_created", "1//failed", "1//retry_scheduled", "1//retry_scheduled", "1//retry_scheduled", "1/amazon/dead_lettered"},
+	"two-merchants-one-replaced":   {"1//cart_created", "1//submitted", "1/amazon/submitted", "1/shop-a.myshopify.com/submitted", "1/amazon/placed", "1/shop-a.myshopify.com/failed", "1/shop-a.myshopify.com/replaced", "2//cart_created", "2//submitted", "2/shop-a.myshopify.com/submitted", "2/shop-a.myshopify.com/placed", "2//placed"},
+	"cart-expired":                 {"1//cart_created", "1//failed", "1//replaced", "2//cart_created", "2//failed", "2//replaced", "3//cart_created", "3//failed", "3/amazon/dead_lettered"},
+	"dr-payment-session-not-ready": {"1//cart_created", "1//failed", "1/digitalriver/dead_lettered"},
+	"dr-placed":                    {"1//cart_created", "1//submitted", "1/digitalriver/submitted", "1/digitalriver/placed", "1//placed"},
+	"dr-declined-409":              {"1//cart_created", "1//failed", "1/digitalriver/dead_lettered"},
+	"dr-bad-request-400":           {"1//cart_created", "1//failed", "1/digitalriver/dead_lettered"},
+	"dr-timeout-but-created":       {"1//cart_created", "1//outcome_unknown", "1/digitalriver/placed", "1//placed"},
+	"dr-500-then-resubmitted":      {"1//cart_created", "1//outcome_unknown", "1//resubmitted", "1/digitalriver/placed", "1//placed"},
 }
 
 // ledgerWant is how many carts each attempt of a scenario submits: {attempt 1, attempt 2}.
 var ledgerWant = map[string][2]int{
 	"out-of-stock-then-replaced": {1, 1}, "two-merchants-one-replaced": {1, 1},
 	"payment-declined": {0, 0}, "undeliverable": {0, 0}, "retryability-unknown": {0, 0}, "always-unavailable": {0, 0},
-	"dr-declined-409": {0, 0}, "dr-bad-request-400": {0, 0},
+	"dr-declined-409": {0, 0}, "dr-bad-request-400": {0, 0}, "cart-expired": {0, 0}, "dr-payment-session-not-ready": {0, 0},
 }
 
 // TestEveryScenario runs one order per scenario of both providers (one row per seed rule) and
@@ -267,7 +287,7 @@ func TestEveryScenario(t *testing.T) {
 // the idempotency store, and every order completes once Redis is back. Redis is always the
 // in-process one here (it is stopped and restarted); Kafka and the registry follow the env.
 func TestRedisOutageFailsClosed(t *testing.T) {
-	s := startStack(t, func(c *embedded.Config) { c.RedisURL = "" })
+	s := startStack(t, func(c *embedded.Config, _ *service.Config) { c.RedisURL = "" })
 	gen := demo.Generator{Prefix: "outage-", Scenarios: []demo.Scenario{demo.Placed, demo.DRPlaced}}
 	for range 4 {
 		s.send(t, gen.Next().Request)
@@ -355,4 +375,51 @@ func (s *stack) waitDeadLetter(t *testing.T, match func(schemas.DeadLetter) bool
 	}
 	t.Fatalf("no matching dead letter within %v", d)
 	return schemas.DeadLetter{}
+}
+
+// TestProviderRateLimit429 lets orderflow run into Rye's strict tier (the sandbox enforces
+// 5 submits/s, orderflow's own limiter is off): every order is still placed, the 429s never
+// count as failed attempts (no retry tier, no dead letter), and nothing is submitted twice.
+func TestProviderRateLimit429(t *testing.T) {
+	s := startStack(t, func(c *embedded.Config, sc *service.Config) {
+		c.Sandbox.Rye.StrictRPS = 5
+		sc.RateLimits = map[string]ratelimit.Limits{"rye": {}}
+	})
+	gen := demo.Generator{Prefix: "rl-", Scenarios: []demo.Scenario{demo.Placed}}
+	var orders []demo.Order
+	for range 20 {
+		o := gen.Next()
+		orders = append(orders, o)
+		s.send(t, o.Request)
+	}
+	s.waitFinished(t, len(orders), 60*time.Second)
+	for _, o := range orders {
+		if got := s.tally.Outcome(o.Request.OrderID); got != "placed" {
+			t.Errorf("order %s: %q, want placed; events %v", o.Request.OrderID, got, s.tally.Events(o.Request.OrderID))
+		}
+		for _, e := range s.tally.Events(o.Request.OrderID) {
+			if strings.HasSuffix(e, "/failed") || strings.HasSuffix(e, "/retry_scheduled") {
+				t.Errorf("order %s: a 429 counted as a failure: %v", o.Request.OrderID, s.tally.Events(o.Request.OrderID))
+			}
+		}
+	}
+	if d := s.env.Sandbox.Ledger().DoubleSubmits(); len(d) > 0 {
+		t.Errorf("submitted twice: %v", d)
+	}
+	limited := 0
+	for _, o := range orders {
+		h, err := s.store.History(context.Background(), o.Request.OrderID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range h {
+			if strings.Contains(string(e), `"HTTPStatus":429`) {
+				limited++
+			}
+		}
+	}
+	if limited == 0 {
+		t.Fatal("no call was answered 429: the test did not exercise the provider's limit")
+	}
+	t.Logf("%d calls answered 429, none counted as a failure", limited)
 }
