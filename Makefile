@@ -6,7 +6,7 @@ GOFLAGS   ?=
 PKGS      := ./...
 BIN       := bin/orderflow
 
-.PHONY: all build run test test-integration interop lint bench services-up services-down clean
+.PHONY: all build run test test-integration interop lint bench services-up services-down clean chaos
 
 all: lint test
 
@@ -43,6 +43,16 @@ lint:
 ## bench: consumer engine vs a partition-serial consumer (and other benchmarks), printing numbers.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./consumer/
+
+## chaos: CHAOS_ORDERS orders (default 5000) over every scenario and both providers against the real
+##        services, a faulty sandbox, role processes kill -9'd at random (>= 10), the broker kill -9'd and
+##        restarted once and Redis restarted once; audits terminals, the ledger and the dead letters
+##        (exit 1 on any violation). CHAOS_FLAGS passes more flags (bin/chaos -h).
+CHAOS_ORDERS ?= 5000
+CHAOS_FLAGS  ?=
+chaos: build services-up
+	$(GO) build -o bin/chaos ./cmd/chaos
+	./bin/chaos -bin $(BIN) -orders $(CHAOS_ORDERS) $(CHAOS_FLAGS)
 
 services-up:
 	scripts/services/up.sh

@@ -47,6 +47,9 @@ func (c *Reconciler) Handle(ctx context.Context, r *kgo.Record) error {
 		"phase", f.Phase, "class", f.Class, "code", f.Code, "decision", d.Do, "rule", d.Rule)
 	switch d.Do {
 	case DoRetry:
+		if live, err := c.stillOpen(ctx, f); !live || err != nil {
+			return err
+		}
 		return c.retry(ctx, f, retries)
 	case DoReplace:
 		return c.replace(ctx, f)
@@ -101,7 +104,7 @@ func (c *Reconciler) replace(ctx context.Context, f schemas.OrderFailure) error 
 // deadLetter parks the failure with its history and the action needed, and closes the attempt
 // so that no duplicate request can resume it.
 func (c *Reconciler) deadLetter(ctx context.Context, r *kgo.Record, f schemas.OrderFailure, d Decision) error {
-	if err := c.close(ctx, f); err != nil {
+	if ok, err := c.close(ctx, f); !ok || err != nil {
 		return err
 	}
 	history, err := c.cfg.history(ctx, f.OrderID)
@@ -126,22 +129,62 @@ func (c *Reconciler) deadLetter(ctx context.Context, r *kgo.Record, f schemas.Or
 	return c.cfg.emit(ctx, outcome{Status: final}, producer.Message{Topic: c.cfg.Topology.DLQ(), Key: f.OrderID, Value: dl})
 }
 
-// close makes the attempt terminal if a retryable hand-off left it open.
-func (c *Reconciler) close(ctx context.Context, f schemas.OrderFailure) error {
+// errAttemptBusy: the attempt is being submitted right now; the failure is looked at again
+// once that submit has an answer.
+var errAttemptBusy = errors.New("the attempt is being submitted: reconciling later")
+
+// stillOpen reports whether the failed attempt still waits for the reconciler (reserved or
+// cart created). An attempt that moved on (submitted again, or ended) makes the failure stale.
+func (c *Reconciler) stillOpen(ctx context.Context, f schemas.OrderFailure) (bool, error) {
 	rec, err := c.cfg.Store.Get(ctx, f.OrderID, f.Attempt)
-	if err != nil || rec.State == idempotency.StateTerminal || rec.State == idempotency.StateNone {
-		return err
+	if err != nil {
+		return false, err
+	}
+	switch rec.State {
+	case idempotency.StateSubmitting:
+		return false, errAttemptBusy
+	case idempotency.StateSubmitted, idempotency.StateTerminal:
+		c.cfg.Logger.Info("stale failure: the attempt moved on", "order", f.OrderID, "attempt", f.Attempt, "state", rec.State)
+		return false, nil
+	}
+	return true, nil
+}
+
+// close makes the attempt terminal before it is dead-lettered, and reports whether the dead
+// letter stands. It does not when another submit of the attempt is in flight or was placed:
+// that submit's own outcome decides, so a merchant order never gets two terminal statuses.
+func (c *Reconciler) close(ctx context.Context, f schemas.OrderFailure) (bool, error) {
+	rec, err := c.cfg.Store.Get(ctx, f.OrderID, f.Attempt)
+	if err != nil {
+		return false, err
+	}
+	switch rec.State {
+	case idempotency.StateNone:
+		return true, nil // expired past the store's TTL: nothing can resume it
+	case idempotency.StateTerminal:
+		return rec.Outcome != StatePlaced, nil
+	case idempotency.StateSubmitting:
+		return false, errAttemptBusy
+	case idempotency.StateSubmitted:
+		c.cfg.Logger.Info("not dead-lettering: the attempt was submitted again", "order", f.OrderID, "attempt", f.Attempt)
+		return false, nil
 	}
 	rec, err = c.cfg.Store.Acquire(ctx, f.OrderID, f.Attempt, Fingerprint(f.Request), c.cfg.Owner)
-	if err != nil || rec.State == idempotency.StateTerminal {
-		return err
+	if err != nil {
+		return false, err
 	}
-	_, err = c.cfg.Store.Transition(ctx, rec, idempotency.StateTerminal, idempotency.Change{Outcome: StateDeadLettered},
-		idempotency.StateReserved, idempotency.StateCartCreated)
-	if errors.Is(err, idempotency.ErrState) {
-		return nil // a retry is already submitting: its own outcome will decide
+	switch rec.State {
+	case idempotency.StateTerminal:
+		return rec.Outcome != StatePlaced, nil
+	case idempotency.StateReserved, idempotency.StateCartCreated:
+		_, err = c.cfg.Store.Transition(ctx, rec, idempotency.StateTerminal, idempotency.Change{Outcome: StateDeadLettered}, rec.State)
+		return err == nil, err
 	}
-	return err
+	// It moved between the read and the lease: hand the lease back and look again later.
+	if _, err := c.cfg.Store.Transition(ctx, rec, rec.State, idempotency.Change{Release: true}, rec.State); err != nil {
+		return false, err
+	}
+	return false, errAttemptBusy
 }
 
 func reason(f schemas.OrderFailure) string {

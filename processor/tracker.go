@@ -42,9 +42,13 @@ func (t *Tracker) Handle(ctx context.Context, r *kgo.Record) error {
 	}
 	log := t.cfg.Logger.With("order", tr.OrderID, "attempt", tr.Attempt, "cart", tr.CartID)
 	switch {
-	case rec.Chain != tr.Chain:
+	case rec.State == idempotency.StateNone || tr.Chain < rec.Chain:
 		log.Debug("dropping a stale tracking record", "chain", tr.Chain, "live", rec.Chain)
 		return nil
+	case tr.Chain > rec.Chain:
+		// Produced by a hand-over that has not named its chain live yet (or never will, if its
+		// process died: then the older chain's redelivered record supersedes it). Look again later.
+		return fmt.Errorf("tracking chain %d of order %s attempt %d is not live yet (live: %d)", tr.Chain, tr.OrderID, tr.Attempt, rec.Chain)
 	case rec.State == idempotency.StateTerminal:
 		// Ended by this chain, but the events may not have been produced: re-emit.
 		o, err := decodeOutcome(rec.OutcomeData)
@@ -156,11 +160,31 @@ func (t *Tracker) resubmit(ctx context.Context, tr schemas.Tracking, prov provid
 	_, err = prov.Submit(ctx, provider.SubmitRequest{CartID: tr.CartID, OrderRef: orderRef(tr.Request), ShopperIP: tr.Request.ShopperIP, PaymentRef: tr.Request.PaymentRef})
 	if err != nil {
 		pe := asProviderError(err, "submit", true)
+		w := &Worker{cfg: t.cfg}
 		switch pe.Class {
-		case provider.ClassOutcomeUnknown, provider.ClassAlreadySubmitted, provider.ClassRetryable, provider.ClassRateLimited:
-			// Unknown or refused with certainty: keep polling; the never-started clock restarts.
+		case provider.ClassOutcomeUnknown, provider.ClassAlreadySubmitted:
+			// It may have gone through: keep polling; the never-started clock restarts.
+		case provider.ClassRetryable, provider.ClassRateLimited:
+			// Refused with certainty: the cart is still unsubmitted. Give it to the retry path
+			// (reconciler, delay tier, worker) like any retryable submit failure. The failure
+			// is produced first: until the state moves the reconciler waits, and after a crash
+			// this chain's redelivered record recovers the attempt (recoverResubmit).
+			if err := w.cfg.record(ctx, tr.OrderID, attemptOf(tr.Request, PhaseSubmission, tr.CartID, pe, t.cfg.Now(), 0)); err != nil {
+				return err
+			}
+			history, err := t.cfg.history(ctx, tr.OrderID)
+			if err != nil {
+				return err
+			}
+			st := t.cfg.status(tr.Request, StateFailed, tr.CartID, "", "")
+			st.Code, st.Message = pe.Code, pe.Message
+			o := outcome{Status: []schemas.OrderStatus{st}, Failures: []schemas.OrderFailure{t.cfg.failure(tr.Request, PhaseSubmission, tr.CartID, pe, history)}}
+			if err := t.cfg.emit(ctx, o); err != nil {
+				return err
+			}
+			_, err = t.cfg.Store.Transition(ctx, rec, idempotency.StateCartCreated, idempotency.Change{Release: true}, idempotency.StateSubmitting)
+			return err
 		default:
-			w := &Worker{cfg: t.cfg}
 			return w.fail(ctx, tr.Request, rec, PhaseSubmission, tr.CartID, pe)
 		}
 	}

@@ -78,8 +78,11 @@ func (w *Worker) advance(ctx context.Context, log *slog.Logger, req schemas.Orde
 		log.Info("resuming after a lost submit answer: polling instead of resubmitting", "cart", rec.CartID)
 		return w.track(ctx, req, rec, true, StateOutcomeUnknown)
 	case idempotency.StateSubmitted:
-		// Submitted, but the tracking record may not have been produced: start a new chain.
-		return w.track(ctx, req, rec, false, "")
+		// Its tracking chain and events were produced before the state said so (see track):
+		// the tracker has it. Hand the lease back.
+		log.Info("duplicate of a submitted attempt: the tracker has it", "cart", rec.CartID)
+		_, err := w.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitted, idempotency.Change{Release: true}, idempotency.StateSubmitted)
+		return err
 	}
 	return fmt.Errorf("order %s attempt %d: unexpected state %q", req.OrderID, req.Attempt, rec.State)
 }
@@ -100,6 +103,10 @@ func (w *Worker) call(ctx context.Context, req schemas.OrderRequested, phase, ca
 		err := op()
 		if err == nil {
 			return nil, nil
+		}
+		var ie infraError
+		if errors.As(err, &ie) {
+			return nil, ie.error
 		}
 		pe := asProviderError(err, phase, phase == PhaseSubmission)
 		if err := w.cfg.record(ctx, req.OrderID, attemptOf(req, phase, cartID, pe, start, w.cfg.Now().Sub(start))); err != nil {
@@ -157,22 +164,19 @@ func (w *Worker) createCart(ctx context.Context, req schemas.OrderRequested, rec
 
 func (w *Worker) submit(ctx context.Context, req schemas.OrderRequested, rec idempotency.Record, prov provider.Provider) error {
 	var sub provider.Submission
-	var err error
-	if rec, err = w.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitting, idempotency.Change{}, idempotency.StateCartCreated); err != nil {
-		return err
-	}
 	pe, err := w.call(ctx, req, PhaseSubmission, rec.CartID, func() error {
+		// Record the submit before making it: from here on a crash is a lost answer.
 		var err error
+		if rec, err = w.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitting, idempotency.Change{}, idempotency.StateCartCreated); err != nil {
+			return infraError{err}
+		}
 		sub, err = prov.Submit(ctx, provider.SubmitRequest{CartID: rec.CartID, OrderRef: orderRef(req), ShopperIP: req.ShopperIP, PaymentRef: req.PaymentRef})
 		return err
 	}, func() error {
 		// The provider refused with certainty: the cart was not submitted. Record that
 		// before waiting, so a crash during the wait resumes with a plain resubmit.
 		var err error
-		if rec, err = w.cfg.Store.Transition(ctx, rec, idempotency.StateCartCreated, idempotency.Change{}, idempotency.StateSubmitting); err != nil {
-			return err
-		}
-		rec, err = w.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitting, idempotency.Change{}, idempotency.StateCartCreated)
+		rec, err = w.cfg.Store.Transition(ctx, rec, idempotency.StateCartCreated, idempotency.Change{}, idempotency.StateSubmitting)
 		return err
 	})
 	if err != nil {
@@ -230,14 +234,12 @@ func (w *Worker) fail(ctx context.Context, req schemas.OrderRequested, rec idemp
 	return w.cfg.emit(ctx, o)
 }
 
-// track marks the attempt submitted under a new tracking chain and hands it to the tracker.
+// track hands a submitted attempt to the tracker under a new tracking chain (this lease's
+// fence). The chain's first record and the status events are produced BEFORE the store names
+// the chain live: after a crash in between the attempt is still submitting, its redelivered
+// request resumes it as a lost answer, and the orphan record is dropped by the tracker as stale.
 func (w *Worker) track(ctx context.Context, req schemas.OrderRequested, rec idempotency.Record, unknown bool, state string, orders ...provider.MerchantOrder) error {
 	chain := rec.Fence
-	rec, err := w.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitted, idempotency.Change{Chain: chain, Release: true},
-		idempotency.StateSubmitting, idempotency.StateSubmitted)
-	if err != nil {
-		return err
-	}
 	now := w.cfg.Now()
 	var o outcome
 	if state != "" {
@@ -248,8 +250,18 @@ func (w *Worker) track(ctx context.Context, req schemas.OrderRequested, rec idem
 	}
 	t := schemas.Tracking{OrderID: req.OrderID, Attempt: req.Attempt, Provider: req.Provider, CartID: rec.CartID,
 		SubmittedAt: now, Chain: chain, OutcomeUnknown: unknown, Request: req}
-	return w.cfg.emit(ctx, o, producer.Message{Topic: w.cfg.Topology.Tracking(), Key: req.OrderID, Value: t, Due: now.Add(w.cfg.PollInterval)})
+	if err := w.cfg.emit(ctx, o, producer.Message{Topic: w.cfg.Topology.Tracking(), Key: req.OrderID, Value: t, Due: now.Add(w.cfg.PollInterval)}); err != nil {
+		return err
+	}
+	_, err := w.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitted, idempotency.Change{Chain: chain, Release: true}, idempotency.StateSubmitting)
+	return err
 }
+
+// infraError marks an error of the store or of Kafka inside a provider operation: it is
+// returned as is (retry the record later), never classified as a provider answer.
+type infraError struct{ error }
+
+func (e infraError) Unwrap() error { return e.error }
 
 // reject dead-letters a request that decoded but can not be an order (no items, unknown
 // provider...). The order is finished: downstream sees dead_lettered.

@@ -53,6 +53,7 @@ type runCmd struct {
 	SessionTimeout    time.Duration   `arg:"--session-timeout,env:ORDERFLOW_SESSION_TIMEOUT" help:"consumer group session timeout (default 45s)"`
 	RyeStrictRPS      *float64        `arg:"--rye-submit-rps" help:"shared Rye createCart/submitCart limit (default 1/s; 0 unlimited)"`
 	DRRPS             *float64        `arg:"--dr-rps" help:"shared Digital River limit (default 25/s; 0 unlimited)"`
+	Lease             time.Duration   `arg:"--lease,env:ORDERFLOW_LEASE" help:"idempotency lease: how long a killed process blocks its order attempts (default 60s)"`
 	MetricsAddr       string          `arg:"--metrics-addr,env:ORDERFLOW_METRICS_ADDR" help:"serve Prometheus metrics at http://ADDR/metrics (off when empty)"`
 }
 
@@ -152,6 +153,9 @@ func (c *runCmd) override(cfg *service.Config) {
 		for _, d := range c.Tiers {
 			cfg.Topology.Tiers = append(cfg.Topology.Tiers, topology.Tier{Name: d.String(), Delay: d})
 		}
+	}
+	if c.Lease > 0 {
+		cfg.Redis.Lease = c.Lease
 	}
 	if c.SessionTimeout > 0 {
 		cfg.ConsumerOpts = append(cfg.ConsumerOpts, kgo.SessionTimeout(c.SessionTimeout), kgo.HeartbeatInterval(c.SessionTimeout/5))
