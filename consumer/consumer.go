@@ -7,9 +7,24 @@
 // partition paused, until that time; this is how delay-tier retry topics and the tracker's
 // polling schedule work without sleeping goroutines or busy polling.
 //
-// On revoke (cooperative-sticky rebalance, or shutdown) the engine stops starting records of
-// the revoked partitions, lets started ones finish within Config.RevokeTimeout, and commits
-// synchronously. On lost partitions it cancels their work and commits nothing.
+// On revoke (cooperative-sticky rebalance, or shutdown) the engine stops taking records of the
+// revoked partitions and drops their held ones, lets the records it already handed to key
+// queues finish within Config.RevokeTimeout, and commits synchronously. On lost partitions it
+// cancels their work and commits nothing.
+//
+// Non-obvious:
+//   - The client runs with kgo.BlockRebalanceOnPoll and the poll loop allows rebalances only
+//     after every polled record is accepted, so a record polled under one assignment can never
+//     be accepted under the next (that would leave a gap below the commit point).
+//   - A partition's commit point starts unknown (-1): nothing is committed for it until a record
+//     of this assignment finishes, so an idle partition never rewinds the group's offset.
+//   - The periodic committer and revocation share commitMu: a partition is revoked only while
+//     no periodic commit is in flight, so a stale periodic commit can not land after the
+//     revoke's final commit and rewind what the next owner committed.
+//   - Revokes run one at a time: when a rebalance revokes partitions that Close is still
+//     draining, kgo's callback waits for Close's commit before the group may reassign them.
+//   - Records a revoked partition already handed to key queues still run (until the deadline):
+//     a graceful rebalance then hands over exactly the finished prefix, with no redelivery.
 package consumer
 
 import (
@@ -19,10 +34,12 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sethvargo/go-retry"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -84,7 +101,9 @@ type Config struct {
 	// MaxInFlight caps records taken from Kafka and not yet finished, held delay records
 	// included. When reached, the engine stops polling. Default 1000.
 	MaxInFlight int
-	// RevokeTimeout bounds how long a revoke or shutdown waits for started records. Default 10s.
+	// RevokeTimeout bounds how long a revoke or shutdown waits for accepted records of the
+	// revoked partitions; it must stay below the group's rebalance timeout (kgo default 60s).
+	// Default 10s.
 	RevokeTimeout time.Duration
 	// CommitInterval is how often finished offsets are committed. Default 500ms.
 	CommitInterval time.Duration
@@ -96,7 +115,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer for the engine's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
-	// Opts are extra franz-go client options (TLS, SASL, session timeouts...).
+	// Opts are extra franz-go client options (TLS, SASL, session timeouts, balancers...). The
+	// options the engine depends on (group, topics, manual commits, rebalance callbacks,
+	// BlockRebalanceOnPoll) are applied after them and can not be overridden.
 	Opts []kgo.Opt
 }
 
@@ -147,6 +168,16 @@ type Consumer struct {
 	space    chan struct{} // signalled when inFlight drops below the cap
 	wg       sync.WaitGroup
 
+	// commitMu is held by a periodic commit from snapshot to response and by a revoke while it
+	// detaches, so a periodic commit never carries a revoked partition (see the package doc).
+	commitMu sync.Mutex
+	// revokeMu serializes whole revokes (detach, drain, commit): kgo's callback must not return,
+	// letting the group hand partitions over, while Close is still draining and committing them.
+	revokeMu sync.Mutex
+
+	// dead is set by abort: the member behaves as a killed process (no commits, no drains).
+	dead atomic.Bool
+
 	closeOnce sync.Once
 }
 
@@ -169,8 +200,8 @@ type partition struct {
 	revoked bool
 	drained chan struct{} // closed when revoked and running reaches 0
 
-	commitTo  kgo.EpochOffset // the next offset to commit (everything below is finished)
-	committed int64
+	commitTo  kgo.EpochOffset // the next offset to commit (everything below is finished); -1 until known
+	committed int64           // the last commitTo acknowledged by the group; -1 until then
 }
 
 type entry struct {
@@ -203,16 +234,20 @@ func New(cfg Config, h Handler) (*Consumer, error) {
 		return nil, err
 	}
 	c.metrics = m
-	opts := append([]kgo.Opt{
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+	}
+	opts = append(opts, cfg.Opts...)
+	opts = append(opts,
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topics...),
 		kgo.DisableAutoCommit(),
-		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
-	}, cfg.Opts...)
+	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("creating consumer client: %w", err)
@@ -221,7 +256,8 @@ func New(cfg Config, h Handler) (*Consumer, error) {
 	return c, nil
 }
 
-// Client returns the underlying franz-go client (for admin calls in tests).
+// Client returns the underlying franz-go client, for admin requests and metadata. Committing,
+// pausing or closing through it bypasses the engine's bookkeeping.
 func (c *Consumer) Client() *kgo.Client { return c.cl }
 
 // Run polls and processes until ctx is done, then stops taking records, lets started ones
@@ -246,23 +282,35 @@ func (c *Consumer) pollLoop(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		fetches := c.cl.PollRecords(ctx, free)
-		if fetches.IsClientClosed() || ctx.Err() != nil {
+		if !c.pollOnce(ctx, free) {
 			return nil
 		}
-		fetches.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
-				c.cfg.Logger.Warn("fetch error", "topic", t, "partition", p, "err", err)
-			}
-		})
-		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if n := len(fp.Records); n > 0 {
-				c.metrics.lag.WithLabelValues(fp.Topic, strconv.Itoa(int(fp.Partition))).
-					Set(float64(fp.HighWatermark - fp.Records[n-1].Offset - 1))
-			}
-		})
-		fetches.EachRecord(c.accept)
 	}
+}
+
+// pollOnce polls at most max records and accepts them, all before allowing a rebalance. It
+// reports whether polling should go on.
+func (c *Consumer) pollOnce(ctx context.Context, max int) bool {
+	fetches := c.cl.PollRecords(ctx, max)
+	defer c.cl.AllowRebalance() // every PollRecords return blocks rebalances, errors included
+	if fetches.IsClientClosed() || ctx.Err() != nil {
+		// Records polled with this fetch are dropped: they were never accepted, so the commit
+		// point stays below them.
+		return false
+	}
+	fetches.EachError(func(t string, p int32, err error) {
+		if !errors.Is(err, context.Canceled) {
+			c.cfg.Logger.Warn("fetch error", "topic", t, "partition", p, "err", err)
+		}
+	})
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if n := len(fp.Records); n > 0 {
+			c.metrics.lag.WithLabelValues(fp.Topic, strconv.Itoa(int(fp.Partition))).
+				Set(float64(fp.HighWatermark - fp.Records[n-1].Offset - 1))
+		}
+	})
+	fetches.EachRecord(c.accept)
+	return true
 }
 
 // waitForSpace blocks until fewer than MaxInFlight records are in flight and returns how many
@@ -288,7 +336,7 @@ func (c *Consumer) accept(r *kgo.Record) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.parts[tp{r.Topic, r.Partition}]
-	if p == nil || p.revoked || r.Offset < p.next {
+	if c.dead.Load() || p == nil || p.revoked || r.Offset < p.next {
 		return // not ours any more, or a stale copy from a poll that raced a rebalance
 	}
 	p.next = r.Offset + 1
@@ -386,11 +434,17 @@ func (c *Consumer) runKey(k string, q *keyQueue) {
 		}
 		e := q.items[0]
 		q.items = q.items[1:]
-		skip := e.p.revoked
+		// A revoked partition's queued records still run until its revoke deadline cancels
+		// the partition; a lost or timed-out partition's are abandoned.
+		skip := e.p.ctx.Err() != nil
 		c.mu.Unlock()
 
-		finished := !skip && c.process(e)
-		c.finish(e, finished)
+		if skip {
+			c.metrics.records.WithLabelValues(e.r.Topic, "abandoned").Inc()
+			c.finish(e, false)
+			continue
+		}
+		c.finish(e, c.process(e))
 	}
 }
 
@@ -456,25 +510,47 @@ func (c *Consumer) finish(e *entry, finished bool) {
 
 // assigned creates state for newly assigned partitions.
 func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	if c.dead.Load() {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for t, ps := range assigned {
 		for _, n := range ps {
+			if old := c.parts[tp{t, n}]; old != nil {
+				// kgo revokes or loses a partition before assigning it again; if it ever does
+				// not, the old assignment's work is abandoned rather than mixed in.
+				c.detachLocked(old)
+				old.cancel()
+			}
 			ctx, cancel := context.WithCancel(context.Background())
-			c.parts[tp{t, n}] = &partition{tp: tp{t, n}, ctx: ctx, cancel: cancel, next: -1, committed: -1}
+			c.parts[tp{t, n}] = &partition{tp: tp{t, n}, ctx: ctx, cancel: cancel, next: -1,
+				commitTo: kgo.EpochOffset{Epoch: -1, Offset: -1}, committed: -1}
 		}
 	}
 	c.cfg.Logger.Info("partitions assigned", "group", c.cfg.Group, "partitions", assigned)
 }
 
-// revoked drains and commits the revoked partitions.
+// revoked drains and commits the revoked partitions. It runs in kgo's rebalance callback (or in
+// Close), with polling blocked.
 func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	c.revokeMu.Lock()
+	defer c.revokeMu.Unlock()
+	c.commitMu.Lock() // from here on no periodic commit carries these partitions
 	parts := c.detach(revoked)
+	c.commitMu.Unlock()
 	if len(parts) == 0 {
+		return
+	}
+	if c.dead.Load() {
+		for _, p := range parts {
+			p.cancel()
+		}
 		return
 	}
 	deadline := time.NewTimer(c.cfg.RevokeTimeout)
 	defer deadline.Stop()
+wait:
 	for _, p := range parts {
 		c.mu.Lock()
 		drained := p.drained
@@ -485,20 +561,21 @@ func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 		select {
 		case <-drained:
 		case <-deadline.C:
-			c.cfg.Logger.Warn("revoke timeout: abandoning unfinished records", "topic", p.tp.topic, "partition", p.tp.partition)
-			for _, q := range parts {
-				q.cancel()
-			}
+			// One deadline for all partitions: stop waiting (a record can sit behind a key
+			// whose other records belong to partitions we keep, and retry forever).
+			c.cfg.Logger.Warn("revoke timeout: abandoning unfinished records", "group", c.cfg.Group, "partitions", revoked)
+			break wait
 		}
 	}
-	c.commit(ctx, cl, parts)
 	for _, p := range parts {
-		p.cancel()
+		p.cancel() // abandons what did not finish; the commit below stops before it
 	}
+	c.commit(ctx, cl, parts, true)
 	c.cfg.Logger.Info("partitions revoked", "group", c.cfg.Group, "partitions", revoked)
 }
 
-// lost abandons the lost partitions without committing.
+// lost abandons the lost partitions without committing. It does not wait for a periodic
+// commit in flight: the group already fenced this member, so such a commit is refused.
 func (c *Consumer) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	for _, p := range c.detach(lost) {
 		p.cancel()
@@ -507,39 +584,44 @@ func (c *Consumer) lost(_ context.Context, _ *kgo.Client, lost map[string][]int3
 }
 
 // detach marks partitions revoked, drops their held records and removes them from the engine.
+// Records already handed to key queues stay there: revoked drains them, lost cancels them.
 func (c *Consumer) detach(m map[string][]int32) []*partition {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []*partition
 	for t, ps := range m {
 		for _, n := range ps {
-			p := c.parts[tp{t, n}]
-			if p == nil {
-				continue
+			if p := c.parts[tp{t, n}]; p != nil {
+				c.detachLocked(p)
+				out = append(out, p)
 			}
-			delete(c.parts, tp{t, n})
-			p.revoked = true
-			if p.timer != nil {
-				p.timer.Stop()
-			}
-			c.inFlight -= len(p.held)
-			p.held = nil
-			if p.paused {
-				p.paused = false
-				c.cl.ResumeFetchPartitions(map[string][]int32{t: {n}})
-			}
-			if p.running > 0 {
-				p.drained = make(chan struct{})
-			}
-			out = append(out, p)
 		}
+	}
+	return out
+}
+
+// detachLocked removes p from the engine. c.mu held.
+func (c *Consumer) detachLocked(p *partition) {
+	delete(c.parts, p.tp)
+	p.revoked = true
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	c.inFlight -= len(p.held)
+	p.held = nil
+	if p.paused {
+		// Pauses outlive assignments in kgo: resume so a later assignment fetches.
+		p.paused = false
+		c.cl.ResumeFetchPartitions(map[string][]int32{p.tp.topic: {p.tp.partition}})
+	}
+	if p.running > 0 {
+		p.drained = make(chan struct{})
 	}
 	c.metrics.inFlight.Set(float64(c.inFlight))
 	select {
 	case c.space <- struct{}{}:
 	default:
 	}
-	return out
 }
 
 func (c *Consumer) commitLoop(ctx context.Context) {
@@ -550,23 +632,32 @@ func (c *Consumer) commitLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			c.commitMu.Lock()
 			c.mu.Lock()
 			parts := make([]*partition, 0, len(c.parts))
 			for _, p := range c.parts {
 				parts = append(parts, p)
 			}
 			c.mu.Unlock()
-			c.commit(ctx, c.cl, parts)
+			c.commit(ctx, c.cl, parts, false)
+			c.commitMu.Unlock()
 		}
 	}
 }
 
-// commit commits every partition's finished prefix that is ahead of what was committed.
-func (c *Consumer) commit(ctx context.Context, cl *kgo.Client, parts []*partition) {
+// commit synchronously commits every partition's finished prefix that is ahead of what was
+// committed. Revoked partitions are committed only by their revoke (final is true).
+func (c *Consumer) commit(ctx context.Context, cl *kgo.Client, parts []*partition, final bool) {
+	if c.dead.Load() {
+		return
+	}
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	c.mu.Lock()
 	for _, p := range parts {
-		if p.commitTo.Offset > p.committed {
+		if p.revoked && !final {
+			continue
+		}
+		if p.commitTo.Offset >= 0 && p.commitTo.Offset > p.committed {
 			if offsets[p.tp.topic] == nil {
 				offsets[p.tp.topic] = map[int32]kgo.EpochOffset{}
 			}
@@ -580,15 +671,17 @@ func (c *Consumer) commit(ctx context.Context, cl *kgo.Client, parts []*partitio
 	cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {
-				c.cfg.Logger.Warn("committing offsets", "err", err)
+				c.cfg.Logger.Warn("committing offsets", "group", c.cfg.Group, "err", err)
 			}
 			return
 		}
+		c.cfg.Logger.Debug("committed offsets", "group", c.cfg.Group, "final", final, "offsets", offsets)
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, t := range resp.Topics {
 			for _, rp := range t.Partitions {
-				if rp.ErrorCode != 0 {
+				if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+					c.cfg.Logger.Warn("committing offset", "group", c.cfg.Group, "topic", t.Topic, "partition", rp.Partition, "err", err)
 					continue
 				}
 				for _, p := range parts {
@@ -601,8 +694,9 @@ func (c *Consumer) commit(ctx context.Context, cl *kgo.Client, parts []*partitio
 	})
 }
 
-// Close stops the consumer: it treats every partition as revoked (drain, commit) and leaves
-// the group. It is idempotent; Run calls it on return.
+// Close stops the consumer: it treats every partition as revoked (drain within RevokeTimeout,
+// commit) and leaves the group, then waits up to RevokeTimeout for handlers that ignore their
+// cancelled context. It is idempotent; Run calls it on return.
 func (c *Consumer) Close() {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
@@ -611,8 +705,41 @@ func (c *Consumer) Close() {
 			all[k.topic] = append(all[k.topic], k.partition)
 		}
 		c.mu.Unlock()
-		c.revoked(context.Background(), c.cl, all)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*c.cfg.RevokeTimeout)
+		c.revoked(ctx, c.cl, all)
+		cancel()
 		c.cl.Close()
-		c.wg.Wait()
+
+		done := make(chan struct{})
+		go func() {
+			c.wg.Wait()
+			close(done)
+		}()
+		t := time.NewTimer(c.cfg.RevokeTimeout)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			c.cfg.Logger.Error("closing consumer: handlers still running past their cancellation", "group", c.cfg.Group)
+		}
 	})
+}
+
+// abort makes the member behave as a killed process (kill -9), for crash tests: every
+// partition's work is cancelled, nothing more is committed or drained, and the client closes
+// without a LeaveGroup request (a cancelled leave context), so the group notices only when the
+// session times out. The caller should also cut the client's network (tests use a dialer they
+// can sever) so no in-flight request lands after the "crash".
+func (c *Consumer) abort() {
+	c.dead.Store(true)
+	c.mu.Lock()
+	for _, p := range c.parts {
+		c.detachLocked(p)
+		p.cancel()
+	}
+	c.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = c.cl.LeaveGroupContext(ctx)
+	c.Close()
 }
