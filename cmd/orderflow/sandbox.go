@@ -21,14 +21,19 @@ type sandboxCmd struct {
 	DRRPS         float64       `arg:"--dr-rps" help:"Digital River requests/s; 0 unlimited (real: 25 test, 250 live)"`
 	FaultRate     float64       `arg:"--fault-rate" help:"fraction of submits answered 503 before doing anything"`
 	TimeoutRate   float64       `arg:"--timeout-rate" help:"fraction of submits answered 504 after submitting"`
+	LatencyMin    time.Duration `arg:"--latency-min" help:"uniform random latency added to every request: lower bound"`
+	LatencyMax    time.Duration `arg:"--latency-max" help:"uniform random latency added to every request: upper bound"`
+	Seed          uint64        `arg:"--seed" default:"1" help:"seed of the fault and latency draws"`
 }
 
 func (c *sandboxCmd) run(ctx context.Context, log *slog.Logger) error {
 	cfg := sandbox.Config{
 		Rye: rye.Config{APIKey: c.RyeKey, PlacementStep: c.PlacementStep, StrictRPS: c.RyeStrictRPS, DefaultRPS: c.RyeDefaultRPS,
-			FaultRate: c.FaultRate, TimeoutRate: c.TimeoutRate, Logger: log},
+			FaultRate: c.FaultRate, TimeoutRate: c.TimeoutRate, Latency: rye.Latency{Min: c.LatencyMin, Max: c.LatencyMax},
+			Seed: c.Seed, Logger: log},
 		DigitalRiver: digitalriver.Config{APIKey: c.DRKey, PlacementStep: c.PlacementStep, RPS: c.DRRPS,
-			FaultRate: c.FaultRate, TimeoutRate: c.TimeoutRate},
+			FaultRate: c.FaultRate, TimeoutRate: c.TimeoutRate, LatencyMin: c.LatencyMin, LatencyMax: c.LatencyMax,
+			Seed: c.Seed},
 	}
 	sb, err := sandbox.New(cfg)
 	if err != nil {
