@@ -306,11 +306,3 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
-
-// redact keeps the first letter of personal data, for logs.
-func redact(s string) string {
-	if s == "" {
-		return ""
-	}
-	return s[:1] + "***"
-}
