@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sethvargo/go-retry"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
@@ -54,6 +55,7 @@ type runCmd struct {
 	RyeStrictRPS      *float64        `arg:"--rye-submit-rps" help:"shared Rye createCart/submitCart limit (default 1/s; 0 unlimited)"`
 	DRRPS             *float64        `arg:"--dr-rps" help:"shared Digital River limit (default 25/s; 0 unlimited)"`
 	Lease             time.Duration   `arg:"--lease,env:ORDERFLOW_LEASE" help:"idempotency lease: how long a killed process blocks its order attempts (default 60s)"`
+	StartTimeout      time.Duration   `arg:"--start-timeout,env:ORDERFLOW_START_TIMEOUT" default:"2m" help:"keep retrying to reach Kafka, the registry and Redis at startup this long"`
 	MetricsAddr       string          `arg:"--metrics-addr,env:ORDERFLOW_METRICS_ADDR" help:"serve Prometheus metrics at http://ADDR/metrics (off when empty)"`
 }
 
@@ -94,7 +96,7 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 		}
 		defer stopMetrics()
 	}
-	svc, err := service.New(ctx, cfg)
+	svc, err := startService(ctx, cfg, c.StartTimeout, log)
 	if err != nil {
 		return err
 	}
@@ -121,6 +123,32 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	return d.final(os.Stdout)
+}
+
+// startService builds the service, retrying with a capped, jittered backoff while a
+// dependency is unreachable (a broker restarting, say), for at most timeout.
+func startService(ctx context.Context, cfg service.Config, timeout time.Duration, log *slog.Logger) (*service.Service, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	b := retry.WithCappedDuration(5*time.Second, retry.WithJitterPercent(20, retry.NewExponential(250*time.Millisecond)))
+	var svc *service.Service
+	var last error
+	err := retry.Do(ctx, b, func(ctx context.Context) error {
+		attemptCtx, cancelAttempt := context.WithTimeout(ctx, 30*time.Second)
+		defer cancelAttempt()
+		if svc, last = service.New(attemptCtx, cfg); last != nil {
+			log.Warn("starting: a dependency is not reachable yet; retrying", "err", last)
+			return retry.RetryableError(last)
+		}
+		return nil
+	})
+	if err != nil && last != nil {
+		err = last
+	}
+	if err != nil {
+		return nil, fmt.Errorf("starting orderflow (gave up after %v): %w", timeout, err)
+	}
+	return svc, nil
 }
 
 // serveMetrics serves reg at addr/metrics until the returned func is called.
