@@ -357,3 +357,25 @@ func TestStepCrash(t *testing.T) {
 		})
 	}
 }
+
+// statusDown answers every placement poll with a retryable error.
+type statusDown struct{ provider.Provider }
+
+func (statusDown) Status(context.Context, string) (provider.Placement, error) {
+	return provider.Placement{}, &provider.Error{Class: provider.ClassRetryable, Op: "checkoutByCartID", Code: "UPSTREAM", HTTPStatus: 502}
+}
+
+// A cart whose placement can not be read escalates to a person after twice the stuck
+// threshold; it is never resubmitted (it may be placed) and never polled forever.
+func TestUnreadablePlacementNeedsAttention(t *testing.T) {
+	w := newWorld(t)
+	w.providers["rye"] = statusDown{w.providers["rye"]}
+	o := demo.Placed.Build("unreadable-1", 1)
+	w.run(t, o, 0)
+	if got := w.bus.tally.Outcome(o.OrderID); got != "needs_attention:contact-provider" {
+		t.Fatalf("outcome %q, want needs_attention:contact-provider; events %v", got, w.bus.tally.Events(o.OrderID))
+	}
+	if n := len(w.sandbox.Ledger().ByOrderRef()["unreadable-1/1"]); n != 1 {
+		t.Fatalf("%d carts submitted, want exactly 1 (never resubmitted)", n)
+	}
+}

@@ -69,12 +69,17 @@ func (t *Tracker) Handle(ctx context.Context, r *kgo.Record) error {
 		return consumer.Permanent(fmt.Errorf("tracking order %s: unknown provider %q", tr.OrderID, tr.Provider))
 	}
 	pl, err := prov.Status(ctx, tr.CartID)
+	elapsed := t.cfg.Now().Sub(tr.SubmittedAt)
 	if err != nil {
 		pe := asProviderError(err, "status", false)
+		if elapsed >= 2*t.cfg.StuckAfter {
+			// Placement has been unreadable for twice the stuck threshold: a person must ask
+			// the provider about this cart. Never resubmitted: it may be placed.
+			return t.finish(ctx, tr, provider.Placement{}, fmt.Errorf("placement unreadable for %v: %s", elapsed.Round(time.Second), pe))
+		}
 		log.Warn("polling placement failed; polling again later", "class", pe.Class, "code", pe.Code)
 		return t.reschedule(ctx, tr, max(pe.RetryAfter, t.cfg.PollInterval))
 	}
-	elapsed := t.cfg.Now().Sub(tr.SubmittedAt)
 	var notStarted, started, open int
 	for _, o := range pl.Orders {
 		switch o.Phase() {
