@@ -4,132 +4,27 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderflow/orderflow/demo"
 	"github.com/orderflow/orderflow/dlq"
-	"github.com/orderflow/orderflow/embedded"
-	"github.com/orderflow/orderflow/idempotency"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/provider"
-	"github.com/orderflow/orderflow/ratelimit"
-	"github.com/orderflow/orderflow/sandbox"
-	"github.com/orderflow/orderflow/sandbox/digitalriver"
 	"github.com/orderflow/orderflow/sandbox/ledger"
-	"github.com/orderflow/orderflow/sandbox/rye"
 	"github.com/orderflow/orderflow/schemas"
-	"github.com/orderflow/orderflow/service"
-	"github.com/orderflow/orderflow/topology"
 )
 
-// dlqStack is orderflow plus what the dead-letter tool needs (the idempotency store and the
-// provider clients), on the embedded dependencies or, when ORDERFLOW_TEST_BROKERS / _REGISTRY /
-// _REDIS are set, on real services, like startStack.
-type dlqStack struct {
-	env       *embedded.Env
-	svc       *service.Service
-	topo      topology.Topology
-	tally     *demo.Tally
-	store     *idempotency.Store
-	providers map[string]provider.Provider
-}
+// dlqStack is the end-to-end stack (startStack: embedded or real services) used by the
+// dead-letter tool's tests.
+type dlqStack struct{ *stack }
 
-func startDLQStack(t *testing.T) *dlqStack {
-	t.Helper()
-	cfg := embedded.Config{
-		RegistryURL: os.Getenv("ORDERFLOW_TEST_REGISTRY"),
-		RedisURL:    os.Getenv("ORDERFLOW_TEST_REDIS"),
-		Sandbox: sandbox.Config{Rye: rye.Config{PlacementStep: 20 * time.Millisecond},
-			DigitalRiver: digitalriver.Config{PlacementStep: 20 * time.Millisecond}},
-	}
-	if b := os.Getenv("ORDERFLOW_TEST_BROKERS"); b != "" {
-		cfg.Brokers = strings.Split(b, ",")
-	}
-	env, err := embedded.Start(cfg)
-	if err != nil {
-		t.Fatalf("starting the stack (real services are used when ORDERFLOW_TEST_* is set: brokers=%v registry=%q redis=%q): %v",
-			cfg.Brokers, cfg.RegistryURL, cfg.RedisURL, err)
-	}
-	t.Cleanup(env.Close)
-	providers, err := env.Providers(cfg.Sandbox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := fmt.Sprintf("dlq%d", time.Now().UnixNano())
-	topo := topology.Topology{Prefix: run + ".", Partitions: 4, Tiers: []topology.Tier{
-		{Name: "fast", Delay: 100 * time.Millisecond}, {Name: "slow", Delay: 300 * time.Millisecond}}}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	svc, err := service.New(ctx, service.Config{
-		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers, Topology: topo,
-		Processor: processor.Config{PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond,
-			StuckAfter: time.Second, RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond},
-		Redis: idempotency.Config{Prefix: run},
-		// The documented limits (Rye: 1 submit/s, shared through Redis) would serialise the subtests.
-		RateLimits: map[string]ratelimit.Limits{"rye": {Submit: 1000, Other: 5000}, "digitalriver": {Submit: 1000, Other: 5000}},
-	})
-	if err != nil {
-		t.Fatalf("starting orderflow on brokers=%v registry=%s redis=%s: %v", env.Brokers, env.RegistryURL, env.RedisURL, err)
-	}
-	opt, err := redis.ParseURL(env.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { rdb.Close() })
-	store, err := idempotency.New(rdb, idempotency.Config{Prefix: run})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &dlqStack{env: env, svc: svc, topo: topo, tally: demo.NewTally(), store: store, providers: providers}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(runCtx) }()
-	followed := make(chan struct{})
-	go func() { defer close(followed); s.follow(t, runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		<-followed
-		if err := <-done; err != nil {
-			t.Errorf("service run: %v", err)
-		}
-		svc.Close()
-	})
-	return s
-}
-
-func (s *dlqStack) follow(t *testing.T, ctx context.Context) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.env.Brokers...), kgo.ConsumeTopics(s.topo.Status()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer cl.Close()
-	codec := s.svc.Producer().Codec()
-	for ctx.Err() == nil {
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-			if st, err := codec.DecodeOrderStatus(ctx, r.Value); err == nil {
-				s.tally.Observe(st)
-			}
-		})
-	}
-}
-
-func (s *dlqStack) send(t *testing.T, o schemas.OrderRequested) {
-	t.Helper()
-	s.tally.Expect(o)
-	if err := s.svc.Producer().RequestOrder(context.Background(), o); err != nil {
-		t.Fatal(err)
-	}
-}
+func startDLQStack(t *testing.T) *dlqStack { return &dlqStack{startStack(t)} }
 
 func (s *dlqStack) tool(t *testing.T, cfg dlq.Config) *dlq.Tool {
 	t.Helper()

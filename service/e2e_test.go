@@ -16,8 +16,10 @@ import (
 	"github.com/orderflow/orderflow/embedded"
 	"github.com/orderflow/orderflow/idempotency"
 	"github.com/orderflow/orderflow/processor"
+	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/ratelimit"
 	"github.com/orderflow/orderflow/sandbox"
+	"github.com/orderflow/orderflow/sandbox/digitalriver"
 	"github.com/orderflow/orderflow/sandbox/rye"
 	"github.com/orderflow/orderflow/schemas"
 	"github.com/orderflow/orderflow/service"
@@ -32,6 +34,8 @@ type stack struct {
 	tally *demo.Tally
 	topo  topology.Topology
 	store *idempotency.Store // the service's idempotency store, for assertions
+	// providers are clients of the sandbox (for tools and assertions that ask the provider).
+	providers map[string]provider.Provider
 }
 
 func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *stack {
@@ -39,7 +43,8 @@ func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *
 	cfg := embedded.Config{
 		RegistryURL: os.Getenv("ORDERFLOW_TEST_REGISTRY"),
 		RedisURL:    os.Getenv("ORDERFLOW_TEST_REDIS"),
-		Sandbox:     sandbox.Config{Rye: rye.Config{PlacementStep: 20 * time.Millisecond}},
+		Sandbox: sandbox.Config{Rye: rye.Config{PlacementStep: 20 * time.Millisecond},
+			DigitalRiver: digitalriver.Config{PlacementStep: 20 * time.Millisecond}},
 	}
 	if b := os.Getenv("ORDERFLOW_TEST_BROKERS"); b != "" {
 		cfg.Brokers = strings.Split(b, ",")
@@ -90,13 +95,15 @@ func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{env: env, svc: svc, tally: demo.NewTally(), topo: topo, store: store}
+	s := &stack{env: env, svc: svc, tally: demo.NewTally(), topo: topo, store: store, providers: providers}
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(runCtx) }()
-	go s.follow(t, runCtx)
+	followed := make(chan struct{})
+	go func() { defer close(followed); s.follow(t, runCtx) }()
 	t.Cleanup(func() {
 		stop()
+		<-followed
 		if err := <-done; err != nil {
 			t.Errorf("service run: %v", err)
 		}
