@@ -7,9 +7,15 @@
 // partition paused, until that time; this is how delay-tier retry topics and the tracker's
 // polling schedule work without sleeping goroutines or busy polling.
 //
+// Per-key order holds across held records too: a key's records reach the handler in the order
+// the engine accepted them, whatever topic or partition they come from. While a key has held
+// records, a later record of the key (due or not, from any partition) waits behind them, and
+// other keys keep flowing: a later event of an order waiting on a retry runs after the retry.
+//
 // On revoke (cooperative-sticky rebalance, or shutdown) the engine stops taking records of the
-// revoked partitions and drops their held ones, lets the records it already handed to key
-// queues finish within Config.RevokeTimeout, and commits synchronously. On lost partitions it
+// revoked partitions and drops their held ones (and those waiting behind held ones), lets the
+// records it already handed to key queues finish within Config.RevokeTimeout, and commits
+// synchronously. On lost partitions it
 // cancels their work and commits nothing.
 //
 // Non-obvious:
@@ -25,6 +31,17 @@
 //     draining, kgo's callback waits for Close's commit before the group may reassign them.
 //   - Records a revoked partition already handed to key queues still run (until the deadline):
 //     a graceful rebalance then hands over exactly the finished prefix, with no redelivery.
+//   - A record accepted while its key has held records (in any partition) is not handed to the
+//     key's queue: it waits in the key's gate, behind them, in arrival order, and is dispatched
+//     when every earlier record of the key has been. A waiting record counts toward
+//     MaxInFlight and blocks its partition's commit, but its partition is not paused (that
+//     would stop other keys). When a partition is revoked or lost, its held and waiting
+//     records are dropped (never run, never committed), and the records of other partitions
+//     that waited behind its held ones are released at once: they do not wait for a due time
+//     nobody holds any more (the handler's idempotency covers the reordering across members).
+//     A gate only ever waits for held records, and those are released by their own
+//     partition's timer alone, so gates can not deadlock; a key whose held record is due far
+//     ahead keeps its later records (and their partitions' commits) waiting until then.
 package consumer
 
 import (
@@ -32,6 +49,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -98,8 +116,9 @@ type Config struct {
 	Group string
 	// Topics to consume. Required.
 	Topics []string
-	// MaxInFlight caps records taken from Kafka and not yet finished, held delay records
-	// included. When reached, the engine stops polling. Default 1000.
+	// MaxInFlight caps records taken from Kafka and not yet finished, held delay records and
+	// the records of their keys waiting behind them included. When reached, the engine stops
+	// polling. Default 1000.
 	MaxInFlight int
 	// RevokeTimeout bounds how long a revoke or shutdown waits for accepted records of the
 	// revoked partitions; it must stay below the group's rebalance timeout (kgo default 60s).
@@ -161,9 +180,13 @@ type Consumer struct {
 	cl      *kgo.Client
 	metrics *metrics
 
-	mu       sync.Mutex
-	parts    map[tp]*partition
-	keys     map[string]*keyQueue
+	mu    sync.Mutex
+	parts map[tp]*partition
+	keys  map[string]*keyQueue
+	// gates holds, per key with held records, the key's accepted records not yet dispatched,
+	// in arrival order: held ones and the ones waiting behind them. Its first entry is always
+	// held (a key without held records has no gate).
+	gates    map[string][]*entry
 	inFlight int
 	space    chan struct{} // signalled when inFlight drops below the cap
 	wg       sync.WaitGroup
@@ -205,9 +228,12 @@ type partition struct {
 }
 
 type entry struct {
-	r    *kgo.Record
-	p    *partition
-	done bool
+	r     *kgo.Record
+	p     *partition
+	key   string
+	held  bool // in p.held: not yet due (or behind one of its partition that is not)
+	gated bool // in its key's gate: held, or waiting behind held records of its key
+	done  bool
 }
 
 type keyQueue struct {
@@ -227,6 +253,7 @@ func New(cfg Config, h Handler) (*Consumer, error) {
 		h:     h,
 		parts: map[tp]*partition{},
 		keys:  map[string]*keyQueue{},
+		gates: map[string][]*entry{},
 		space: make(chan struct{}, 1),
 	}
 	m, err := newMetrics(cfg.Registerer, cfg.Group)
@@ -340,11 +367,12 @@ func (c *Consumer) accept(r *kgo.Record) {
 		return // not ours any more, or a stale copy from a poll that raced a rebalance
 	}
 	p.next = r.Offset + 1
-	e := &entry{r: r, p: p}
+	e := &entry{r: r, p: p, key: keyOf(r)}
 	p.pending = append(p.pending, e)
 	c.inFlight++
 	c.metrics.inFlight.Set(float64(c.inFlight))
 	if due := dueTime(r); len(p.held) > 0 || time.Now().Before(due) {
+		e.held = true
 		p.held = append(p.held, e)
 		if len(p.held) == 1 {
 			c.armTimer(p, due)
@@ -353,15 +381,37 @@ func (c *Consumer) accept(r *kgo.Record) {
 			p.paused = true
 			c.cl.PauseFetchPartitions(map[string][]int32{r.Topic: {r.Partition}})
 		}
+	}
+	if e.held || len(c.gates[e.key]) > 0 {
+		// Held, or behind held records of its key: it waits in the key's gate.
+		e.gated = true
+		c.gates[e.key] = append(c.gates[e.key], e)
 		return
 	}
 	c.dispatch(e)
 }
 
+// openGate dispatches k's gated records up to its first held one, in order, and removes the
+// gate once nothing of it is held any more. c.mu held.
+func (c *Consumer) openGate(k string) {
+	g := c.gates[k]
+	i := 0
+	for ; i < len(g) && !g[i].held; i++ {
+		g[i].gated = false
+		c.dispatch(g[i])
+		g[i] = nil
+	}
+	if i == len(g) {
+		delete(c.gates, k)
+	} else if i > 0 {
+		c.gates[k] = g[i:]
+	}
+}
+
 // dispatch appends e to its key's queue, starting the key's goroutine if it was idle. c.mu held.
 func (c *Consumer) dispatch(e *entry) {
 	e.p.running++
-	k := keyOf(e.r)
+	k := e.key
 	q := c.keys[k]
 	if q == nil {
 		q = &keyQueue{}
@@ -399,7 +449,8 @@ func (c *Consumer) armTimer(p *partition, due time.Time) {
 	p.timer = time.AfterFunc(time.Until(due), func() { c.releaseDue(p) })
 }
 
-// releaseDue dispatches p's held records that are due, in order, and re-arms for the rest.
+// releaseDue releases p's held records that are due, in order, and re-arms for the rest. A
+// released record is dispatched unless an earlier record of its key is still held elsewhere.
 func (c *Consumer) releaseDue(p *partition) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -413,8 +464,10 @@ func (c *Consumer) releaseDue(p *partition) {
 			c.armTimer(p, due)
 			return
 		}
+		p.held[0] = nil
 		p.held = p.held[1:]
-		c.dispatch(e)
+		e.held = false
+		c.openGate(e.key)
 	}
 	if p.paused {
 		p.paused = false
@@ -520,7 +573,9 @@ func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, assigned map[strin
 			if old := c.parts[tp{t, n}]; old != nil {
 				// kgo revokes or loses a partition before assigning it again; if it ever does
 				// not, the old assignment's work is abandoned rather than mixed in.
-				c.detachLocked(old)
+				touched := map[string]bool{}
+				c.detachLocked(old, touched)
+				c.openGates(touched)
 				old.cancel()
 			}
 			ctx, cancel := context.WithCancel(context.Background())
@@ -589,25 +644,47 @@ func (c *Consumer) detach(m map[string][]int32) []*partition {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []*partition
+	touched := map[string]bool{}
 	for t, ps := range m {
 		for _, n := range ps {
 			if p := c.parts[tp{t, n}]; p != nil {
-				c.detachLocked(p)
+				c.detachLocked(p, touched)
 				out = append(out, p)
 			}
 		}
 	}
+	c.openGates(touched)
 	return out
 }
 
-// detachLocked removes p from the engine. c.mu held.
-func (c *Consumer) detachLocked(p *partition) {
+// detachLocked removes p from the engine and drops its held records and its records waiting
+// in key gates, adding the keys whose gates it changed to touched; the caller opens those once
+// every partition it detaches is detached (see openGates). c.mu held.
+func (c *Consumer) detachLocked(p *partition, touched map[string]bool) {
 	delete(c.parts, p.tp)
 	p.revoked = true
 	if p.timer != nil {
 		p.timer.Stop()
 	}
-	c.inFlight -= len(p.held)
+	dropped := 0
+	for _, e := range p.pending {
+		if e.gated {
+			e.gated, e.held = false, false
+			touched[e.key] = true
+			dropped++
+		}
+	}
+	if dropped > 0 {
+		for k := range touched {
+			g := slices.DeleteFunc(c.gates[k], func(e *entry) bool { return e.p == p })
+			if len(g) == 0 {
+				delete(c.gates, k)
+			} else {
+				c.gates[k] = g
+			}
+		}
+	}
+	c.inFlight -= dropped
 	p.held = nil
 	if p.paused {
 		// Pauses outlive assignments in kgo: resume so a later assignment fetches.
@@ -621,6 +698,16 @@ func (c *Consumer) detachLocked(p *partition) {
 	select {
 	case c.space <- struct{}{}:
 	default:
+	}
+}
+
+// openGates dispatches the records that detached partitions' held records were holding back:
+// those of the touched keys that no held record precedes any more. c.mu held.
+func (c *Consumer) openGates(touched map[string]bool) {
+	for k := range touched {
+		if g := c.gates[k]; len(g) > 0 && !g[0].held {
+			c.openGate(k)
+		}
 	}
 }
 
@@ -733,10 +820,12 @@ func (c *Consumer) Close() {
 func (c *Consumer) abort() {
 	c.dead.Store(true)
 	c.mu.Lock()
+	touched := map[string]bool{}
 	for _, p := range c.parts {
-		c.detachLocked(p)
+		c.detachLocked(p, touched)
 		p.cancel()
 	}
+	c.openGates(touched) // every partition is detached: no gate is left to open
 	c.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

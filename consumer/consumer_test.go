@@ -459,6 +459,179 @@ func TestDelayedRecords(t *testing.T) {
 	}
 }
 
+// TestKeyWaitsBehindHeldRecord: a record held until its due time (an order's retry) holds back
+// the later records of its key from other topics (the order's next events): they run after it,
+// in arrival order, while other keys of those topics flow. The waiting records block their
+// partition's commit without pausing it.
+func TestKeyWaitsBehindHeldRecord(t *testing.T) {
+	checkGoroutines(t)
+	c := newCluster(t)
+	retry, requests := c.topic(t, 1), c.topic(t, 1)
+	group := c.group(t)
+	l := newLedger()
+	m := start(t, "m", testConfig(c, group, retry, requests), l.handler("m", func(context.Context, *kgo.Record) error { return nil }))
+	waitFor(t, 30*time.Second, "assignment", func() bool { return len(m.assignedParts()) == 2 })
+
+	due := time.UnixMilli(time.Now().Add(time.Second).UnixMilli()) // the header's precision
+	c.produce(t, &kgo.Record{Topic: retry, Key: []byte("o1"), Value: []byte("retry"),
+		Headers: []kgo.RecordHeader{{Key: DueHeader, Value: []byte(strconv.FormatInt(due.UnixMilli(), 10))}}})
+	waitFor(t, 10*time.Second, "the retry held", func() bool {
+		m.c.mu.Lock()
+		defer m.c.mu.Unlock()
+		p := m.c.parts[tp{retry, 0}]
+		return p != nil && len(p.held) == 1
+	})
+	c.produce(t,
+		&kgo.Record{Topic: requests, Key: []byte("o1"), Value: []byte("event1")},
+		&kgo.Record{Topic: requests, Key: []byte("o2"), Value: []byte("other")},
+		&kgo.Record{Topic: requests, Key: []byte("o1"), Value: []byte("event2")})
+	waitFor(t, 10*time.Second, "order o2 handled and o1's events waiting behind its retry", func() bool {
+		m.c.mu.Lock()
+		defer m.c.mu.Unlock()
+		return len(m.c.gates["o1"]) == 3 && countWhere(l.snapshot(), func(h handling) bool { return h.key == "o2" }) == 1
+	})
+	for _, h := range l.snapshot() {
+		if h.key == "o2" && !h.started.Before(due) {
+			t.Errorf("order o2 handled %v after o1's retry was due: it waited for another order", h.started.Sub(due))
+		}
+		if h.key == "o1" && time.Now().Before(due) {
+			t.Errorf("order o1's %s handled before its retry was due", h.value)
+		}
+	}
+	m.c.mu.Lock()
+	if p := m.c.parts[tp{requests, 0}]; p == nil || p.paused {
+		t.Errorf("the requests partition is paused (or gone) while o1's events wait: other orders would stop")
+	}
+	m.c.mu.Unlock()
+	if got, ok := c.committed(t, group, requests)[0]; ok && got != 0 {
+		t.Errorf("requests committed at %d past o1's waiting event at 0", got)
+	}
+
+	waitFor(t, 10*time.Second, "every record handled", func() bool { return len(l.snapshot()) == 4 })
+	var order []string
+	for _, h := range l.snapshot() {
+		if h.key != "o1" {
+			continue
+		}
+		order = append(order, h.value)
+		if h.started.Before(due) {
+			t.Errorf("o1's %s handled %v before the retry's due time", h.value, due.Sub(h.started))
+		}
+	}
+	if !slices.Equal(order, []string{"retry", "event1", "event2"}) {
+		t.Errorf("order o1 handled in order %v, want [retry event1 event2]", order)
+	}
+	l.checkNoOverlap(t)
+	m.shutdown(t)
+	if got := c.committed(t, group, requests); got[0] != 3 {
+		t.Errorf("requests committed at %v, want 3", got)
+	}
+	if got := c.committed(t, group, retry); got[0] != 1 {
+		t.Errorf("retry committed at %v, want 1", got)
+	}
+	m.c.mu.Lock()
+	if len(m.c.gates) != 0 || m.c.inFlight != 0 {
+		t.Errorf("after shutdown: gates %v, in flight %d; want none", m.c.gates, m.c.inFlight)
+	}
+	m.c.mu.Unlock()
+}
+
+// TestGatesOnRevokeAndLost: when the partition of a held record is revoked or lost, the held
+// record is dropped and the records of its key waiting behind it (in partitions the member
+// keeps) run at once instead of waiting for a due time nobody holds. When the partition of a
+// waiting record is revoked, the waiting record is dropped (never run, not committed) without
+// delaying the revoke. The revoke and lost callbacks are called directly, as kgo would.
+func TestGatesOnRevokeAndLost(t *testing.T) {
+	checkGoroutines(t)
+	c := newCluster(t)
+	// setup starts a member with order o1's retry held for an hour, o1's next event waiting
+	// behind it and order o2's event handled.
+	setup := func(t *testing.T) (m *member, l *ledger, retry, requests, group string) {
+		t.Helper()
+		retry, requests, group = c.topic(t, 1), c.topic(t, 1), c.group(t)
+		l = newLedger()
+		m = start(t, "m", testConfig(c, group, retry, requests), l.handler("m", func(context.Context, *kgo.Record) error { return nil }))
+		c.produce(t, &kgo.Record{Topic: retry, Key: []byte("o1"), Value: []byte("retry"),
+			Headers: []kgo.RecordHeader{{Key: DueHeader, Value: []byte(strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10))}}})
+		waitFor(t, 30*time.Second, "the retry held", func() bool {
+			m.c.mu.Lock()
+			defer m.c.mu.Unlock()
+			p := m.c.parts[tp{retry, 0}]
+			return p != nil && len(p.held) == 1
+		})
+		c.produce(t,
+			&kgo.Record{Topic: requests, Key: []byte("o1"), Value: []byte("event")},
+			&kgo.Record{Topic: requests, Key: []byte("o2"), Value: []byte("other")})
+		waitFor(t, 10*time.Second, "o2 handled and o1's event waiting", func() bool {
+			m.c.mu.Lock()
+			defer m.c.mu.Unlock()
+			return len(m.c.gates["o1"]) == 2 && m.c.inFlight == 2 && len(l.snapshot()) == 1
+		})
+		return m, l, retry, requests, group
+	}
+	checkEnd := func(t *testing.T, m *member) {
+		t.Helper()
+		m.c.mu.Lock()
+		defer m.c.mu.Unlock()
+		if len(m.c.gates) != 0 || m.c.inFlight != 0 {
+			t.Errorf("gates %v, in flight %d; want none", m.c.gates, m.c.inFlight)
+		}
+	}
+
+	// Subtest names become topic names: keep them short and plain.
+	for _, how := range []string{"revoked", "lost"} {
+		t.Run("held-partition-"+how+"-releases-waiting", func(t *testing.T) {
+			m, l, retry, requests, group := setup(t)
+			gone := map[string][]int32{retry: {0}}
+			if how == "revoked" {
+				m.c.revoked(context.Background(), m.c.Client(), gone)
+			} else {
+				m.c.lost(context.Background(), m.c.Client(), gone)
+			}
+			waitFor(t, 10*time.Second, "o1's event handled", func() bool { return len(l.handledSet(requests)[0]) == 2 })
+			waitFor(t, 10*time.Second, "nothing left in flight", func() bool {
+				m.c.mu.Lock()
+				defer m.c.mu.Unlock()
+				return m.c.inFlight == 0
+			})
+			checkEnd(t, m)
+			m.shutdown(t)
+			if h := l.handledSet(retry); len(h) > 0 {
+				t.Errorf("the dropped retry was handled: %v", h)
+			}
+			if got := c.committed(t, group, requests); got[0] != 2 {
+				t.Errorf("requests committed at %v, want 2", got)
+			}
+			if got := c.committed(t, group, retry); len(got) > 0 {
+				t.Errorf("retry committed at %v, want nothing", got)
+			}
+		})
+	}
+
+	t.Run("waiting-partition-revoked-drops-waiting", func(t *testing.T) {
+		m, l, retry, requests, group := setup(t)
+		cfg := m.c.cfg
+		begin := time.Now()
+		m.c.revoked(context.Background(), m.c.Client(), map[string][]int32{requests: {0}})
+		if took := time.Since(begin); took >= cfg.RevokeTimeout {
+			t.Errorf("revoke took %v: it waited for the dropped waiting record", took)
+		}
+		m.c.mu.Lock()
+		if g := m.c.gates["o1"]; len(g) != 1 || g[0].r.Topic != retry || m.c.inFlight != 1 {
+			t.Errorf("after the revoke: o1's gate %v, in flight %d; want just the held retry", g, m.c.inFlight)
+		}
+		m.c.mu.Unlock()
+		m.shutdown(t)
+		checkEnd(t, m)
+		if h := l.handledSet(requests)[0]; len(h) != 1 || !h[1] {
+			t.Errorf("requests handled %v, want only o2's offset 1", h)
+		}
+		if got, ok := c.committed(t, group, requests)[0]; ok && got != 0 {
+			t.Errorf("requests committed at %d, past the dropped waiting record at 0", got)
+		}
+	})
+}
+
 // TestHandlerErrors covers the Handler error contract.
 func TestHandlerErrors(t *testing.T) {
 	checkGoroutines(t)
