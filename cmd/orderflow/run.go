@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -142,6 +143,9 @@ func startService(ctx context.Context, cfg service.Config, timeout time.Duration
 		}
 		return nil
 	})
+	if parent := context.Cause(ctx); errors.Is(parent, context.Canceled) {
+		return nil, parent // interrupted while starting: a clean stop
+	}
 	if err != nil && last != nil {
 		err = last
 	}
