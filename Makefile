@@ -34,7 +34,7 @@ test-integration: services-up
 interop:
 	set -a; eval "$$(scripts/services/env.sh)"; set +a; \
 	PY="$$(scripts/services/pyenv.sh)" && $(GO) build -o $(BIN) ./cmd/orderflow && \
-	"$$PY" interop/interop_test.py
+	timeout -s INT 240 "$$PY" -X faulthandler interop/interop_test.py
 
 lint:
 	$(GO) vet $(PKGS)

@@ -18,6 +18,7 @@ ORDERFLOW_BIN (default bin/orderflow). Prints `N passed, M failed` last; exits 1
 Every wait has a deadline; the whole run takes well under two minutes.
 """
 
+import faulthandler
 import datetime
 import json
 import os
@@ -364,11 +365,14 @@ def run(workdir):
 
 
 def main():
+    # A call that blocks past every deadline (a client library waiting on the network) prints
+    # where it hangs; `make interop` interrupts the run after 240 s.
+    faulthandler.dump_traceback_later(180, exit=False)
     log(f"run {RUN}: brokers {BROKERS}, registry {REGISTRY}, redis {REDIS}")
     workdir = tempfile.mkdtemp(prefix="orderflow-interop-")
     try:
         run(workdir)
-    except Exception:  # noqa: BLE001 - any crash of the test itself is a failure
+    except (Exception, KeyboardInterrupt):  # noqa: BLE001 - any crash or interrupt is a failure
         check("interop test ran without an exception", False, traceback.format_exc())
     passed = sum(1 for _, ok, _ in results if ok)
     failed = len(results) - passed
