@@ -189,7 +189,9 @@ class Watcher:
     """Consumes the status and dead-letter topics, decoding with AvroDeserializer."""
 
     def __init__(self, sr):
-        self.deser = AvroDeserializer(sr)
+        # TopicNameStrategy, named explicitly: confluent-kafka 2.16 otherwise first asks the
+        # registry for topic "associations", an API Apicurio does not have (seen hanging there).
+        self.deser = AvroDeserializer(sr, conf={"subject.name.strategy.type": "TOPIC"})
         self.consumer = Consumer({
             "bootstrap.servers": BROKERS,
             "group.id": RUN + ".interop-watcher",
@@ -269,13 +271,14 @@ def run(workdir):
             return
         log("orderflow ready")
 
-        sr = SchemaRegistryClient({"url": REGISTRY})
+        sr = SchemaRegistryClient({"url": REGISTRY, "timeout": 10})
         latest = sr.get_latest_version(REQUESTS + "-value")
         check("registry: latest requests-value schema is orderflow.v1.OrderRequested",
               schema_full_name(latest.schema.schema_str) == "orderflow.v1.OrderRequested",
               latest.schema.schema_str[:200])
         ser = AvroSerializer(sr, latest.schema.schema_str,
-                             conf={"auto.register.schemas": False, "use.latest.version": True})
+                             conf={"auto.register.schemas": False, "use.latest.version": True,
+                                   "subject.name.strategy.type": "TOPIC"})
         # murmur2_random: the Java client's key partitioner, which orderflow's producer also uses.
         producer = Producer({"bootstrap.servers": BROKERS, "partitioner": "murmur2_random",
                              "enable.idempotence": True, "acks": "all"})
