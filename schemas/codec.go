@@ -20,6 +20,7 @@ var ErrUndecodable = errors.New("undecodable record")
 type Registry interface {
 	CreateSchema(ctx context.Context, subject string, s sr.Schema) (sr.SubjectSchema, error)
 	SchemaByID(ctx context.Context, id int) (sr.Schema, error)
+	SetCompatibility(ctx context.Context, compat sr.SetCompatibility, subjects ...string) []sr.CompatibilityResult
 }
 
 // Codec encodes orderflow's records with the schema ids registered for their topics and
@@ -62,6 +63,13 @@ func (c *Codec) Register(ctx context.Context, topic string, n Name) (int, error)
 	codec, err := goavro.NewCodec(src)
 	if err != nil {
 		return 0, fmt.Errorf("compiling schema %s: %w", n, err)
+	}
+	// BACKWARD before registering: a new version must read what older ones wrote, whatever
+	// the registry's default (Apicurio's is NONE).
+	for _, res := range c.reg.SetCompatibility(ctx, sr.SetCompatibility{Level: sr.CompatBackward}, Subject(topic)) {
+		if res.Err != nil {
+			return 0, fmt.Errorf("setting BACKWARD compatibility on %s: %w", Subject(topic), res.Err)
+		}
 	}
 	ss, err := c.reg.CreateSchema(ctx, Subject(topic), sr.Schema{Schema: src, Type: sr.TypeAvro})
 	if err != nil {

@@ -3,6 +3,8 @@ package schemas
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -135,5 +137,39 @@ func TestUndecodable(t *testing.T) {
 				t.Fatalf("err = %v, want ErrUndecodable", err)
 			}
 		})
+	}
+}
+
+// Subjects are BACKWARD compatible. On a real registry (ORDERFLOW_TEST_REGISTRY) an
+// incompatible new version is refused; srfake does not check compatibility, so there the test
+// checks the subject's configured level.
+func TestSubjectsAreBackwardCompatible(t *testing.T) {
+	ctx := context.Background()
+	c, cl := newCodec(t), (*sr.Client)(nil)
+	if url := os.Getenv("ORDERFLOW_TEST_REGISTRY"); url != "" {
+		var err error
+		if cl, err = sr.NewClient(sr.URLs(url)); err != nil {
+			t.Fatal(err)
+		}
+		c = NewCodec(cl)
+	} else {
+		cl = c.reg.(*sr.Client)
+	}
+	topic := fmt.Sprintf("compat-%d", time.Now().UnixNano())
+	if _, err := c.Register(ctx, topic, NameOrderRequested); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Register(ctx, topic, NameOrderRequested); err != nil {
+		t.Fatalf("registering the same schema again: %v", err)
+	}
+	for _, res := range cl.Compatibility(ctx, Subject(topic)) {
+		if res.Err != nil || res.Level != sr.CompatBackward {
+			t.Fatalf("compatibility of %s: %v %v, want BACKWARD", Subject(topic), res.Level, res.Err)
+		}
+	}
+	if os.Getenv("ORDERFLOW_TEST_REGISTRY") != "" {
+		if _, err := c.Register(ctx, topic, NameOrderStatus); err == nil {
+			t.Fatal("the registry accepted an incompatible schema under a BACKWARD subject")
+		}
 	}
 }
