@@ -32,7 +32,8 @@ type Provider interface {
 	Status(ctx context.Context, cartID string) (Placement, error)
 }
 
-// Buyer is who the order ships to. Every field but CountryCode is optional to the provider.
+// Buyer is who the order ships to (and, as CartRequest.Billing, who pays). Every field but
+// CountryCode is optional to the provider.
 type Buyer struct {
 	FirstName, LastName, Email, Phone string
 	Address1, Address2, City          string
@@ -58,13 +59,18 @@ type CartRequest struct {
 	Currency string
 	// PaymentRef is an opaque payment token or source id. It is a secret: never log it.
 	PaymentRef string
+	// ShopperIP is the end customer's IP when known (Digital River's browserIp).
+	ShopperIP string
 }
 
 // Cart is a created, not yet submitted, cart or checkout.
 type Cart struct {
-	ID         string
+	ID string
+	// TotalCents and Currency are the provider's total; TotalKnown is false when the provider
+	// did not price the cart (Rye's Cart.cost and CartCost.total are nullable): unknown, not zero.
 	TotalCents int64
 	Currency   string
+	TotalKnown bool
 	CreatedAt  time.Time
 	// Merchants lists the merchant orders placement will create, one per store.
 	Merchants []string
@@ -75,7 +81,9 @@ type SubmitRequest struct {
 	CartID     string
 	OrderRef   string
 	ShopperIP  string
-	PaymentRef string // secret
+	PaymentRef string // secret; empty = the order carries no payment method
+	// Billing is the billing address (Rye submitCart billingAddress); nil = none known.
+	Billing *Buyer
 }
 
 // Submission is the synchronous answer to Submit: placement continues asynchronously.
@@ -88,7 +96,7 @@ type Submission struct {
 type MerchantOrder struct {
 	Merchant string
 	OrderID  string
-	Status   string
+	Status   string // the provider's word; "" = not reported (unknown)
 }
 
 // Placement is the asynchronous progress of a submitted cart, per merchant order.
@@ -101,10 +109,28 @@ type Placement struct {
 type OrderPlacement struct {
 	Merchant string
 	OrderID  string
-	Status   string
-	Items    []Item
-	Events   []Event
+	// Status is the provider's word for the order (Rye OrderStatus); "" = not reported.
+	Status string
+	// Items are the order's lines as the provider reports them (ProductID exactly as sent to
+	// CreateCart), when it does; nil = not reported.
+	Items  []Item
+	Events []Event
+	// RequiredActions are what the customer must do before placement can go on (Rye
+	// Order.requiredActions, e.g. a 3-D Secure challenge).
+	RequiredActions []RequiredAction
 }
+
+// RequiredAction is one thing the customer must do for an order to proceed.
+type RequiredAction struct {
+	// Kind is the provider's name for it (Rye: "CompletePaymentChallenge").
+	Kind string
+	// RedirectURL is where the customer completes it.
+	RedirectURL string
+}
+
+// StatusActionRequired is the order status (Rye OrderStatus ACTION_REQUIRED) of an order
+// waiting for the customer.
+const StatusActionRequired = "ACTION_REQUIRED"
 
 // Event types, as Rye names them (__typename). Digital River states are mapped onto them.
 const (
@@ -116,6 +142,10 @@ const (
 	EventPaymentFailed       = "PaymentFailedOrderEvent"
 	EventPaymentRefunded     = "PaymentRefundedOrderEvent"
 	EventTrackingObtained    = "TrackingObtainedOrderEvent"
+	EventCancelStarted       = "OrderCancelStartedOrderEvent"
+	EventCancelSucceeded     = "OrderCancelSucceededOrderEvent"
+	EventCancelFailed        = "OrderCancelFailedOrderEvent"
+	EventRefundCreated       = "RefundCreatedOrderEvent"
 )
 
 // Event is one placement event of a merchant order.
@@ -137,6 +167,8 @@ const (
 	PhaseInProgress              // further along, not terminal
 	PhasePlaced
 	PhaseFailed
+	// PhaseActionRequired: the customer must act (RequiredActions) before placement goes on.
+	PhaseActionRequired
 )
 
 func (p Phase) String() string {
@@ -151,11 +183,14 @@ func (p Phase) String() string {
 		return "placed"
 	case PhaseFailed:
 		return "failed"
+	case PhaseActionRequired:
+		return "action-required"
 	}
 	return fmt.Sprintf("phase(%d)", int(p))
 }
 
 // Phase derives the placement phase from the events: a failure or placement anywhere decides;
+// then a required action (status ACTION_REQUIRED or a listed action) waits for the customer;
 // otherwise the number of events tells not-started, started (only SubmissionStarted) or in progress.
 func (o OrderPlacement) Phase() Phase {
 	started := false
@@ -170,6 +205,8 @@ func (o OrderPlacement) Phase() Phase {
 		}
 	}
 	switch {
+	case o.Status == StatusActionRequired || len(o.RequiredActions) > 0:
+		return PhaseActionRequired
 	case len(o.Events) == 0:
 		return PhaseNotStarted
 	case started && len(o.Events) == 1:

@@ -27,6 +27,10 @@ func (o OrderRequested) native() map[string]any {
 		"replay_id":        optString(o.ReplayID),
 		"replay_count":     int32(o.ReplayCount),
 		"attributes":       stringMapNative(o.Attributes),
+		"billing":          nil,
+	}
+	if o.Billing != nil {
+		m["billing"] = goavro.Union(ns+"Buyer", o.Billing.native())
 	}
 	if !o.Deadline.IsZero() {
 		m["deadline"] = goavro.Union("long.timestamp-millis", o.Deadline)
@@ -51,7 +55,16 @@ func orderRequestedFrom(v any) OrderRequested {
 		ReplayID:       r.optStr("replay_id"),
 		ReplayCount:    r.int("replay_count"),
 		Attributes:     r.stringMap("attributes"),
+		Billing:        optBuyer(r.union("billing")),
 	}
+}
+
+func optBuyer(v any) *Buyer {
+	if v == nil {
+		return nil
+	}
+	b := buyerFrom(v)
+	return &b
 }
 
 func (b Buyer) native() map[string]any {
@@ -77,6 +90,7 @@ func itemsNative(items []Item) []any {
 		out[i] = map[string]any{
 			"merchant": it.Merchant, "product_id": it.ProductID,
 			"quantity": int32(it.Quantity), "price_cents": it.PriceCents,
+			"name": it.Name, "sku_group_id": it.SKUGroupID,
 		}
 	}
 	return out
@@ -90,7 +104,8 @@ func itemsFrom(v any) []Item {
 	out := make([]Item, 0, len(arr))
 	for _, e := range arr {
 		r := asRec(e)
-		out = append(out, Item{Merchant: r.str("merchant"), ProductID: r.str("product_id"), Quantity: r.int("quantity"), PriceCents: r.long("price_cents")})
+		out = append(out, Item{Merchant: r.str("merchant"), ProductID: r.str("product_id"), Quantity: r.int("quantity"), PriceCents: r.long("price_cents"),
+			Name: r.str("name"), SKUGroupID: r.str("sku_group_id")})
 	}
 	return out
 }
@@ -99,7 +114,7 @@ func (s OrderStatus) native() map[string]any {
 	return map[string]any{
 		"event_id": s.EventID, "order_id": s.OrderID, "attempt": int32(s.Attempt), "provider": s.Provider,
 		"state": s.State, "terminal": s.Terminal, "cart_id": s.CartID, "merchant": s.Merchant,
-		"merchant_order_id": s.MerchantOrderID, "code": s.Code, "action": s.Action, "message": s.Message, "at": s.At,
+		"merchant_order_id": s.MerchantOrderID, "code": s.Code, "action": s.Action, "message": s.Message, "redirect_url": s.RedirectURL, "at": s.At,
 	}
 }
 
@@ -109,7 +124,7 @@ func orderStatusFrom(v any) OrderStatus {
 		EventID: r.str("event_id"), OrderID: r.str("order_id"), Attempt: r.int("attempt"), Provider: r.str("provider"),
 		State: r.str("state"), Terminal: r.bool("terminal"), CartID: r.str("cart_id"), Merchant: r.str("merchant"),
 		MerchantOrderID: r.str("merchant_order_id"), Code: r.str("code"), Action: r.str("action"), Message: r.str("message"),
-		At: r.time("at"),
+		RedirectURL: r.str("redirect_url"), At: r.time("at"),
 	}
 }
 

@@ -18,6 +18,8 @@ type OrderRequested struct {
 	ReplayID       string
 	ReplayCount    int
 	Attributes     map[string]string
+	// Billing is the billing address; nil = the buyer's address.
+	Billing *Buyer
 }
 
 // Buyer is who the order ships to. Personal data: redact before logging (see Redacted).
@@ -34,6 +36,10 @@ type Item struct {
 	ProductID  string
 	Quantity   int
 	PriceCents int64
+	// Name and SKUGroupID describe an item that is not in a provider catalogue (Digital River
+	// productDetails); an empty SKUGroupID means ProductID is a catalogue id.
+	Name       string
+	SKUGroupID string
 }
 
 // OrderStatus is one state change, keyed by order id. EventID is deterministic.
@@ -50,7 +56,9 @@ type OrderStatus struct {
 	Code            string
 	Action          string
 	Message         string
-	At              time.Time
+	// RedirectURL is set on action_required: where the customer completes the action.
+	RedirectURL string
+	At          time.Time
 }
 
 // Attempt is one failed provider call in an order's history.
