@@ -48,6 +48,10 @@ type Item struct {
 	ProductID  string
 	Quantity   int
 	PriceCents int64
+	// Name and SKUGroupID describe an item that is not in the provider's catalogue (Digital
+	// River productDetails); an empty SKUGroupID means ProductID is a catalogue id.
+	Name       string
+	SKUGroupID string
 }
 
 // CartRequest is what CreateCart needs. OrderRef ("order-id/attempt") lets the provider's
