@@ -32,10 +32,18 @@ const (
 
 // apiError is one Rye error: a root GraphQL error or a cart- or store-level error in data.
 type apiError struct {
-	code      string
-	message   string
-	retryable *bool // only root GraphQL errors carry their own flag
+	code    string
+	message string
+	root    bool // a root GraphQL error (errors[].extensions.code)
 }
+
+// Root error codes (extensions.code) with a meaning of their own, from
+// docs.rye.com/api-reference/root-errors.
+const (
+	rootCartExpired    = "CART_EXPIRED_ERROR"    // carts expire 10 days after creation
+	rootCartNotFound   = "CART_NOT_FOUND_ERROR"  // the submitCart doc's own example
+	rootInternalServer = "INTERNAL_SERVER_ERROR" // "usually transient and can be retried"
+)
 
 // classify turns the outcome of one operation into a *provider.Error, or nil on success,
 // following the rules in the package documentation.
@@ -62,7 +70,7 @@ func classify(op string, ex *exchange, err error, dataErrs []apiError, secrets .
 	}
 	switch {
 	case status == http.StatusTooManyRequests:
-		pe.Class, pe.Code, pe.RetryAfter = provider.ClassRateLimited, CodeRateLimited, retryAfter(header)
+		pe.Class, pe.Code, pe.RetryAfter = provider.ClassRateLimited, CodeRateLimited, retryAfter(header, time.Now())
 		pe.Message = "rate limited (tier " + header.Get("Ratelimit-Tier") + ")"
 		return pe
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
@@ -113,12 +121,22 @@ func classify(op string, ex *exchange, err error, dataErrs []apiError, secrets .
 		}
 	}
 	pe.Code, pe.Message = primary.code, joinMessages(errs)
-	pe.Retryable = retryableFlag(ext, errs)
+	pe.Retryable = retryableFlag(ext)
 	switch {
 	case primary.code == "ALREADY_SUBMITTED":
 		pe.Class = provider.ClassAlreadySubmitted
-	case primary.code == "CART_EXPIRED_ERROR":
+	case primary.root && primary.code == rootCartExpired:
 		pe.Class, pe.Action = provider.ClassNotRetryable, provider.ActionNewCart
+	case primary.root && primary.code == rootCartNotFound && submit:
+		// The cart does not exist, so nothing of it was submitted: a new cart is safe.
+		pe.Class, pe.Action = provider.ClassNotRetryable, provider.ActionNewCart
+	case primary.root && primary.code == rootInternalServer:
+		// Transient per the docs; on submitCart whether the cart moved on is not documented,
+		// so it is resolved by polling, never by resubmitting.
+		pe.Class = provider.ClassRetryable
+		if submit {
+			pe.Class = provider.ClassOutcomeUnknown
+		}
 	case pe.Retryable == nil:
 		pe.Class, pe.Action = provider.ClassUnknownRetryability, provider.ActionInvestigate
 	case *pe.Retryable:
@@ -136,47 +154,25 @@ func actionFor(code string) provider.Action {
 		return provider.ActionNewPaymentMethod
 	case code == "UNDELIVERABLE":
 		return provider.ActionNewAddress
-	case code == "CART_EXPIRED_ERROR", code == "CART_NOT_FOUND", code == "PRODUCTS_UNAVAILABLE":
+	case code == "PRODUCTS_UNAVAILABLE":
 		return provider.ActionNewCart
 	case strings.HasPrefix(code, "BUYER_IDENTITY_"), strings.HasPrefix(code, "BILLING_ADDRESS_"),
-		code == "SUBMIT_STORE_FAILED", code == "FEATURE_UNSUPPORTED", code == "SHOPPER_IP_IS_REQUIRED",
-		code == "CART_IS_EMPTY", code == "INVALID_INPUT", code == "SUBMIT_CART_FAILED":
+		code == "SUBMIT_STORE_FAILED", code == "FEATURE_UNSUPPORTED", code == "CART_IS_EMPTY",
+		code == "SUBMIT_CART_FAILED", code == "PRODUCT_NOT_FOUND", code == "STORE_NOT_FOUND":
 		return provider.ActionFixInput
 	}
 	return provider.ActionInvestigate
 }
 
-// retryableFlag reads the top-level extensions.retryable; without it, the root errors' own
-// flags combine (any false -> false, any absent -> absent, else true). A non-boolean is absent.
-func retryableFlag(ext map[string]any, errs []apiError) *bool {
-	if v, ok := ext["retryable"]; ok {
-		if b, ok := v.(bool); ok {
-			return &b
-		}
-		return nil
+// retryableFlag reads the response's top-level extensions.retryable, the one place Rye
+// documents it for submission ("Cart submission returns this information via a GraphQL extension
+// field named retryable", docs.rye.com/get-started/ordering/handling-errors). Absent or not a
+// boolean is nil: retryability unknown.
+func retryableFlag(ext map[string]any) *bool {
+	if b, ok := ext["retryable"].(bool); ok {
+		return &b
 	}
-	var flags []*bool
-	for _, e := range errs {
-		if e.retryable != nil || e.code != "" {
-			flags = append(flags, e.retryable)
-		}
-	}
-	if len(flags) == 0 {
-		return nil
-	}
-	all := true
-	for _, f := range flags {
-		switch {
-		case f == nil:
-			all = false
-		case !*f:
-			return provider.Bool(false)
-		}
-	}
-	if !all {
-		return nil
-	}
-	return provider.Bool(true)
+	return nil
 }
 
 func rootErrors(list gqlerror.List) []apiError {
@@ -185,12 +181,9 @@ func rootErrors(list gqlerror.List) []apiError {
 		if e == nil {
 			continue
 		}
-		ae := apiError{message: e.Message}
+		ae := apiError{message: e.Message, root: true}
 		if c, ok := e.Extensions["code"].(string); ok {
 			ae.code = c
-		}
-		if b, ok := e.Extensions["retryable"].(bool); ok {
-			ae.retryable = &b
 		}
 		out = append(out, ae)
 	}
@@ -217,15 +210,33 @@ func joinMessages(errs []apiError) string {
 	return s
 }
 
-// retryAfter reads Retry-After, then Ratelimit-Reset (both in seconds); default 1s.
-func retryAfter(h http.Header) time.Duration {
-	for _, name := range []string{"Retry-After", "Ratelimit-Reset"} {
-		if n, err := strconv.Atoi(strings.TrimSpace(h.Get(name))); err == nil && n > 0 && n < 24*3600 {
-			return time.Duration(n) * time.Second
+// retryAfter is how long to wait after a 429: Retry-After seconds if sent (Rye does not
+// document it), else Ratelimit-Reset, "the time at which the current rate limit window resets
+// in seconds" (docs.rye.com/api-reference/ratelimits), read as an epoch time when it is one
+// (the docs' sample code treats it so) and as seconds from now otherwise; default 1s.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	if n, err := strconv.ParseInt(strings.TrimSpace(h.Get("Retry-After")), 10, 64); err == nil && n > 0 && n < maxWaitSeconds {
+		return time.Duration(n) * time.Second
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(h.Get("Ratelimit-Reset")), 10, 64)
+	switch {
+	case err != nil || n <= 0:
+	case n >= epochThreshold:
+		if d := time.Unix(n, 0).Sub(now); d > 0 && d < maxWaitSeconds*time.Second {
+			return d.Round(time.Millisecond)
 		}
+	case n < maxWaitSeconds:
+		return time.Duration(n) * time.Second
 	}
 	return time.Second
 }
+
+const (
+	// maxWaitSeconds bounds a wait a header can ask for: a day.
+	maxWaitSeconds = 24 * 3600
+	// epochThreshold separates an epoch time from a number of seconds (2001-09-09).
+	epochThreshold = 1_000_000_000
+)
 
 func requestID(h http.Header) string {
 	for _, name := range []string{"X-Request-Id", "Rye-Request-Id", "Request-Id"} {

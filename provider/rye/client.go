@@ -8,16 +8,22 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Khan/genqlient/graphql"
 
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/provider/rye/internal/ryegql"
+	"github.com/orderflow/orderflow/provider/rye/internal/ryeopen"
 )
 
 // Name is the provider's stable identifier.
 const Name = "rye"
+
+// amazonStore is AmazonStore.store, "always equal to amazon" (docs.rye.com); orderflow's
+// request items name it as their merchant.
+const amazonStore = "amazon"
 
 const (
 	queryPath       = "/v1/query"
@@ -58,6 +64,7 @@ type Client struct {
 	apiKey string
 	gql    graphql.Client
 	log    *slog.Logger
+	seen   sync.Map // logOnce keys
 }
 
 var _ provider.Provider = (*Client)(nil)
@@ -107,9 +114,10 @@ func (c capturingClient) MakeRequest(ctx context.Context, req *graphql.Request, 
 func (c *Client) Name() string { return Name }
 
 // CreateCart implements provider.Provider with Rye createCart. Items of merchant "amazon" are
-// Amazon products; any other merchant's items are Shopify variants "<merchant>/<product id>"
-// (a product id that already starts with "<merchant>/" is sent as is). Rye prices the cart
-// itself: Item.PriceCents is not sent. Only USD is supported.
+// Amazon products (productId = the ASIN); any other merchant's items are Shopify variants whose
+// ProductID is sent verbatim as the plain variant id: Rye resolves the store itself
+// (ShopifyCartItemsInput.variantId, ryeschema). Rye prices the cart itself: Item.PriceCents is
+// not sent. Only USD is supported.
 func (c *Client) CreateCart(ctx context.Context, req provider.CartRequest) (provider.Cart, error) {
 	if req.Currency != "" && !strings.EqualFold(req.Currency, "USD") {
 		return provider.Cart{}, errorf(opCreateCart, provider.ClassNotRetryable, provider.ActionFixInput,
@@ -117,13 +125,13 @@ func (c *Client) CreateCart(ctx context.Context, req provider.CartRequest) (prov
 	}
 	in := ryegql.CartCreateInput{BuyerIdentity: buyerInput(req.Buyer)}
 	for _, it := range req.Items {
-		if strings.EqualFold(it.Merchant, "amazon") {
+		if strings.EqualFold(it.Merchant, amazonStore) {
 			in.Items.AmazonCartItemsInput = append(in.Items.AmazonCartItemsInput,
 				ryegql.AmazonCartItemsInput{ProductId: it.ProductID, Quantity: it.Quantity})
 			continue
 		}
 		in.Items.ShopifyCartItemsInput = append(in.Items.ShopifyCartItemsInput,
-			ryegql.ShopifyCartItemsInput{VariantId: variantID(it.Merchant, it.ProductID), Quantity: it.Quantity})
+			ryegql.ShopifyCartItemsInput{VariantId: it.ProductID, Quantity: it.Quantity})
 	}
 
 	ex := &exchange{op: opCreateCart, orderRef: req.OrderRef}
@@ -144,20 +152,22 @@ func (c *Client) CreateCart(ctx context.Context, req provider.CartRequest) (prov
 		return provider.Cart{}, pe
 	}
 	cart := resp.CreateCart.Cart
-	out := provider.Cart{
-		ID:         cart.Id,
-		TotalCents: int64(cart.Cost.Total.Value),
-		Currency:   cart.Cost.Total.Currency,
-		CreatedAt:  cart.CreatedAt,
+	out := provider.Cart{ID: cart.Id, CreatedAt: cart.CreatedAt}
+	// Cart.cost and CartCost.total are nullable (ryeschema): a null total is unknown, not zero.
+	if cart.Cost != nil && cart.Cost.Total != nil {
+		out.TotalCents, out.Currency, out.TotalKnown = int64(cart.Cost.Total.Value), string(cart.Cost.Total.Currency), true
 	}
 	for _, s := range cart.Stores {
-		out.Merchants = append(out.Merchants, s.Store)
+		out.Merchants = append(out.Merchants, c.storeName(ctx, s))
 	}
 	return out, nil
 }
 
-// Submit implements provider.Provider with Rye submitCart. PaymentRef is the payment token;
-// an empty PaymentRef submits without payment (Rye invoice billing).
+// Submit implements provider.Provider with Rye submitCart. PaymentRef is the payment token,
+// sent only when the order carries one (the seed: "if you passed us a payment method"; current
+// docs dropped the field, the 2024 schema has it optional); without it Rye bills the account
+// (invoice billing). Billing is sent as billingAddress when it has every field Rye requires
+// (BillingAddressInput: address1, city, countryCode, firstName, lastName, postalCode).
 //
 // A response that submitted some stores and failed others is returned as both a Submission
 // and a ClassOutcomeUnknown error: poll Status, never resubmit blindly.
@@ -168,7 +178,8 @@ func (c *Client) Submit(ctx context.Context, req provider.SubmitRequest) (provid
 	}
 	ex := &exchange{op: opSubmitCart, shopperIP: req.ShopperIP}
 	start := time.Now()
-	resp, err := ryegql.SubmitCart(withExchange(ctx, ex), c.gql, ryegql.CartSubmitInput{Id: req.CartID, Token: req.PaymentRef})
+	in := ryegql.CartSubmitInput{Id: req.CartID, Token: req.PaymentRef, BillingAddress: billingInput(req.Billing)}
+	resp, err := ryegql.SubmitCart(withExchange(ctx, ex), c.gql, in)
 
 	sub := provider.Submission{CartID: req.CartID}
 	var dataErrs []apiError
@@ -183,10 +194,13 @@ func (c *Client) Submit(ctx context.Context, req provider.SubmitRequest) (provid
 			if s.IsSubmitted {
 				submitted++
 			}
+			name := c.storeName(ctx, s.Store)
 			for _, e := range s.Errors {
-				dataErrs = append(dataErrs, apiError{code: string(e.Code), message: s.Store + ": " + e.Message})
+				dataErrs = append(dataErrs, apiError{code: string(e.Code), message: name + ": " + e.Message})
 			}
-			sub.Orders = append(sub.Orders, provider.MerchantOrder{Merchant: s.Store, OrderID: s.OrderId, Status: string(s.Status)})
+			// status is deprecated and nullable: "" is unknown. orderId is the documented id;
+			// requestId its deprecated alias on older servers.
+			sub.Orders = append(sub.Orders, provider.MerchantOrder{Merchant: name, OrderID: firstNonEmpty(s.OrderId, s.RequestId), Status: string(s.Status)})
 		}
 	}
 	pe := classify(opSubmitCart, ex, err, dataErrs, c.apiKey, req.PaymentRef)
@@ -209,40 +223,84 @@ func (c *Client) Submit(ctx context.Context, req provider.SubmitRequest) (provid
 	return sub, nil
 }
 
-// Status implements provider.Provider with Rye checkoutByCartID.
+// Status implements provider.Provider with Rye checkoutByCartID. An order is tied to its store
+// only through Checkout.cart.stores[].orderId (requestId on older servers): Order has no store
+// field (ryeschema). The order's items are that store's cart lines, ids exactly as sent.
+// Events of a type this client does not know are left out (and logged once per type), so a
+// type Rye adds later never makes a placement unreadable.
 func (c *Client) Status(ctx context.Context, cartID string) (provider.Placement, error) {
 	ex := &exchange{op: opCheckout}
 	start := time.Now()
 	resp, err := ryegql.CheckoutByCartID(withExchange(ctx, ex), c.gql, cartID)
 	pe := classify(opCheckout, ex, err, nil, c.apiKey)
+	if pe == nil && resp.CheckoutByCartID == nil {
+		pe = malformed(opCheckout, ex, "checkoutByCartID answered null without an error", c.apiKey)
+		pe.Class, pe.Action = provider.ClassRetryable, provider.ActionNone
+	}
 	c.logCall(ctx, opCheckout, ex, start, pe, "", "cart_id", cartID)
 	if pe != nil {
 		return provider.Placement{}, pe
 	}
+	co := resp.CheckoutByCartID
+	byOrder := map[string]ryeopen.Store{}
+	for _, s := range co.Cart.Stores {
+		for _, id := range []string{s.OrderID, s.RequestID} {
+			if id != "" {
+				byOrder[id] = s
+			}
+		}
+	}
 	p := provider.Placement{CartID: cartID}
-	for _, o := range resp.CheckoutByCartID.Orders {
-		op := provider.OrderPlacement{Merchant: o.Store, OrderID: o.Id, Status: string(o.Status)}
-		for _, l := range o.CartLines {
-			op.Items = append(op.Items, provider.Item{
-				Merchant:   o.Store,
-				ProductID:  productID(o.Store, l.ProductId),
-				Quantity:   l.Quantity,
-				PriceCents: int64(l.Price.Value),
-			})
+	for _, o := range co.Orders {
+		op := provider.OrderPlacement{OrderID: o.Id, Status: string(o.Status)}
+		if s, ok := byOrder[o.Id]; ok {
+			op.Merchant = c.storeName(ctx, s)
+			for _, l := range s.CartLines {
+				op.Items = append(op.Items, provider.Item{Merchant: op.Merchant, ProductID: l.ID(), Quantity: l.Quantity})
+			}
+		}
+		for _, a := range o.RequiredActions {
+			op.RequiredActions = append(op.RequiredActions, provider.RequiredAction{Kind: a.Typename, RedirectURL: a.RedirectURL})
 		}
 		for _, e := range o.Events {
-			if e == nil {
+			if !knownEvents[e.Typename] {
+				c.logOnce(ctx, "event:"+e.Typename, "ignoring an order event of a type this client does not know", "type", e.Typename, "cart_id", cartID)
 				continue
 			}
-			ev := provider.Event{Type: e.GetTypename(), ID: e.GetId(), At: e.GetCreatedAt()}
-			if f, ok := e.(*ryegql.OrderEventOrderFailedOrderEvent); ok {
-				ev.Reason, ev.ReasonCode, ev.Retryable = f.Reason, string(f.ReasonCode), f.Retryable
+			ev := provider.Event{Type: e.Typename, ID: e.ID, At: e.CreatedAt}
+			if e.Typename == provider.EventFailed {
+				ev.Reason, ev.ReasonCode, ev.Retryable = e.Reason, e.ReasonCode, e.Retryable
 			}
 			op.Events = append(op.Events, ev)
 		}
 		p.Orders = append(p.Orders, op)
 	}
 	return p, nil
+}
+
+// knownEvents are the OrderEvent implementations of ryeschema; anything else is ignored.
+var knownEvents = map[string]bool{
+	provider.EventSubmissionStarted: true, provider.EventSubmissionSucceeded: true, provider.EventPlaced: true,
+	provider.EventFailed: true, provider.EventPaymentSucceeded: true, provider.EventPaymentFailed: true,
+	provider.EventPaymentRefunded: true, provider.EventTrackingObtained: true, provider.EventCancelStarted: true,
+	provider.EventCancelSucceeded: true, provider.EventCancelFailed: true, provider.EventRefundCreated: true,
+}
+
+// storeName is a Store union member's store: "amazon" for AmazonStore, the shop's domain for
+// ShopifyStore. A member of a type this client does not know is logged once; its store field
+// is still used when it has one.
+func (c *Client) storeName(ctx context.Context, s ryeopen.Store) string {
+	if s.Typename != "" && s.Typename != "AmazonStore" && s.Typename != "ShopifyStore" {
+		c.logOnce(ctx, "store:"+s.Typename, "reading a store of a type this client does not know", "type", s.Typename)
+	}
+	return s.Store
+}
+
+// logOnce logs msg the first time key is seen by this client.
+func (c *Client) logOnce(ctx context.Context, key, msg string, attrs ...any) {
+	if _, seen := c.seen.LoadOrStore(key, true); !seen {
+		c.log.WarnContext(ctx, "rye: "+msg, attrs...)
+	}
 }
 
 // logCall logs one operation. Header values are server-controlled, so they are redacted too.
@@ -272,19 +330,28 @@ func buyerInput(b provider.Buyer) *ryegql.BuyerIdentityInput {
 	return &ryegql.BuyerIdentityInput{
 		FirstName: b.FirstName, LastName: b.LastName, Email: b.Email, Phone: b.Phone,
 		Address1: b.Address1, Address2: b.Address2, City: b.City,
-		ProvinceCode: b.ProvinceCode, PostalCode: b.PostalCode, CountryCode: b.CountryCode,
+		ProvinceCode: b.ProvinceCode, PostalCode: b.PostalCode, CountryCode: ryegql.Country(b.CountryCode),
 	}
 }
 
-// variantID is the Shopify variant id of a merchant's product: "<merchant>/<product id>".
-func variantID(merchant, product string) string {
-	if merchant == "" || strings.HasPrefix(product, merchant+"/") {
-		return product
+// billingInput is the billingAddress for b, or nil when b lacks a field BillingAddressInput
+// requires (sending "" for a required field would fail Rye's validation of the whole request).
+func billingInput(b *provider.Buyer) *ryegql.BillingAddressInput {
+	if b == nil || b.Address1 == "" || b.City == "" || b.CountryCode == "" || b.FirstName == "" || b.LastName == "" || b.PostalCode == "" {
+		return nil
 	}
-	return merchant + "/" + product
+	return &ryegql.BillingAddressInput{
+		FirstName: b.FirstName, LastName: b.LastName, Phone: b.Phone,
+		Address1: b.Address1, Address2: b.Address2, City: b.City,
+		ProvinceCode: b.ProvinceCode, PostalCode: b.PostalCode, CountryCode: ryegql.Country(b.CountryCode),
+	}
 }
 
-// productID inverts variantID, so Status items can be fed back to CreateCart unchanged.
-func productID(store, id string) string {
-	return strings.TrimPrefix(id, store+"/")
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }

@@ -4,13 +4,13 @@ package ryegql
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/Khan/genqlient/graphql"
+	"github.com/orderflow/orderflow/provider/rye/internal/ryeopen"
 )
 
+// productId is the ASIN.
 type AmazonCartItemsInput struct {
 	ProductId string `json:"productId"`
 	Quantity  int    `json:"quantity"`
@@ -22,26 +22,35 @@ func (v *AmazonCartItemsInput) GetProductId() string { return v.ProductId }
 // GetQuantity returns AmazonCartItemsInput.Quantity, and is useful for accessing the field via an interface.
 func (v *AmazonCartItemsInput) GetQuantity() int { return v.Quantity }
 
-type BillingAddressInput struct {
-	FirstName    string `json:"firstName"`
-	LastName     string `json:"lastName"`
-	Phone        string `json:"phone"`
-	Address1     string `json:"address1"`
-	Address2     string `json:"address2"`
-	City         string `json:"city"`
-	ProvinceCode string `json:"provinceCode"`
-	PostalCode   string `json:"postalCode"`
-	CountryCode  string `json:"countryCode"`
+type AmazonCartSettingsInput struct {
+	HidePriceOnPackage bool `json:"hidePriceOnPackage,omitempty"`
 }
 
-// GetFirstName returns BillingAddressInput.FirstName, and is useful for accessing the field via an interface.
-func (v *BillingAddressInput) GetFirstName() string { return v.FirstName }
+// GetHidePriceOnPackage returns AmazonCartSettingsInput.HidePriceOnPackage, and is useful for accessing the field via an interface.
+func (v *AmazonCartSettingsInput) GetHidePriceOnPackage() bool { return v.HidePriceOnPackage }
 
-// GetLastName returns BillingAddressInput.LastName, and is useful for accessing the field via an interface.
-func (v *BillingAddressInput) GetLastName() string { return v.LastName }
+type AttributeInput struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
 
-// GetPhone returns BillingAddressInput.Phone, and is useful for accessing the field via an interface.
-func (v *BillingAddressInput) GetPhone() string { return v.Phone }
+// GetKey returns AttributeInput.Key, and is useful for accessing the field via an interface.
+func (v *AttributeInput) GetKey() string { return v.Key }
+
+// GetValue returns AttributeInput.Value, and is useful for accessing the field via an interface.
+func (v *AttributeInput) GetValue() string { return v.Value }
+
+type BillingAddressInput struct {
+	Address1     string  `json:"address1"`
+	Address2     string  `json:"address2,omitempty"`
+	City         string  `json:"city"`
+	CountryCode  Country `json:"countryCode"`
+	FirstName    string  `json:"firstName"`
+	LastName     string  `json:"lastName"`
+	Phone        string  `json:"phone,omitempty"`
+	PostalCode   string  `json:"postalCode"`
+	ProvinceCode string  `json:"provinceCode,omitempty"`
+}
 
 // GetAddress1 returns BillingAddressInput.Address1, and is useful for accessing the field via an interface.
 func (v *BillingAddressInput) GetAddress1() string { return v.Address1 }
@@ -52,39 +61,36 @@ func (v *BillingAddressInput) GetAddress2() string { return v.Address2 }
 // GetCity returns BillingAddressInput.City, and is useful for accessing the field via an interface.
 func (v *BillingAddressInput) GetCity() string { return v.City }
 
-// GetProvinceCode returns BillingAddressInput.ProvinceCode, and is useful for accessing the field via an interface.
-func (v *BillingAddressInput) GetProvinceCode() string { return v.ProvinceCode }
+// GetCountryCode returns BillingAddressInput.CountryCode, and is useful for accessing the field via an interface.
+func (v *BillingAddressInput) GetCountryCode() Country { return v.CountryCode }
+
+// GetFirstName returns BillingAddressInput.FirstName, and is useful for accessing the field via an interface.
+func (v *BillingAddressInput) GetFirstName() string { return v.FirstName }
+
+// GetLastName returns BillingAddressInput.LastName, and is useful for accessing the field via an interface.
+func (v *BillingAddressInput) GetLastName() string { return v.LastName }
+
+// GetPhone returns BillingAddressInput.Phone, and is useful for accessing the field via an interface.
+func (v *BillingAddressInput) GetPhone() string { return v.Phone }
 
 // GetPostalCode returns BillingAddressInput.PostalCode, and is useful for accessing the field via an interface.
 func (v *BillingAddressInput) GetPostalCode() string { return v.PostalCode }
 
-// GetCountryCode returns BillingAddressInput.CountryCode, and is useful for accessing the field via an interface.
-func (v *BillingAddressInput) GetCountryCode() string { return v.CountryCode }
+// GetProvinceCode returns BillingAddressInput.ProvinceCode, and is useful for accessing the field via an interface.
+func (v *BillingAddressInput) GetProvinceCode() string { return v.ProvinceCode }
 
 type BuyerIdentityInput struct {
-	FirstName    string `json:"firstName,omitempty"`
-	LastName     string `json:"lastName,omitempty"`
-	Email        string `json:"email,omitempty"`
-	Phone        string `json:"phone,omitempty"`
-	Address1     string `json:"address1,omitempty"`
-	Address2     string `json:"address2,omitempty"`
-	City         string `json:"city,omitempty"`
-	ProvinceCode string `json:"provinceCode,omitempty"`
-	PostalCode   string `json:"postalCode,omitempty"`
-	CountryCode  string `json:"countryCode"`
+	Address1     string  `json:"address1,omitempty"`
+	Address2     string  `json:"address2,omitempty"`
+	City         string  `json:"city,omitempty"`
+	CountryCode  Country `json:"countryCode"`
+	Email        string  `json:"email,omitempty"`
+	FirstName    string  `json:"firstName,omitempty"`
+	LastName     string  `json:"lastName,omitempty"`
+	Phone        string  `json:"phone,omitempty"`
+	PostalCode   string  `json:"postalCode,omitempty"`
+	ProvinceCode string  `json:"provinceCode,omitempty"`
 }
-
-// GetFirstName returns BuyerIdentityInput.FirstName, and is useful for accessing the field via an interface.
-func (v *BuyerIdentityInput) GetFirstName() string { return v.FirstName }
-
-// GetLastName returns BuyerIdentityInput.LastName, and is useful for accessing the field via an interface.
-func (v *BuyerIdentityInput) GetLastName() string { return v.LastName }
-
-// GetEmail returns BuyerIdentityInput.Email, and is useful for accessing the field via an interface.
-func (v *BuyerIdentityInput) GetEmail() string { return v.Email }
-
-// GetPhone returns BuyerIdentityInput.Phone, and is useful for accessing the field via an interface.
-func (v *BuyerIdentityInput) GetPhone() string { return v.Phone }
 
 // GetAddress1 returns BuyerIdentityInput.Address1, and is useful for accessing the field via an interface.
 func (v *BuyerIdentityInput) GetAddress1() string { return v.Address1 }
@@ -95,35 +101,86 @@ func (v *BuyerIdentityInput) GetAddress2() string { return v.Address2 }
 // GetCity returns BuyerIdentityInput.City, and is useful for accessing the field via an interface.
 func (v *BuyerIdentityInput) GetCity() string { return v.City }
 
-// GetProvinceCode returns BuyerIdentityInput.ProvinceCode, and is useful for accessing the field via an interface.
-func (v *BuyerIdentityInput) GetProvinceCode() string { return v.ProvinceCode }
+// GetCountryCode returns BuyerIdentityInput.CountryCode, and is useful for accessing the field via an interface.
+func (v *BuyerIdentityInput) GetCountryCode() Country { return v.CountryCode }
+
+// GetEmail returns BuyerIdentityInput.Email, and is useful for accessing the field via an interface.
+func (v *BuyerIdentityInput) GetEmail() string { return v.Email }
+
+// GetFirstName returns BuyerIdentityInput.FirstName, and is useful for accessing the field via an interface.
+func (v *BuyerIdentityInput) GetFirstName() string { return v.FirstName }
+
+// GetLastName returns BuyerIdentityInput.LastName, and is useful for accessing the field via an interface.
+func (v *BuyerIdentityInput) GetLastName() string { return v.LastName }
+
+// GetPhone returns BuyerIdentityInput.Phone, and is useful for accessing the field via an interface.
+func (v *BuyerIdentityInput) GetPhone() string { return v.Phone }
 
 // GetPostalCode returns BuyerIdentityInput.PostalCode, and is useful for accessing the field via an interface.
 func (v *BuyerIdentityInput) GetPostalCode() string { return v.PostalCode }
 
-// GetCountryCode returns BuyerIdentityInput.CountryCode, and is useful for accessing the field via an interface.
-func (v *BuyerIdentityInput) GetCountryCode() string { return v.CountryCode }
+// GetProvinceCode returns BuyerIdentityInput.ProvinceCode, and is useful for accessing the field via an interface.
+func (v *BuyerIdentityInput) GetProvinceCode() string { return v.ProvinceCode }
 
 type CartCreateInput struct {
-	Items         CartItemsInput      `json:"items"`
-	BuyerIdentity *BuyerIdentityInput `json:"buyerIdentity,omitempty"`
+	BuyerIdentity           *BuyerIdentityInput `json:"buyerIdentity,omitempty"`
+	IsEmailMarketingAllowed bool                `json:"isEmailMarketingAllowed,omitempty"`
+	Items                   CartItemsInput      `json:"items"`
+	CartSettings            *CartSettingsInput  `json:"cartSettings,omitempty"`
+	Attributes              []AttributeInput    `json:"attributes,omitempty"`
 }
-
-// GetItems returns CartCreateInput.Items, and is useful for accessing the field via an interface.
-func (v *CartCreateInput) GetItems() CartItemsInput { return v.Items }
 
 // GetBuyerIdentity returns CartCreateInput.BuyerIdentity, and is useful for accessing the field via an interface.
 func (v *CartCreateInput) GetBuyerIdentity() *BuyerIdentityInput { return v.BuyerIdentity }
 
+// GetIsEmailMarketingAllowed returns CartCreateInput.IsEmailMarketingAllowed, and is useful for accessing the field via an interface.
+func (v *CartCreateInput) GetIsEmailMarketingAllowed() bool { return v.IsEmailMarketingAllowed }
+
+// GetItems returns CartCreateInput.Items, and is useful for accessing the field via an interface.
+func (v *CartCreateInput) GetItems() CartItemsInput { return v.Items }
+
+// GetCartSettings returns CartCreateInput.CartSettings, and is useful for accessing the field via an interface.
+func (v *CartCreateInput) GetCartSettings() *CartSettingsInput { return v.CartSettings }
+
+// GetAttributes returns CartCreateInput.Attributes, and is useful for accessing the field via an interface.
+func (v *CartCreateInput) GetAttributes() []AttributeInput { return v.Attributes }
+
 type CartErrorCode string
 
 const (
-	// An item has an empty id or a quantity below 1; no cart was created.
-	CartErrorCodeInvalidInput CartErrorCode = "INVALID_INPUT"
+	CartErrorCodeBuyerIdentityAddressAmbiguous        CartErrorCode = "BUYER_IDENTITY_ADDRESS_AMBIGUOUS"
+	CartErrorCodeBuyerIdentityInvalidAddress          CartErrorCode = "BUYER_IDENTITY_INVALID_ADDRESS"
+	CartErrorCodeBuyerIdentityInvalidCity             CartErrorCode = "BUYER_IDENTITY_INVALID_CITY"
+	CartErrorCodeBuyerIdentityInvalidCountry          CartErrorCode = "BUYER_IDENTITY_INVALID_COUNTRY"
+	CartErrorCodeBuyerIdentityInvalidEmail            CartErrorCode = "BUYER_IDENTITY_INVALID_EMAIL"
+	CartErrorCodeBuyerIdentityInvalidFirstName        CartErrorCode = "BUYER_IDENTITY_INVALID_FIRST_NAME"
+	CartErrorCodeBuyerIdentityInvalidLastName         CartErrorCode = "BUYER_IDENTITY_INVALID_LAST_NAME"
+	CartErrorCodeBuyerIdentityInvalidPhone            CartErrorCode = "BUYER_IDENTITY_INVALID_PHONE"
+	CartErrorCodeBuyerIdentityInvalidPostalCode       CartErrorCode = "BUYER_IDENTITY_INVALID_POSTAL_CODE"
+	CartErrorCodeBuyerIdentityInvalidProvince         CartErrorCode = "BUYER_IDENTITY_INVALID_PROVINCE"
+	CartErrorCodeCartModificationForbidden            CartErrorCode = "CART_MODIFICATION_FORBIDDEN"
+	CartErrorCodeProductNotFound                      CartErrorCode = "PRODUCT_NOT_FOUND"
+	CartErrorCodeShopifyServiceTemporarilyUnavailable CartErrorCode = "SHOPIFY_SERVICE_TEMPORARILY_UNAVAILABLE"
+	CartErrorCodeStoreNotFound                        CartErrorCode = "STORE_NOT_FOUND"
+	CartErrorCodeStoreOperationFailed                 CartErrorCode = "STORE_OPERATION_FAILED"
 )
 
 var AllCartErrorCode = []CartErrorCode{
-	CartErrorCodeInvalidInput,
+	CartErrorCodeBuyerIdentityAddressAmbiguous,
+	CartErrorCodeBuyerIdentityInvalidAddress,
+	CartErrorCodeBuyerIdentityInvalidCity,
+	CartErrorCodeBuyerIdentityInvalidCountry,
+	CartErrorCodeBuyerIdentityInvalidEmail,
+	CartErrorCodeBuyerIdentityInvalidFirstName,
+	CartErrorCodeBuyerIdentityInvalidLastName,
+	CartErrorCodeBuyerIdentityInvalidPhone,
+	CartErrorCodeBuyerIdentityInvalidPostalCode,
+	CartErrorCodeBuyerIdentityInvalidProvince,
+	CartErrorCodeCartModificationForbidden,
+	CartErrorCodeProductNotFound,
+	CartErrorCodeShopifyServiceTemporarilyUnavailable,
+	CartErrorCodeStoreNotFound,
+	CartErrorCodeStoreOperationFailed,
 }
 
 type CartItemsInput struct {
@@ -141,51 +198,77 @@ func (v *CartItemsInput) GetShopifyCartItemsInput() []ShopifyCartItemsInput {
 	return v.ShopifyCartItemsInput
 }
 
+type CartSettingsInput struct {
+	AmazonSettings AmazonCartSettingsInput `json:"amazonSettings"`
+}
+
+// GetAmazonSettings returns CartSettingsInput.AmazonSettings, and is useful for accessing the field via an interface.
+func (v *CartSettingsInput) GetAmazonSettings() AmazonCartSettingsInput { return v.AmazonSettings }
+
 type CartSubmitInput struct {
-	Id                      string                        `json:"id"`
-	Token                   string                        `json:"token,omitempty"`
-	BillingAddress          *BillingAddressInput          `json:"billingAddress,omitempty"`
-	SelectedShippingOptions []SelectedShippingOptionInput `json:"selectedShippingOptions,omitempty"`
+	Id string `json:"id"`
+	// SDK-2024: optional; current DOCS: required.
+	BillingAddress          *BillingAddressInput     `json:"billingAddress,omitempty"`
+	SelectedShippingOptions []SelectedShippingOption `json:"selectedShippingOptions,omitempty"`
+	// SDK-2024 and the seed: the payment token to charge. Absent from current DOCS (payment captured by the developer).
+	Token string `json:"token,omitempty"`
 }
 
 // GetId returns CartSubmitInput.Id, and is useful for accessing the field via an interface.
 func (v *CartSubmitInput) GetId() string { return v.Id }
 
-// GetToken returns CartSubmitInput.Token, and is useful for accessing the field via an interface.
-func (v *CartSubmitInput) GetToken() string { return v.Token }
-
 // GetBillingAddress returns CartSubmitInput.BillingAddress, and is useful for accessing the field via an interface.
 func (v *CartSubmitInput) GetBillingAddress() *BillingAddressInput { return v.BillingAddress }
 
 // GetSelectedShippingOptions returns CartSubmitInput.SelectedShippingOptions, and is useful for accessing the field via an interface.
-func (v *CartSubmitInput) GetSelectedShippingOptions() []SelectedShippingOptionInput {
+func (v *CartSubmitInput) GetSelectedShippingOptions() []SelectedShippingOption {
 	return v.SelectedShippingOptions
 }
+
+// GetToken returns CartSubmitInput.Token, and is useful for accessing the field via an interface.
+func (v *CartSubmitInput) GetToken() string { return v.Token }
 
 // CheckoutByCartIDCheckoutByCartIDCheckout includes the requested fields of the GraphQL type Checkout.
 type CheckoutByCartIDCheckoutByCartIDCheckout struct {
 	Status CheckoutStatus                                        `json:"status"`
+	Cart   CheckoutByCartIDCheckoutByCartIDCheckoutCart          `json:"cart"`
 	Orders []CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder `json:"orders"`
 }
 
 // GetStatus returns CheckoutByCartIDCheckoutByCartIDCheckout.Status, and is useful for accessing the field via an interface.
 func (v *CheckoutByCartIDCheckoutByCartIDCheckout) GetStatus() CheckoutStatus { return v.Status }
 
+// GetCart returns CheckoutByCartIDCheckoutByCartIDCheckout.Cart, and is useful for accessing the field via an interface.
+func (v *CheckoutByCartIDCheckoutByCartIDCheckout) GetCart() CheckoutByCartIDCheckoutByCartIDCheckoutCart {
+	return v.Cart
+}
+
 // GetOrders returns CheckoutByCartIDCheckoutByCartIDCheckout.Orders, and is useful for accessing the field via an interface.
 func (v *CheckoutByCartIDCheckoutByCartIDCheckout) GetOrders() []CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder {
 	return v.Orders
 }
 
+// CheckoutByCartIDCheckoutByCartIDCheckoutCart includes the requested fields of the GraphQL type Cart.
+type CheckoutByCartIDCheckoutByCartIDCheckoutCart struct {
+	Id     string          `json:"id"`
+	Stores []ryeopen.Store `json:"stores"`
+}
+
+// GetId returns CheckoutByCartIDCheckoutByCartIDCheckoutCart.Id, and is useful for accessing the field via an interface.
+func (v *CheckoutByCartIDCheckoutByCartIDCheckoutCart) GetId() string { return v.Id }
+
+// GetStores returns CheckoutByCartIDCheckoutByCartIDCheckoutCart.Stores, and is useful for accessing the field via an interface.
+func (v *CheckoutByCartIDCheckoutByCartIDCheckoutCart) GetStores() []ryeopen.Store { return v.Stores }
+
 // CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder includes the requested fields of the GraphQL type Order.
 // The GraphQL type's documentation follows.
 //
-// One merchant's order. It exists (PENDING, no events) from cart creation.
+// One store's order. Tied to its store only through Cart.stores[].orderId (or requestId): Order has no store field.
 type CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder struct {
-	Id        string                                                                 `json:"id"`
-	Status    OrderStatus                                                            `json:"status"`
-	Store     string                                                                 `json:"store"`
-	CartLines []CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrderCartLinesCartLine `json:"cartLines"`
-	Events    []OrderEvent                                                           `json:"-"`
+	Id              string                   `json:"id"`
+	Status          OrderStatus              `json:"status"`
+	RequiredActions []ryeopen.RequiredAction `json:"requiredActions"`
+	Events          []ryeopen.OrderEvent     `json:"events"`
 }
 
 // GetId returns CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder.Id, and is useful for accessing the field via an interface.
@@ -196,172 +279,570 @@ func (v *CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder) GetStatus() OrderS
 	return v.Status
 }
 
-// GetStore returns CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder.Store, and is useful for accessing the field via an interface.
-func (v *CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder) GetStore() string { return v.Store }
-
-// GetCartLines returns CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder.CartLines, and is useful for accessing the field via an interface.
-func (v *CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder) GetCartLines() []CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrderCartLinesCartLine {
-	return v.CartLines
+// GetRequiredActions returns CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder.RequiredActions, and is useful for accessing the field via an interface.
+func (v *CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder) GetRequiredActions() []ryeopen.RequiredAction {
+	return v.RequiredActions
 }
 
 // GetEvents returns CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder.Events, and is useful for accessing the field via an interface.
-func (v *CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder) GetEvents() []OrderEvent {
+func (v *CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder) GetEvents() []ryeopen.OrderEvent {
 	return v.Events
-}
-
-func (v *CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder) UnmarshalJSON(b []byte) error {
-
-	if string(b) == "null" {
-		return nil
-	}
-
-	var firstPass struct {
-		*CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder
-		Events []json.RawMessage `json:"events"`
-		graphql.NoUnmarshalJSON
-	}
-	firstPass.CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder = v
-
-	err := json.Unmarshal(b, &firstPass)
-	if err != nil {
-		return err
-	}
-
-	{
-		dst := &v.Events
-		src := firstPass.Events
-		*dst = make(
-			[]OrderEvent,
-			len(src))
-		for i, src := range src {
-			dst := &(*dst)[i]
-			if len(src) != 0 && string(src) != "null" {
-				err = __unmarshalOrderEvent(
-					src, dst)
-				if err != nil {
-					return fmt.Errorf(
-						"unable to unmarshal CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder.Events: %w", err)
-				}
-			}
-		}
-	}
-	return nil
-}
-
-type __premarshalCheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder struct {
-	Id string `json:"id"`
-
-	Status OrderStatus `json:"status"`
-
-	Store string `json:"store"`
-
-	CartLines []CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrderCartLinesCartLine `json:"cartLines"`
-
-	Events []json.RawMessage `json:"events"`
-}
-
-func (v *CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder) MarshalJSON() ([]byte, error) {
-	premarshaled, err := v.__premarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(premarshaled)
-}
-
-func (v *CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder) __premarshalJSON() (*__premarshalCheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder, error) {
-	var retval __premarshalCheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder
-
-	retval.Id = v.Id
-	retval.Status = v.Status
-	retval.Store = v.Store
-	retval.CartLines = v.CartLines
-	{
-
-		dst := &retval.Events
-		src := v.Events
-		*dst = make(
-			[]json.RawMessage,
-			len(src))
-		for i, src := range src {
-			dst := &(*dst)[i]
-			var err error
-			*dst, err = __marshalOrderEvent(
-				&src)
-			if err != nil {
-				return nil, fmt.Errorf(
-					"unable to marshal CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrder.Events: %w", err)
-			}
-		}
-	}
-	return &retval, nil
-}
-
-// CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrderCartLinesCartLine includes the requested fields of the GraphQL type CartLine.
-type CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrderCartLinesCartLine struct {
-	// Amazon product id or Shopify variant id, exactly as sent to createCart.
-	ProductId string                                                                    `json:"productId"`
-	Quantity  int                                                                       `json:"quantity"`
-	Price     CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrderCartLinesCartLinePrice `json:"price"`
-}
-
-// GetProductId returns CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrderCartLinesCartLine.ProductId, and is useful for accessing the field via an interface.
-func (v *CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrderCartLinesCartLine) GetProductId() string {
-	return v.ProductId
-}
-
-// GetQuantity returns CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrderCartLinesCartLine.Quantity, and is useful for accessing the field via an interface.
-func (v *CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrderCartLinesCartLine) GetQuantity() int {
-	return v.Quantity
-}
-
-// GetPrice returns CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrderCartLinesCartLine.Price, and is useful for accessing the field via an interface.
-func (v *CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrderCartLinesCartLine) GetPrice() CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrderCartLinesCartLinePrice {
-	return v.Price
-}
-
-// CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrderCartLinesCartLinePrice includes the requested fields of the GraphQL type Price.
-type CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrderCartLinesCartLinePrice struct {
-	// Amount in the currency's minor unit (cents).
-	Value int `json:"value"`
-}
-
-// GetValue returns CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrderCartLinesCartLinePrice.Value, and is useful for accessing the field via an interface.
-func (v *CheckoutByCartIDCheckoutByCartIDCheckoutOrdersOrderCartLinesCartLinePrice) GetValue() int {
-	return v.Value
 }
 
 // CheckoutByCartIDResponse is returned by CheckoutByCartID on success.
 type CheckoutByCartIDResponse struct {
-	// Placement progress of a cart's orders, one order per store. Null (with a CART_NOT_FOUND error) for unknown carts.
-	CheckoutByCartID CheckoutByCartIDCheckoutByCartIDCheckout `json:"checkoutByCartID"`
+	// Checkout of a cart: its status, the cart and one order per store. (SDK-2024: nullable)
+	CheckoutByCartID *CheckoutByCartIDCheckoutByCartIDCheckout `json:"checkoutByCartID"`
 }
 
 // GetCheckoutByCartID returns CheckoutByCartIDResponse.CheckoutByCartID, and is useful for accessing the field via an interface.
-func (v *CheckoutByCartIDResponse) GetCheckoutByCartID() CheckoutByCartIDCheckoutByCartIDCheckout {
+func (v *CheckoutByCartIDResponse) GetCheckoutByCartID() *CheckoutByCartIDCheckoutByCartIDCheckout {
 	return v.CheckoutByCartID
 }
 
 type CheckoutStatus string
 
 const (
-	// Not submitted, or submitted and no order has finished.
-	CheckoutStatusPending CheckoutStatus = "PENDING"
-	// At least one order is being placed.
-	CheckoutStatusProcessing CheckoutStatus = "PROCESSING"
-	// Every order was placed.
-	CheckoutStatusSucceeded CheckoutStatus = "SUCCEEDED"
-	// Some orders were placed, some failed.
-	CheckoutStatusPartiallySucceeded CheckoutStatus = "PARTIALLY_SUCCEEDED"
-	// Every order failed.
-	CheckoutStatusFailed CheckoutStatus = "FAILED"
+	CheckoutStatusActionRequired         CheckoutStatus = "ACTION_REQUIRED"
+	CheckoutStatusCancellationInProgress CheckoutStatus = "CANCELLATION_IN_PROGRESS"
+	CheckoutStatusCancellationRequested  CheckoutStatus = "CANCELLATION_REQUESTED"
+	CheckoutStatusCancelled              CheckoutStatus = "CANCELLED"
+	CheckoutStatusFailed                 CheckoutStatus = "FAILED"
+	CheckoutStatusMixed                  CheckoutStatus = "MIXED"
+	CheckoutStatusPartiallySucceeded     CheckoutStatus = "PARTIALLY_SUCCEEDED"
+	CheckoutStatusPending                CheckoutStatus = "PENDING"
+	CheckoutStatusProcessing             CheckoutStatus = "PROCESSING"
+	CheckoutStatusSucceeded              CheckoutStatus = "SUCCEEDED"
 )
 
 var AllCheckoutStatus = []CheckoutStatus{
+	CheckoutStatusActionRequired,
+	CheckoutStatusCancellationInProgress,
+	CheckoutStatusCancellationRequested,
+	CheckoutStatusCancelled,
+	CheckoutStatusFailed,
+	CheckoutStatusMixed,
+	CheckoutStatusPartiallySucceeded,
 	CheckoutStatusPending,
 	CheckoutStatusProcessing,
 	CheckoutStatusSucceeded,
-	CheckoutStatusPartiallySucceeded,
-	CheckoutStatusFailed,
+}
+
+// ISO 3166-1 alpha-2 codes plus AC, AN, TA, XK, ZZ: 254 values, as SDK-2024 lists them.
+type Country string
+
+const (
+	CountryAc Country = "AC"
+	CountryAd Country = "AD"
+	CountryAe Country = "AE"
+	CountryAf Country = "AF"
+	CountryAg Country = "AG"
+	CountryAi Country = "AI"
+	CountryAl Country = "AL"
+	CountryAm Country = "AM"
+	CountryAn Country = "AN"
+	CountryAo Country = "AO"
+	CountryAq Country = "AQ"
+	CountryAr Country = "AR"
+	CountryAs Country = "AS"
+	CountryAt Country = "AT"
+	CountryAu Country = "AU"
+	CountryAw Country = "AW"
+	CountryAx Country = "AX"
+	CountryAz Country = "AZ"
+	CountryBa Country = "BA"
+	CountryBb Country = "BB"
+	CountryBd Country = "BD"
+	CountryBe Country = "BE"
+	CountryBf Country = "BF"
+	CountryBg Country = "BG"
+	CountryBh Country = "BH"
+	CountryBi Country = "BI"
+	CountryBj Country = "BJ"
+	CountryBl Country = "BL"
+	CountryBm Country = "BM"
+	CountryBn Country = "BN"
+	CountryBo Country = "BO"
+	CountryBq Country = "BQ"
+	CountryBr Country = "BR"
+	CountryBs Country = "BS"
+	CountryBt Country = "BT"
+	CountryBv Country = "BV"
+	CountryBw Country = "BW"
+	CountryBy Country = "BY"
+	CountryBz Country = "BZ"
+	CountryCa Country = "CA"
+	CountryCc Country = "CC"
+	CountryCd Country = "CD"
+	CountryCf Country = "CF"
+	CountryCg Country = "CG"
+	CountryCh Country = "CH"
+	CountryCi Country = "CI"
+	CountryCk Country = "CK"
+	CountryCl Country = "CL"
+	CountryCm Country = "CM"
+	CountryCn Country = "CN"
+	CountryCo Country = "CO"
+	CountryCr Country = "CR"
+	CountryCu Country = "CU"
+	CountryCv Country = "CV"
+	CountryCw Country = "CW"
+	CountryCx Country = "CX"
+	CountryCy Country = "CY"
+	CountryCz Country = "CZ"
+	CountryDe Country = "DE"
+	CountryDj Country = "DJ"
+	CountryDk Country = "DK"
+	CountryDm Country = "DM"
+	CountryDo Country = "DO"
+	CountryDz Country = "DZ"
+	CountryEc Country = "EC"
+	CountryEe Country = "EE"
+	CountryEg Country = "EG"
+	CountryEh Country = "EH"
+	CountryEr Country = "ER"
+	CountryEs Country = "ES"
+	CountryEt Country = "ET"
+	CountryFi Country = "FI"
+	CountryFj Country = "FJ"
+	CountryFk Country = "FK"
+	CountryFm Country = "FM"
+	CountryFo Country = "FO"
+	CountryFr Country = "FR"
+	CountryGa Country = "GA"
+	CountryGb Country = "GB"
+	CountryGd Country = "GD"
+	CountryGe Country = "GE"
+	CountryGf Country = "GF"
+	CountryGg Country = "GG"
+	CountryGh Country = "GH"
+	CountryGi Country = "GI"
+	CountryGl Country = "GL"
+	CountryGm Country = "GM"
+	CountryGn Country = "GN"
+	CountryGp Country = "GP"
+	CountryGq Country = "GQ"
+	CountryGr Country = "GR"
+	CountryGs Country = "GS"
+	CountryGt Country = "GT"
+	CountryGu Country = "GU"
+	CountryGw Country = "GW"
+	CountryGy Country = "GY"
+	CountryHk Country = "HK"
+	CountryHm Country = "HM"
+	CountryHn Country = "HN"
+	CountryHr Country = "HR"
+	CountryHt Country = "HT"
+	CountryHu Country = "HU"
+	CountryId Country = "ID"
+	CountryIe Country = "IE"
+	CountryIl Country = "IL"
+	CountryIm Country = "IM"
+	CountryIn Country = "IN"
+	CountryIo Country = "IO"
+	CountryIq Country = "IQ"
+	CountryIr Country = "IR"
+	CountryIs Country = "IS"
+	CountryIt Country = "IT"
+	CountryJe Country = "JE"
+	CountryJm Country = "JM"
+	CountryJo Country = "JO"
+	CountryJp Country = "JP"
+	CountryKe Country = "KE"
+	CountryKg Country = "KG"
+	CountryKh Country = "KH"
+	CountryKi Country = "KI"
+	CountryKm Country = "KM"
+	CountryKn Country = "KN"
+	CountryKp Country = "KP"
+	CountryKr Country = "KR"
+	CountryKw Country = "KW"
+	CountryKy Country = "KY"
+	CountryKz Country = "KZ"
+	CountryLa Country = "LA"
+	CountryLb Country = "LB"
+	CountryLc Country = "LC"
+	CountryLi Country = "LI"
+	CountryLk Country = "LK"
+	CountryLr Country = "LR"
+	CountryLs Country = "LS"
+	CountryLt Country = "LT"
+	CountryLu Country = "LU"
+	CountryLv Country = "LV"
+	CountryLy Country = "LY"
+	CountryMa Country = "MA"
+	CountryMc Country = "MC"
+	CountryMd Country = "MD"
+	CountryMe Country = "ME"
+	CountryMf Country = "MF"
+	CountryMg Country = "MG"
+	CountryMh Country = "MH"
+	CountryMk Country = "MK"
+	CountryMl Country = "ML"
+	CountryMm Country = "MM"
+	CountryMn Country = "MN"
+	CountryMo Country = "MO"
+	CountryMp Country = "MP"
+	CountryMq Country = "MQ"
+	CountryMr Country = "MR"
+	CountryMs Country = "MS"
+	CountryMt Country = "MT"
+	CountryMu Country = "MU"
+	CountryMv Country = "MV"
+	CountryMw Country = "MW"
+	CountryMx Country = "MX"
+	CountryMy Country = "MY"
+	CountryMz Country = "MZ"
+	CountryNa Country = "NA"
+	CountryNc Country = "NC"
+	CountryNe Country = "NE"
+	CountryNf Country = "NF"
+	CountryNg Country = "NG"
+	CountryNi Country = "NI"
+	CountryNl Country = "NL"
+	CountryNo Country = "NO"
+	CountryNp Country = "NP"
+	CountryNr Country = "NR"
+	CountryNu Country = "NU"
+	CountryNz Country = "NZ"
+	CountryOm Country = "OM"
+	CountryPa Country = "PA"
+	CountryPe Country = "PE"
+	CountryPf Country = "PF"
+	CountryPg Country = "PG"
+	CountryPh Country = "PH"
+	CountryPk Country = "PK"
+	CountryPl Country = "PL"
+	CountryPm Country = "PM"
+	CountryPn Country = "PN"
+	CountryPr Country = "PR"
+	CountryPs Country = "PS"
+	CountryPt Country = "PT"
+	CountryPw Country = "PW"
+	CountryPy Country = "PY"
+	CountryQa Country = "QA"
+	CountryRe Country = "RE"
+	CountryRo Country = "RO"
+	CountryRs Country = "RS"
+	CountryRu Country = "RU"
+	CountryRw Country = "RW"
+	CountrySa Country = "SA"
+	CountrySb Country = "SB"
+	CountrySc Country = "SC"
+	CountrySd Country = "SD"
+	CountrySe Country = "SE"
+	CountrySg Country = "SG"
+	CountrySh Country = "SH"
+	CountrySi Country = "SI"
+	CountrySj Country = "SJ"
+	CountrySk Country = "SK"
+	CountrySl Country = "SL"
+	CountrySm Country = "SM"
+	CountrySn Country = "SN"
+	CountrySo Country = "SO"
+	CountrySr Country = "SR"
+	CountrySs Country = "SS"
+	CountrySt Country = "ST"
+	CountrySv Country = "SV"
+	CountrySx Country = "SX"
+	CountrySy Country = "SY"
+	CountrySz Country = "SZ"
+	CountryTa Country = "TA"
+	CountryTc Country = "TC"
+	CountryTd Country = "TD"
+	CountryTf Country = "TF"
+	CountryTg Country = "TG"
+	CountryTh Country = "TH"
+	CountryTj Country = "TJ"
+	CountryTk Country = "TK"
+	CountryTl Country = "TL"
+	CountryTm Country = "TM"
+	CountryTn Country = "TN"
+	CountryTo Country = "TO"
+	CountryTr Country = "TR"
+	CountryTt Country = "TT"
+	CountryTv Country = "TV"
+	CountryTw Country = "TW"
+	CountryTz Country = "TZ"
+	CountryUa Country = "UA"
+	CountryUg Country = "UG"
+	CountryUm Country = "UM"
+	CountryUs Country = "US"
+	CountryUy Country = "UY"
+	CountryUz Country = "UZ"
+	CountryVa Country = "VA"
+	CountryVc Country = "VC"
+	CountryVe Country = "VE"
+	CountryVg Country = "VG"
+	CountryVi Country = "VI"
+	CountryVn Country = "VN"
+	CountryVu Country = "VU"
+	CountryWf Country = "WF"
+	CountryWs Country = "WS"
+	CountryXk Country = "XK"
+	CountryYe Country = "YE"
+	CountryYt Country = "YT"
+	CountryZa Country = "ZA"
+	CountryZm Country = "ZM"
+	CountryZw Country = "ZW"
+	CountryZz Country = "ZZ"
+)
+
+var AllCountry = []Country{
+	CountryAc,
+	CountryAd,
+	CountryAe,
+	CountryAf,
+	CountryAg,
+	CountryAi,
+	CountryAl,
+	CountryAm,
+	CountryAn,
+	CountryAo,
+	CountryAq,
+	CountryAr,
+	CountryAs,
+	CountryAt,
+	CountryAu,
+	CountryAw,
+	CountryAx,
+	CountryAz,
+	CountryBa,
+	CountryBb,
+	CountryBd,
+	CountryBe,
+	CountryBf,
+	CountryBg,
+	CountryBh,
+	CountryBi,
+	CountryBj,
+	CountryBl,
+	CountryBm,
+	CountryBn,
+	CountryBo,
+	CountryBq,
+	CountryBr,
+	CountryBs,
+	CountryBt,
+	CountryBv,
+	CountryBw,
+	CountryBy,
+	CountryBz,
+	CountryCa,
+	CountryCc,
+	CountryCd,
+	CountryCf,
+	CountryCg,
+	CountryCh,
+	CountryCi,
+	CountryCk,
+	CountryCl,
+	CountryCm,
+	CountryCn,
+	CountryCo,
+	CountryCr,
+	CountryCu,
+	CountryCv,
+	CountryCw,
+	CountryCx,
+	CountryCy,
+	CountryCz,
+	CountryDe,
+	CountryDj,
+	CountryDk,
+	CountryDm,
+	CountryDo,
+	CountryDz,
+	CountryEc,
+	CountryEe,
+	CountryEg,
+	CountryEh,
+	CountryEr,
+	CountryEs,
+	CountryEt,
+	CountryFi,
+	CountryFj,
+	CountryFk,
+	CountryFm,
+	CountryFo,
+	CountryFr,
+	CountryGa,
+	CountryGb,
+	CountryGd,
+	CountryGe,
+	CountryGf,
+	CountryGg,
+	CountryGh,
+	CountryGi,
+	CountryGl,
+	CountryGm,
+	CountryGn,
+	CountryGp,
+	CountryGq,
+	CountryGr,
+	CountryGs,
+	CountryGt,
+	CountryGu,
+	CountryGw,
+	CountryGy,
+	CountryHk,
+	CountryHm,
+	CountryHn,
+	CountryHr,
+	CountryHt,
+	CountryHu,
+	CountryId,
+	CountryIe,
+	CountryIl,
+	CountryIm,
+	CountryIn,
+	CountryIo,
+	CountryIq,
+	CountryIr,
+	CountryIs,
+	CountryIt,
+	CountryJe,
+	CountryJm,
+	CountryJo,
+	CountryJp,
+	CountryKe,
+	CountryKg,
+	CountryKh,
+	CountryKi,
+	CountryKm,
+	CountryKn,
+	CountryKp,
+	CountryKr,
+	CountryKw,
+	CountryKy,
+	CountryKz,
+	CountryLa,
+	CountryLb,
+	CountryLc,
+	CountryLi,
+	CountryLk,
+	CountryLr,
+	CountryLs,
+	CountryLt,
+	CountryLu,
+	CountryLv,
+	CountryLy,
+	CountryMa,
+	CountryMc,
+	CountryMd,
+	CountryMe,
+	CountryMf,
+	CountryMg,
+	CountryMh,
+	CountryMk,
+	CountryMl,
+	CountryMm,
+	CountryMn,
+	CountryMo,
+	CountryMp,
+	CountryMq,
+	CountryMr,
+	CountryMs,
+	CountryMt,
+	CountryMu,
+	CountryMv,
+	CountryMw,
+	CountryMx,
+	CountryMy,
+	CountryMz,
+	CountryNa,
+	CountryNc,
+	CountryNe,
+	CountryNf,
+	CountryNg,
+	CountryNi,
+	CountryNl,
+	CountryNo,
+	CountryNp,
+	CountryNr,
+	CountryNu,
+	CountryNz,
+	CountryOm,
+	CountryPa,
+	CountryPe,
+	CountryPf,
+	CountryPg,
+	CountryPh,
+	CountryPk,
+	CountryPl,
+	CountryPm,
+	CountryPn,
+	CountryPr,
+	CountryPs,
+	CountryPt,
+	CountryPw,
+	CountryPy,
+	CountryQa,
+	CountryRe,
+	CountryRo,
+	CountryRs,
+	CountryRu,
+	CountryRw,
+	CountrySa,
+	CountrySb,
+	CountrySc,
+	CountrySd,
+	CountrySe,
+	CountrySg,
+	CountrySh,
+	CountrySi,
+	CountrySj,
+	CountrySk,
+	CountrySl,
+	CountrySm,
+	CountrySn,
+	CountrySo,
+	CountrySr,
+	CountrySs,
+	CountrySt,
+	CountrySv,
+	CountrySx,
+	CountrySy,
+	CountrySz,
+	CountryTa,
+	CountryTc,
+	CountryTd,
+	CountryTf,
+	CountryTg,
+	CountryTh,
+	CountryTj,
+	CountryTk,
+	CountryTl,
+	CountryTm,
+	CountryTn,
+	CountryTo,
+	CountryTr,
+	CountryTt,
+	CountryTv,
+	CountryTw,
+	CountryTz,
+	CountryUa,
+	CountryUg,
+	CountryUm,
+	CountryUs,
+	CountryUy,
+	CountryUz,
+	CountryVa,
+	CountryVc,
+	CountryVe,
+	CountryVg,
+	CountryVi,
+	CountryVn,
+	CountryVu,
+	CountryWf,
+	CountryWs,
+	CountryXk,
+	CountryYe,
+	CountryYt,
+	CountryZa,
+	CountryZm,
+	CountryZw,
+	CountryZz,
 }
 
 // CreateCartCreateCartCartResponse includes the requested fields of the GraphQL type CartResponse.
@@ -382,10 +863,12 @@ func (v *CreateCartCreateCartCartResponse) GetErrors() []CreateCartCreateCartCar
 
 // CreateCartCreateCartCartResponseCart includes the requested fields of the GraphQL type Cart.
 type CreateCartCreateCartCartResponseCart struct {
-	Id        string                                            `json:"id"`
-	CreatedAt time.Time                                         `json:"createdAt"`
-	Cost      CreateCartCreateCartCartResponseCartCost          `json:"cost"`
-	Stores    []CreateCartCreateCartCartResponseCartStoresStore `json:"stores"`
+	Id string `json:"id"`
+	// DOCS (docs-v1 api-reference/cart); absent from SDK-2024.
+	CreatedAt time.Time `json:"createdAt"`
+	// Nullable: a cart may have no cost yet.
+	Cost   *CreateCartCreateCartCartResponseCartCost `json:"cost"`
+	Stores []ryeopen.Store                           `json:"stores"`
 }
 
 // GetId returns CreateCartCreateCartCartResponseCart.Id, and is useful for accessing the field via an interface.
@@ -395,52 +878,38 @@ func (v *CreateCartCreateCartCartResponseCart) GetId() string { return v.Id }
 func (v *CreateCartCreateCartCartResponseCart) GetCreatedAt() time.Time { return v.CreatedAt }
 
 // GetCost returns CreateCartCreateCartCartResponseCart.Cost, and is useful for accessing the field via an interface.
-func (v *CreateCartCreateCartCartResponseCart) GetCost() CreateCartCreateCartCartResponseCartCost {
+func (v *CreateCartCreateCartCartResponseCart) GetCost() *CreateCartCreateCartCartResponseCartCost {
 	return v.Cost
 }
 
 // GetStores returns CreateCartCreateCartCartResponseCart.Stores, and is useful for accessing the field via an interface.
-func (v *CreateCartCreateCartCartResponseCart) GetStores() []CreateCartCreateCartCartResponseCartStoresStore {
-	return v.Stores
-}
+func (v *CreateCartCreateCartCartResponseCart) GetStores() []ryeopen.Store { return v.Stores }
 
 // CreateCartCreateCartCartResponseCartCost includes the requested fields of the GraphQL type CartCost.
 type CreateCartCreateCartCartResponseCartCost struct {
-	Total CreateCartCreateCartCartResponseCartCostTotalPrice `json:"total"`
+	// Nullable: unknown until Rye has priced the cart.
+	Total *CreateCartCreateCartCartResponseCartCostTotalPrice `json:"total"`
 }
 
 // GetTotal returns CreateCartCreateCartCartResponseCartCost.Total, and is useful for accessing the field via an interface.
-func (v *CreateCartCreateCartCartResponseCartCost) GetTotal() CreateCartCreateCartCartResponseCartCostTotalPrice {
+func (v *CreateCartCreateCartCartResponseCartCost) GetTotal() *CreateCartCreateCartCartResponseCartCostTotalPrice {
 	return v.Total
 }
 
 // CreateCartCreateCartCartResponseCartCostTotalPrice includes the requested fields of the GraphQL type Price.
 type CreateCartCreateCartCartResponseCartCostTotalPrice struct {
-	// Amount in the currency's minor unit (cents).
-	Value    int    `json:"value"`
-	Currency string `json:"currency"`
+	// In the currency's minor unit: for USD, cents (SDK-2024: "multiplied by 100").
+	Value    int      `json:"value"`
+	Currency Currency `json:"currency"`
 }
 
 // GetValue returns CreateCartCreateCartCartResponseCartCostTotalPrice.Value, and is useful for accessing the field via an interface.
 func (v *CreateCartCreateCartCartResponseCartCostTotalPrice) GetValue() int { return v.Value }
 
 // GetCurrency returns CreateCartCreateCartCartResponseCartCostTotalPrice.Currency, and is useful for accessing the field via an interface.
-func (v *CreateCartCreateCartCartResponseCartCostTotalPrice) GetCurrency() string { return v.Currency }
-
-// CreateCartCreateCartCartResponseCartStoresStore includes the requested fields of the GraphQL type Store.
-// The GraphQL type's documentation follows.
-//
-// The items of one merchant in a cart: one store becomes one order at placement.
-type CreateCartCreateCartCartResponseCartStoresStore struct {
-	Store   string `json:"store"`
-	OrderId string `json:"orderId"`
+func (v *CreateCartCreateCartCartResponseCartCostTotalPrice) GetCurrency() Currency {
+	return v.Currency
 }
-
-// GetStore returns CreateCartCreateCartCartResponseCartStoresStore.Store, and is useful for accessing the field via an interface.
-func (v *CreateCartCreateCartCartResponseCartStoresStore) GetStore() string { return v.Store }
-
-// GetOrderId returns CreateCartCreateCartCartResponseCartStoresStore.OrderId, and is useful for accessing the field via an interface.
-func (v *CreateCartCreateCartCartResponseCartStoresStore) GetOrderId() string { return v.OrderId }
 
 // CreateCartCreateCartCartResponseErrorsCartError includes the requested fields of the GraphQL type CartError.
 type CreateCartCreateCartCartResponseErrorsCartError struct {
@@ -456,438 +925,436 @@ func (v *CreateCartCreateCartCartResponseErrorsCartError) GetMessage() string { 
 
 // CreateCartResponse is returned by CreateCart on success.
 type CreateCartResponse struct {
-	// Creates a cart. Nothing is charged.
+	// Creates a cart. Nothing is charged. Strict rate-limit tier. (SDK-2024)
 	CreateCart CreateCartCreateCartCartResponse `json:"createCart"`
 }
 
 // GetCreateCart returns CreateCartResponse.CreateCart, and is useful for accessing the field via an interface.
 func (v *CreateCartResponse) GetCreateCart() CreateCartCreateCartCartResponse { return v.CreateCart }
 
-// OrderEvent includes the requested fields of the GraphQL interface OrderEvent.
-//
-// OrderEvent is implemented by the following types:
-// OrderEventOrderFailedOrderEvent
-// OrderEventOrderPlacedOrderEvent
-// OrderEventOrderSubmissionStartedOrderEvent
-// OrderEventOrderSubmissionSucceededOrderEvent
-// OrderEventPaymentFailedOrderEvent
-// OrderEventPaymentRefundedOrderEvent
-// OrderEventPaymentSucceededOrderEvent
-// OrderEventTrackingObtainedOrderEvent
-type OrderEvent interface {
-	implementsGraphQLInterfaceOrderEvent()
-	// GetTypename returns the receiver's concrete GraphQL type-name (see interface doc for possible values).
-	GetTypename() string
-	// GetId returns the interface-field "id" from its implementation.
-	GetId() string
-	// GetCreatedAt returns the interface-field "createdAt" from its implementation.
-	GetCreatedAt() time.Time
-}
-
-func (v *OrderEventOrderFailedOrderEvent) implementsGraphQLInterfaceOrderEvent()              {}
-func (v *OrderEventOrderPlacedOrderEvent) implementsGraphQLInterfaceOrderEvent()              {}
-func (v *OrderEventOrderSubmissionStartedOrderEvent) implementsGraphQLInterfaceOrderEvent()   {}
-func (v *OrderEventOrderSubmissionSucceededOrderEvent) implementsGraphQLInterfaceOrderEvent() {}
-func (v *OrderEventPaymentFailedOrderEvent) implementsGraphQLInterfaceOrderEvent()            {}
-func (v *OrderEventPaymentRefundedOrderEvent) implementsGraphQLInterfaceOrderEvent()          {}
-func (v *OrderEventPaymentSucceededOrderEvent) implementsGraphQLInterfaceOrderEvent()         {}
-func (v *OrderEventTrackingObtainedOrderEvent) implementsGraphQLInterfaceOrderEvent()         {}
-
-func __unmarshalOrderEvent(b []byte, v *OrderEvent) error {
-	if string(b) == "null" {
-		return nil
-	}
-
-	var tn struct {
-		TypeName string `json:"__typename"`
-	}
-	err := json.Unmarshal(b, &tn)
-	if err != nil {
-		return err
-	}
-
-	switch tn.TypeName {
-	case "OrderFailedOrderEvent":
-		*v = new(OrderEventOrderFailedOrderEvent)
-		return json.Unmarshal(b, *v)
-	case "OrderPlacedOrderEvent":
-		*v = new(OrderEventOrderPlacedOrderEvent)
-		return json.Unmarshal(b, *v)
-	case "OrderSubmissionStartedOrderEvent":
-		*v = new(OrderEventOrderSubmissionStartedOrderEvent)
-		return json.Unmarshal(b, *v)
-	case "OrderSubmissionSucceededOrderEvent":
-		*v = new(OrderEventOrderSubmissionSucceededOrderEvent)
-		return json.Unmarshal(b, *v)
-	case "PaymentFailedOrderEvent":
-		*v = new(OrderEventPaymentFailedOrderEvent)
-		return json.Unmarshal(b, *v)
-	case "PaymentRefundedOrderEvent":
-		*v = new(OrderEventPaymentRefundedOrderEvent)
-		return json.Unmarshal(b, *v)
-	case "PaymentSucceededOrderEvent":
-		*v = new(OrderEventPaymentSucceededOrderEvent)
-		return json.Unmarshal(b, *v)
-	case "TrackingObtainedOrderEvent":
-		*v = new(OrderEventTrackingObtainedOrderEvent)
-		return json.Unmarshal(b, *v)
-	case "":
-		return fmt.Errorf(
-			"response was missing OrderEvent.__typename")
-	default:
-		return fmt.Errorf(
-			`unexpected concrete type for OrderEvent: "%v"`, tn.TypeName)
-	}
-}
-
-func __marshalOrderEvent(v *OrderEvent) ([]byte, error) {
-
-	var typename string
-	switch v := (*v).(type) {
-	case *OrderEventOrderFailedOrderEvent:
-		typename = "OrderFailedOrderEvent"
-
-		result := struct {
-			TypeName string `json:"__typename"`
-			*OrderEventOrderFailedOrderEvent
-		}{typename, v}
-		return json.Marshal(result)
-	case *OrderEventOrderPlacedOrderEvent:
-		typename = "OrderPlacedOrderEvent"
-
-		result := struct {
-			TypeName string `json:"__typename"`
-			*OrderEventOrderPlacedOrderEvent
-		}{typename, v}
-		return json.Marshal(result)
-	case *OrderEventOrderSubmissionStartedOrderEvent:
-		typename = "OrderSubmissionStartedOrderEvent"
-
-		result := struct {
-			TypeName string `json:"__typename"`
-			*OrderEventOrderSubmissionStartedOrderEvent
-		}{typename, v}
-		return json.Marshal(result)
-	case *OrderEventOrderSubmissionSucceededOrderEvent:
-		typename = "OrderSubmissionSucceededOrderEvent"
-
-		result := struct {
-			TypeName string `json:"__typename"`
-			*OrderEventOrderSubmissionSucceededOrderEvent
-		}{typename, v}
-		return json.Marshal(result)
-	case *OrderEventPaymentFailedOrderEvent:
-		typename = "PaymentFailedOrderEvent"
-
-		result := struct {
-			TypeName string `json:"__typename"`
-			*OrderEventPaymentFailedOrderEvent
-		}{typename, v}
-		return json.Marshal(result)
-	case *OrderEventPaymentRefundedOrderEvent:
-		typename = "PaymentRefundedOrderEvent"
-
-		result := struct {
-			TypeName string `json:"__typename"`
-			*OrderEventPaymentRefundedOrderEvent
-		}{typename, v}
-		return json.Marshal(result)
-	case *OrderEventPaymentSucceededOrderEvent:
-		typename = "PaymentSucceededOrderEvent"
-
-		result := struct {
-			TypeName string `json:"__typename"`
-			*OrderEventPaymentSucceededOrderEvent
-		}{typename, v}
-		return json.Marshal(result)
-	case *OrderEventTrackingObtainedOrderEvent:
-		typename = "TrackingObtainedOrderEvent"
-
-		result := struct {
-			TypeName string `json:"__typename"`
-			*OrderEventTrackingObtainedOrderEvent
-		}{typename, v}
-		return json.Marshal(result)
-	case nil:
-		return []byte("null"), nil
-	default:
-		return nil, fmt.Errorf(
-			`unexpected concrete type for OrderEvent: "%T"`, v)
-	}
-}
-
-// OrderEventOrderFailedOrderEvent includes the requested fields of the GraphQL type OrderFailedOrderEvent.
-type OrderEventOrderFailedOrderEvent struct {
-	Typename   string            `json:"__typename"`
-	Id         string            `json:"id"`
-	CreatedAt  time.Time         `json:"createdAt"`
-	Reason     string            `json:"reason"`
-	ReasonCode OrderFailedReason `json:"reasonCode"`
-	// true: intermittent, the order may be replaced automatically; false: do not; null: unknown, investigate.
-	Retryable *bool `json:"retryable"`
-}
-
-// GetTypename returns OrderEventOrderFailedOrderEvent.Typename, and is useful for accessing the field via an interface.
-func (v *OrderEventOrderFailedOrderEvent) GetTypename() string { return v.Typename }
-
-// GetId returns OrderEventOrderFailedOrderEvent.Id, and is useful for accessing the field via an interface.
-func (v *OrderEventOrderFailedOrderEvent) GetId() string { return v.Id }
-
-// GetCreatedAt returns OrderEventOrderFailedOrderEvent.CreatedAt, and is useful for accessing the field via an interface.
-func (v *OrderEventOrderFailedOrderEvent) GetCreatedAt() time.Time { return v.CreatedAt }
-
-// GetReason returns OrderEventOrderFailedOrderEvent.Reason, and is useful for accessing the field via an interface.
-func (v *OrderEventOrderFailedOrderEvent) GetReason() string { return v.Reason }
-
-// GetReasonCode returns OrderEventOrderFailedOrderEvent.ReasonCode, and is useful for accessing the field via an interface.
-func (v *OrderEventOrderFailedOrderEvent) GetReasonCode() OrderFailedReason { return v.ReasonCode }
-
-// GetRetryable returns OrderEventOrderFailedOrderEvent.Retryable, and is useful for accessing the field via an interface.
-func (v *OrderEventOrderFailedOrderEvent) GetRetryable() *bool { return v.Retryable }
-
-// OrderEventOrderPlacedOrderEvent includes the requested fields of the GraphQL type OrderPlacedOrderEvent.
-type OrderEventOrderPlacedOrderEvent struct {
-	Typename  string    `json:"__typename"`
-	Id        string    `json:"id"`
-	CreatedAt time.Time `json:"createdAt"`
-}
-
-// GetTypename returns OrderEventOrderPlacedOrderEvent.Typename, and is useful for accessing the field via an interface.
-func (v *OrderEventOrderPlacedOrderEvent) GetTypename() string { return v.Typename }
-
-// GetId returns OrderEventOrderPlacedOrderEvent.Id, and is useful for accessing the field via an interface.
-func (v *OrderEventOrderPlacedOrderEvent) GetId() string { return v.Id }
-
-// GetCreatedAt returns OrderEventOrderPlacedOrderEvent.CreatedAt, and is useful for accessing the field via an interface.
-func (v *OrderEventOrderPlacedOrderEvent) GetCreatedAt() time.Time { return v.CreatedAt }
-
-// OrderEventOrderSubmissionStartedOrderEvent includes the requested fields of the GraphQL type OrderSubmissionStartedOrderEvent.
-type OrderEventOrderSubmissionStartedOrderEvent struct {
-	Typename  string    `json:"__typename"`
-	Id        string    `json:"id"`
-	CreatedAt time.Time `json:"createdAt"`
-}
-
-// GetTypename returns OrderEventOrderSubmissionStartedOrderEvent.Typename, and is useful for accessing the field via an interface.
-func (v *OrderEventOrderSubmissionStartedOrderEvent) GetTypename() string { return v.Typename }
-
-// GetId returns OrderEventOrderSubmissionStartedOrderEvent.Id, and is useful for accessing the field via an interface.
-func (v *OrderEventOrderSubmissionStartedOrderEvent) GetId() string { return v.Id }
-
-// GetCreatedAt returns OrderEventOrderSubmissionStartedOrderEvent.CreatedAt, and is useful for accessing the field via an interface.
-func (v *OrderEventOrderSubmissionStartedOrderEvent) GetCreatedAt() time.Time { return v.CreatedAt }
-
-// OrderEventOrderSubmissionSucceededOrderEvent includes the requested fields of the GraphQL type OrderSubmissionSucceededOrderEvent.
-type OrderEventOrderSubmissionSucceededOrderEvent struct {
-	Typename  string    `json:"__typename"`
-	Id        string    `json:"id"`
-	CreatedAt time.Time `json:"createdAt"`
-}
-
-// GetTypename returns OrderEventOrderSubmissionSucceededOrderEvent.Typename, and is useful for accessing the field via an interface.
-func (v *OrderEventOrderSubmissionSucceededOrderEvent) GetTypename() string { return v.Typename }
-
-// GetId returns OrderEventOrderSubmissionSucceededOrderEvent.Id, and is useful for accessing the field via an interface.
-func (v *OrderEventOrderSubmissionSucceededOrderEvent) GetId() string { return v.Id }
-
-// GetCreatedAt returns OrderEventOrderSubmissionSucceededOrderEvent.CreatedAt, and is useful for accessing the field via an interface.
-func (v *OrderEventOrderSubmissionSucceededOrderEvent) GetCreatedAt() time.Time { return v.CreatedAt }
-
-// OrderEventPaymentFailedOrderEvent includes the requested fields of the GraphQL type PaymentFailedOrderEvent.
-type OrderEventPaymentFailedOrderEvent struct {
-	Typename  string    `json:"__typename"`
-	Id        string    `json:"id"`
-	CreatedAt time.Time `json:"createdAt"`
-}
-
-// GetTypename returns OrderEventPaymentFailedOrderEvent.Typename, and is useful for accessing the field via an interface.
-func (v *OrderEventPaymentFailedOrderEvent) GetTypename() string { return v.Typename }
-
-// GetId returns OrderEventPaymentFailedOrderEvent.Id, and is useful for accessing the field via an interface.
-func (v *OrderEventPaymentFailedOrderEvent) GetId() string { return v.Id }
-
-// GetCreatedAt returns OrderEventPaymentFailedOrderEvent.CreatedAt, and is useful for accessing the field via an interface.
-func (v *OrderEventPaymentFailedOrderEvent) GetCreatedAt() time.Time { return v.CreatedAt }
-
-// OrderEventPaymentRefundedOrderEvent includes the requested fields of the GraphQL type PaymentRefundedOrderEvent.
-type OrderEventPaymentRefundedOrderEvent struct {
-	Typename  string    `json:"__typename"`
-	Id        string    `json:"id"`
-	CreatedAt time.Time `json:"createdAt"`
-}
-
-// GetTypename returns OrderEventPaymentRefundedOrderEvent.Typename, and is useful for accessing the field via an interface.
-func (v *OrderEventPaymentRefundedOrderEvent) GetTypename() string { return v.Typename }
-
-// GetId returns OrderEventPaymentRefundedOrderEvent.Id, and is useful for accessing the field via an interface.
-func (v *OrderEventPaymentRefundedOrderEvent) GetId() string { return v.Id }
-
-// GetCreatedAt returns OrderEventPaymentRefundedOrderEvent.CreatedAt, and is useful for accessing the field via an interface.
-func (v *OrderEventPaymentRefundedOrderEvent) GetCreatedAt() time.Time { return v.CreatedAt }
-
-// OrderEventPaymentSucceededOrderEvent includes the requested fields of the GraphQL type PaymentSucceededOrderEvent.
-type OrderEventPaymentSucceededOrderEvent struct {
-	Typename  string    `json:"__typename"`
-	Id        string    `json:"id"`
-	CreatedAt time.Time `json:"createdAt"`
-}
-
-// GetTypename returns OrderEventPaymentSucceededOrderEvent.Typename, and is useful for accessing the field via an interface.
-func (v *OrderEventPaymentSucceededOrderEvent) GetTypename() string { return v.Typename }
-
-// GetId returns OrderEventPaymentSucceededOrderEvent.Id, and is useful for accessing the field via an interface.
-func (v *OrderEventPaymentSucceededOrderEvent) GetId() string { return v.Id }
-
-// GetCreatedAt returns OrderEventPaymentSucceededOrderEvent.CreatedAt, and is useful for accessing the field via an interface.
-func (v *OrderEventPaymentSucceededOrderEvent) GetCreatedAt() time.Time { return v.CreatedAt }
-
-// OrderEventTrackingObtainedOrderEvent includes the requested fields of the GraphQL type TrackingObtainedOrderEvent.
-type OrderEventTrackingObtainedOrderEvent struct {
-	Typename  string    `json:"__typename"`
-	Id        string    `json:"id"`
-	CreatedAt time.Time `json:"createdAt"`
-}
-
-// GetTypename returns OrderEventTrackingObtainedOrderEvent.Typename, and is useful for accessing the field via an interface.
-func (v *OrderEventTrackingObtainedOrderEvent) GetTypename() string { return v.Typename }
-
-// GetId returns OrderEventTrackingObtainedOrderEvent.Id, and is useful for accessing the field via an interface.
-func (v *OrderEventTrackingObtainedOrderEvent) GetId() string { return v.Id }
-
-// GetCreatedAt returns OrderEventTrackingObtainedOrderEvent.CreatedAt, and is useful for accessing the field via an interface.
-func (v *OrderEventTrackingObtainedOrderEvent) GetCreatedAt() time.Time { return v.CreatedAt }
-
-type OrderFailedReason string
+// ISO 4217 codes. SDK-2024 lists 190 values, including withdrawn ones; this list is the current ISO 4217 set.
+type Currency string
 
 const (
-	OrderFailedReasonInsufficientFunds          OrderFailedReason = "INSUFFICIENT_FUNDS"
-	OrderFailedReasonOutOfStock                 OrderFailedReason = "OUT_OF_STOCK"
-	OrderFailedReasonPaymentDeclined            OrderFailedReason = "PAYMENT_DECLINED"
-	OrderFailedReasonPaymentFailed              OrderFailedReason = "PAYMENT_FAILED"
-	OrderFailedReasonInternalError              OrderFailedReason = "INTERNAL_ERROR"
-	OrderFailedReasonInvalidRequest             OrderFailedReason = "INVALID_REQUEST"
-	OrderFailedReasonMerchantConfiguration      OrderFailedReason = "MERCHANT_CONFIGURATION"
-	OrderFailedReasonShippingAddressUnavailable OrderFailedReason = "SHIPPING_ADDRESS_UNAVAILABLE"
-	OrderFailedReasonDeniedByMarketplace        OrderFailedReason = "DENIED_BY_MARKETPLACE"
-	OrderFailedReasonCanceled                   OrderFailedReason = "CANCELED"
+	CurrencyAed Currency = "AED"
+	CurrencyAfn Currency = "AFN"
+	CurrencyAll Currency = "ALL"
+	CurrencyAmd Currency = "AMD"
+	CurrencyAng Currency = "ANG"
+	CurrencyAoa Currency = "AOA"
+	CurrencyArs Currency = "ARS"
+	CurrencyAud Currency = "AUD"
+	CurrencyAwg Currency = "AWG"
+	CurrencyAzn Currency = "AZN"
+	CurrencyBam Currency = "BAM"
+	CurrencyBbd Currency = "BBD"
+	CurrencyBdt Currency = "BDT"
+	CurrencyBgn Currency = "BGN"
+	CurrencyBhd Currency = "BHD"
+	CurrencyBif Currency = "BIF"
+	CurrencyBmd Currency = "BMD"
+	CurrencyBnd Currency = "BND"
+	CurrencyBob Currency = "BOB"
+	CurrencyBov Currency = "BOV"
+	CurrencyBrl Currency = "BRL"
+	CurrencyBsd Currency = "BSD"
+	CurrencyBtn Currency = "BTN"
+	CurrencyBwp Currency = "BWP"
+	CurrencyByn Currency = "BYN"
+	CurrencyBzd Currency = "BZD"
+	CurrencyCad Currency = "CAD"
+	CurrencyCdf Currency = "CDF"
+	CurrencyChe Currency = "CHE"
+	CurrencyChf Currency = "CHF"
+	CurrencyChw Currency = "CHW"
+	CurrencyClf Currency = "CLF"
+	CurrencyClp Currency = "CLP"
+	CurrencyCny Currency = "CNY"
+	CurrencyCop Currency = "COP"
+	CurrencyCou Currency = "COU"
+	CurrencyCrc Currency = "CRC"
+	CurrencyCuc Currency = "CUC"
+	CurrencyCup Currency = "CUP"
+	CurrencyCve Currency = "CVE"
+	CurrencyCzk Currency = "CZK"
+	CurrencyDjf Currency = "DJF"
+	CurrencyDkk Currency = "DKK"
+	CurrencyDop Currency = "DOP"
+	CurrencyDzd Currency = "DZD"
+	CurrencyEgp Currency = "EGP"
+	CurrencyErn Currency = "ERN"
+	CurrencyEtb Currency = "ETB"
+	CurrencyEur Currency = "EUR"
+	CurrencyFjd Currency = "FJD"
+	CurrencyFkp Currency = "FKP"
+	CurrencyGbp Currency = "GBP"
+	CurrencyGel Currency = "GEL"
+	CurrencyGhs Currency = "GHS"
+	CurrencyGip Currency = "GIP"
+	CurrencyGmd Currency = "GMD"
+	CurrencyGnf Currency = "GNF"
+	CurrencyGtq Currency = "GTQ"
+	CurrencyGyd Currency = "GYD"
+	CurrencyHkd Currency = "HKD"
+	CurrencyHnl Currency = "HNL"
+	CurrencyHrk Currency = "HRK"
+	CurrencyHtg Currency = "HTG"
+	CurrencyHuf Currency = "HUF"
+	CurrencyIdr Currency = "IDR"
+	CurrencyIls Currency = "ILS"
+	CurrencyInr Currency = "INR"
+	CurrencyIqd Currency = "IQD"
+	CurrencyIrr Currency = "IRR"
+	CurrencyIsk Currency = "ISK"
+	CurrencyJmd Currency = "JMD"
+	CurrencyJod Currency = "JOD"
+	CurrencyJpy Currency = "JPY"
+	CurrencyKes Currency = "KES"
+	CurrencyKgs Currency = "KGS"
+	CurrencyKhr Currency = "KHR"
+	CurrencyKmf Currency = "KMF"
+	CurrencyKpw Currency = "KPW"
+	CurrencyKrw Currency = "KRW"
+	CurrencyKwd Currency = "KWD"
+	CurrencyKyd Currency = "KYD"
+	CurrencyKzt Currency = "KZT"
+	CurrencyLak Currency = "LAK"
+	CurrencyLbp Currency = "LBP"
+	CurrencyLkr Currency = "LKR"
+	CurrencyLrd Currency = "LRD"
+	CurrencyLsl Currency = "LSL"
+	CurrencyLyd Currency = "LYD"
+	CurrencyMad Currency = "MAD"
+	CurrencyMdl Currency = "MDL"
+	CurrencyMga Currency = "MGA"
+	CurrencyMkd Currency = "MKD"
+	CurrencyMmk Currency = "MMK"
+	CurrencyMnt Currency = "MNT"
+	CurrencyMop Currency = "MOP"
+	CurrencyMru Currency = "MRU"
+	CurrencyMur Currency = "MUR"
+	CurrencyMvr Currency = "MVR"
+	CurrencyMwk Currency = "MWK"
+	CurrencyMxn Currency = "MXN"
+	CurrencyMxv Currency = "MXV"
+	CurrencyMyr Currency = "MYR"
+	CurrencyMzn Currency = "MZN"
+	CurrencyNad Currency = "NAD"
+	CurrencyNgn Currency = "NGN"
+	CurrencyNio Currency = "NIO"
+	CurrencyNok Currency = "NOK"
+	CurrencyNpr Currency = "NPR"
+	CurrencyNzd Currency = "NZD"
+	CurrencyOmr Currency = "OMR"
+	CurrencyPab Currency = "PAB"
+	CurrencyPen Currency = "PEN"
+	CurrencyPgk Currency = "PGK"
+	CurrencyPhp Currency = "PHP"
+	CurrencyPkr Currency = "PKR"
+	CurrencyPln Currency = "PLN"
+	CurrencyPyg Currency = "PYG"
+	CurrencyQar Currency = "QAR"
+	CurrencyRon Currency = "RON"
+	CurrencyRsd Currency = "RSD"
+	CurrencyRub Currency = "RUB"
+	CurrencyRwf Currency = "RWF"
+	CurrencySar Currency = "SAR"
+	CurrencySbd Currency = "SBD"
+	CurrencyScr Currency = "SCR"
+	CurrencySdg Currency = "SDG"
+	CurrencySek Currency = "SEK"
+	CurrencySgd Currency = "SGD"
+	CurrencyShp Currency = "SHP"
+	CurrencySle Currency = "SLE"
+	CurrencySll Currency = "SLL"
+	CurrencySos Currency = "SOS"
+	CurrencySrd Currency = "SRD"
+	CurrencySsp Currency = "SSP"
+	CurrencyStn Currency = "STN"
+	CurrencySvc Currency = "SVC"
+	CurrencySyp Currency = "SYP"
+	CurrencySzl Currency = "SZL"
+	CurrencyThb Currency = "THB"
+	CurrencyTjs Currency = "TJS"
+	CurrencyTmt Currency = "TMT"
+	CurrencyTnd Currency = "TND"
+	CurrencyTop Currency = "TOP"
+	CurrencyTry Currency = "TRY"
+	CurrencyTtd Currency = "TTD"
+	CurrencyTwd Currency = "TWD"
+	CurrencyTzs Currency = "TZS"
+	CurrencyUah Currency = "UAH"
+	CurrencyUgx Currency = "UGX"
+	CurrencyUsd Currency = "USD"
+	CurrencyUsn Currency = "USN"
+	CurrencyUyi Currency = "UYI"
+	CurrencyUyu Currency = "UYU"
+	CurrencyUyw Currency = "UYW"
+	CurrencyUzs Currency = "UZS"
+	CurrencyVed Currency = "VED"
+	CurrencyVes Currency = "VES"
+	CurrencyVnd Currency = "VND"
+	CurrencyVuv Currency = "VUV"
+	CurrencyWst Currency = "WST"
+	CurrencyXaf Currency = "XAF"
+	CurrencyXag Currency = "XAG"
+	CurrencyXau Currency = "XAU"
+	CurrencyXba Currency = "XBA"
+	CurrencyXbb Currency = "XBB"
+	CurrencyXbc Currency = "XBC"
+	CurrencyXbd Currency = "XBD"
+	CurrencyXcd Currency = "XCD"
+	CurrencyXdr Currency = "XDR"
+	CurrencyXof Currency = "XOF"
+	CurrencyXpd Currency = "XPD"
+	CurrencyXpf Currency = "XPF"
+	CurrencyXpt Currency = "XPT"
+	CurrencyXsu Currency = "XSU"
+	CurrencyXts Currency = "XTS"
+	CurrencyXua Currency = "XUA"
+	CurrencyXxx Currency = "XXX"
+	CurrencyYer Currency = "YER"
+	CurrencyZar Currency = "ZAR"
+	CurrencyZmw Currency = "ZMW"
+	CurrencyZwl Currency = "ZWL"
 )
 
-var AllOrderFailedReason = []OrderFailedReason{
-	OrderFailedReasonInsufficientFunds,
-	OrderFailedReasonOutOfStock,
-	OrderFailedReasonPaymentDeclined,
-	OrderFailedReasonPaymentFailed,
-	OrderFailedReasonInternalError,
-	OrderFailedReasonInvalidRequest,
-	OrderFailedReasonMerchantConfiguration,
-	OrderFailedReasonShippingAddressUnavailable,
-	OrderFailedReasonDeniedByMarketplace,
-	OrderFailedReasonCanceled,
+var AllCurrency = []Currency{
+	CurrencyAed,
+	CurrencyAfn,
+	CurrencyAll,
+	CurrencyAmd,
+	CurrencyAng,
+	CurrencyAoa,
+	CurrencyArs,
+	CurrencyAud,
+	CurrencyAwg,
+	CurrencyAzn,
+	CurrencyBam,
+	CurrencyBbd,
+	CurrencyBdt,
+	CurrencyBgn,
+	CurrencyBhd,
+	CurrencyBif,
+	CurrencyBmd,
+	CurrencyBnd,
+	CurrencyBob,
+	CurrencyBov,
+	CurrencyBrl,
+	CurrencyBsd,
+	CurrencyBtn,
+	CurrencyBwp,
+	CurrencyByn,
+	CurrencyBzd,
+	CurrencyCad,
+	CurrencyCdf,
+	CurrencyChe,
+	CurrencyChf,
+	CurrencyChw,
+	CurrencyClf,
+	CurrencyClp,
+	CurrencyCny,
+	CurrencyCop,
+	CurrencyCou,
+	CurrencyCrc,
+	CurrencyCuc,
+	CurrencyCup,
+	CurrencyCve,
+	CurrencyCzk,
+	CurrencyDjf,
+	CurrencyDkk,
+	CurrencyDop,
+	CurrencyDzd,
+	CurrencyEgp,
+	CurrencyErn,
+	CurrencyEtb,
+	CurrencyEur,
+	CurrencyFjd,
+	CurrencyFkp,
+	CurrencyGbp,
+	CurrencyGel,
+	CurrencyGhs,
+	CurrencyGip,
+	CurrencyGmd,
+	CurrencyGnf,
+	CurrencyGtq,
+	CurrencyGyd,
+	CurrencyHkd,
+	CurrencyHnl,
+	CurrencyHrk,
+	CurrencyHtg,
+	CurrencyHuf,
+	CurrencyIdr,
+	CurrencyIls,
+	CurrencyInr,
+	CurrencyIqd,
+	CurrencyIrr,
+	CurrencyIsk,
+	CurrencyJmd,
+	CurrencyJod,
+	CurrencyJpy,
+	CurrencyKes,
+	CurrencyKgs,
+	CurrencyKhr,
+	CurrencyKmf,
+	CurrencyKpw,
+	CurrencyKrw,
+	CurrencyKwd,
+	CurrencyKyd,
+	CurrencyKzt,
+	CurrencyLak,
+	CurrencyLbp,
+	CurrencyLkr,
+	CurrencyLrd,
+	CurrencyLsl,
+	CurrencyLyd,
+	CurrencyMad,
+	CurrencyMdl,
+	CurrencyMga,
+	CurrencyMkd,
+	CurrencyMmk,
+	CurrencyMnt,
+	CurrencyMop,
+	CurrencyMru,
+	CurrencyMur,
+	CurrencyMvr,
+	CurrencyMwk,
+	CurrencyMxn,
+	CurrencyMxv,
+	CurrencyMyr,
+	CurrencyMzn,
+	CurrencyNad,
+	CurrencyNgn,
+	CurrencyNio,
+	CurrencyNok,
+	CurrencyNpr,
+	CurrencyNzd,
+	CurrencyOmr,
+	CurrencyPab,
+	CurrencyPen,
+	CurrencyPgk,
+	CurrencyPhp,
+	CurrencyPkr,
+	CurrencyPln,
+	CurrencyPyg,
+	CurrencyQar,
+	CurrencyRon,
+	CurrencyRsd,
+	CurrencyRub,
+	CurrencyRwf,
+	CurrencySar,
+	CurrencySbd,
+	CurrencyScr,
+	CurrencySdg,
+	CurrencySek,
+	CurrencySgd,
+	CurrencyShp,
+	CurrencySle,
+	CurrencySll,
+	CurrencySos,
+	CurrencySrd,
+	CurrencySsp,
+	CurrencyStn,
+	CurrencySvc,
+	CurrencySyp,
+	CurrencySzl,
+	CurrencyThb,
+	CurrencyTjs,
+	CurrencyTmt,
+	CurrencyTnd,
+	CurrencyTop,
+	CurrencyTry,
+	CurrencyTtd,
+	CurrencyTwd,
+	CurrencyTzs,
+	CurrencyUah,
+	CurrencyUgx,
+	CurrencyUsd,
+	CurrencyUsn,
+	CurrencyUyi,
+	CurrencyUyu,
+	CurrencyUyw,
+	CurrencyUzs,
+	CurrencyVed,
+	CurrencyVes,
+	CurrencyVnd,
+	CurrencyVuv,
+	CurrencyWst,
+	CurrencyXaf,
+	CurrencyXag,
+	CurrencyXau,
+	CurrencyXba,
+	CurrencyXbb,
+	CurrencyXbc,
+	CurrencyXbd,
+	CurrencyXcd,
+	CurrencyXdr,
+	CurrencyXof,
+	CurrencyXpd,
+	CurrencyXpf,
+	CurrencyXpt,
+	CurrencyXsu,
+	CurrencyXts,
+	CurrencyXua,
+	CurrencyXxx,
+	CurrencyYer,
+	CurrencyZar,
+	CurrencyZmw,
+	CurrencyZwl,
 }
 
 type OrderStatus string
 
 const (
+	OrderStatusActionRequired         OrderStatus = "ACTION_REQUIRED"
+	OrderStatusCancellationInProgress OrderStatus = "CANCELLATION_IN_PROGRESS"
+	OrderStatusCancellationRequested  OrderStatus = "CANCELLATION_REQUESTED"
+	OrderStatusCancelled              OrderStatus = "CANCELLED"
+	OrderStatusFailed                 OrderStatus = "FAILED"
+	OrderStatusPartiallyCancelled     OrderStatus = "PARTIALLY_CANCELLED"
 	OrderStatusPending                OrderStatus = "PENDING"
 	OrderStatusProcessing             OrderStatus = "PROCESSING"
-	OrderStatusActionRequired         OrderStatus = "ACTION_REQUIRED"
 	OrderStatusSucceeded              OrderStatus = "SUCCEEDED"
-	OrderStatusFailed                 OrderStatus = "FAILED"
-	OrderStatusCancellationRequested  OrderStatus = "CANCELLATION_REQUESTED"
-	OrderStatusCancellationInProgress OrderStatus = "CANCELLATION_IN_PROGRESS"
-	OrderStatusCancelled              OrderStatus = "CANCELLED"
-	OrderStatusPartiallyCancelled     OrderStatus = "PARTIALLY_CANCELLED"
 )
 
 var AllOrderStatus = []OrderStatus{
+	OrderStatusActionRequired,
+	OrderStatusCancellationInProgress,
+	OrderStatusCancellationRequested,
+	OrderStatusCancelled,
+	OrderStatusFailed,
+	OrderStatusPartiallyCancelled,
 	OrderStatusPending,
 	OrderStatusProcessing,
-	OrderStatusActionRequired,
 	OrderStatusSucceeded,
-	OrderStatusFailed,
-	OrderStatusCancellationRequested,
-	OrderStatusCancellationInProgress,
-	OrderStatusCancelled,
-	OrderStatusPartiallyCancelled,
 }
 
-type SelectedShippingOptionInput struct {
-	Store      string `json:"store"`
+type SelectedShippingOption struct {
 	ShippingId string `json:"shippingId"`
+	Store      string `json:"store"`
 }
 
-// GetStore returns SelectedShippingOptionInput.Store, and is useful for accessing the field via an interface.
-func (v *SelectedShippingOptionInput) GetStore() string { return v.Store }
+// GetShippingId returns SelectedShippingOption.ShippingId, and is useful for accessing the field via an interface.
+func (v *SelectedShippingOption) GetShippingId() string { return v.ShippingId }
 
-// GetShippingId returns SelectedShippingOptionInput.ShippingId, and is useful for accessing the field via an interface.
-func (v *SelectedShippingOptionInput) GetShippingId() string { return v.ShippingId }
+// GetStore returns SelectedShippingOption.Store, and is useful for accessing the field via an interface.
+func (v *SelectedShippingOption) GetStore() string { return v.Store }
 
+// variantId is the plain Shopify product variant id (e.g. "44454219743530"); Rye resolves the store.
 type ShopifyCartItemsInput struct {
-	VariantId string `json:"variantId"`
 	Quantity  int    `json:"quantity"`
+	VariantId string `json:"variantId"`
 }
-
-// GetVariantId returns ShopifyCartItemsInput.VariantId, and is useful for accessing the field via an interface.
-func (v *ShopifyCartItemsInput) GetVariantId() string { return v.VariantId }
 
 // GetQuantity returns ShopifyCartItemsInput.Quantity, and is useful for accessing the field via an interface.
 func (v *ShopifyCartItemsInput) GetQuantity() int { return v.Quantity }
 
-type SubmitCartErrorCode string
-
-const (
-	SubmitCartErrorCodeSubmitCartFailed                SubmitCartErrorCode = "SUBMIT_CART_FAILED"
-	SubmitCartErrorCodeShopperIpIsRequired             SubmitCartErrorCode = "SHOPPER_IP_IS_REQUIRED"
-	SubmitCartErrorCodeAlreadySubmitted                SubmitCartErrorCode = "ALREADY_SUBMITTED"
-	SubmitCartErrorCodeCartIsEmpty                     SubmitCartErrorCode = "CART_IS_EMPTY"
-	SubmitCartErrorCodeBuyerIdentityMissing            SubmitCartErrorCode = "BUYER_IDENTITY_MISSING"
-	SubmitCartErrorCodeBuyerIdentityInvalidFirstName   SubmitCartErrorCode = "BUYER_IDENTITY_INVALID_FIRST_NAME"
-	SubmitCartErrorCodeBuyerIdentityInvalidLastName    SubmitCartErrorCode = "BUYER_IDENTITY_INVALID_LAST_NAME"
-	SubmitCartErrorCodeBuyerIdentityInvalidAddress     SubmitCartErrorCode = "BUYER_IDENTITY_INVALID_ADDRESS"
-	SubmitCartErrorCodeBuyerIdentityInvalidCity        SubmitCartErrorCode = "BUYER_IDENTITY_INVALID_CITY"
-	SubmitCartErrorCodeBuyerIdentityInvalidProvince    SubmitCartErrorCode = "BUYER_IDENTITY_INVALID_PROVINCE"
-	SubmitCartErrorCodeBuyerIdentityInvalidCountry     SubmitCartErrorCode = "BUYER_IDENTITY_INVALID_COUNTRY"
-	SubmitCartErrorCodeBuyerIdentityInvalidPostalCode  SubmitCartErrorCode = "BUYER_IDENTITY_INVALID_POSTAL_CODE"
-	SubmitCartErrorCodeBuyerIdentityInvalidPhone       SubmitCartErrorCode = "BUYER_IDENTITY_INVALID_PHONE"
-	SubmitCartErrorCodeBuyerIdentityInvalidEmail       SubmitCartErrorCode = "BUYER_IDENTITY_INVALID_EMAIL"
-	SubmitCartErrorCodeBillingAddressInvalidFirstName  SubmitCartErrorCode = "BILLING_ADDRESS_INVALID_FIRST_NAME"
-	SubmitCartErrorCodeBillingAddressInvalidLastName   SubmitCartErrorCode = "BILLING_ADDRESS_INVALID_LAST_NAME"
-	SubmitCartErrorCodeBillingAddressInvalidAddress    SubmitCartErrorCode = "BILLING_ADDRESS_INVALID_ADDRESS"
-	SubmitCartErrorCodeBillingAddressInvalidCity       SubmitCartErrorCode = "BILLING_ADDRESS_INVALID_CITY"
-	SubmitCartErrorCodeBillingAddressInvalidProvince   SubmitCartErrorCode = "BILLING_ADDRESS_INVALID_PROVINCE"
-	SubmitCartErrorCodeBillingAddressInvalidCountry    SubmitCartErrorCode = "BILLING_ADDRESS_INVALID_COUNTRY"
-	SubmitCartErrorCodeBillingAddressInvalidPostalCode SubmitCartErrorCode = "BILLING_ADDRESS_INVALID_POSTAL_CODE"
-	SubmitCartErrorCodeBillingAddressInvalidPhone      SubmitCartErrorCode = "BILLING_ADDRESS_INVALID_PHONE"
-)
-
-var AllSubmitCartErrorCode = []SubmitCartErrorCode{
-	SubmitCartErrorCodeSubmitCartFailed,
-	SubmitCartErrorCodeShopperIpIsRequired,
-	SubmitCartErrorCodeAlreadySubmitted,
-	SubmitCartErrorCodeCartIsEmpty,
-	SubmitCartErrorCodeBuyerIdentityMissing,
-	SubmitCartErrorCodeBuyerIdentityInvalidFirstName,
-	SubmitCartErrorCodeBuyerIdentityInvalidLastName,
-	SubmitCartErrorCodeBuyerIdentityInvalidAddress,
-	SubmitCartErrorCodeBuyerIdentityInvalidCity,
-	SubmitCartErrorCodeBuyerIdentityInvalidProvince,
-	SubmitCartErrorCodeBuyerIdentityInvalidCountry,
-	SubmitCartErrorCodeBuyerIdentityInvalidPostalCode,
-	SubmitCartErrorCodeBuyerIdentityInvalidPhone,
-	SubmitCartErrorCodeBuyerIdentityInvalidEmail,
-	SubmitCartErrorCodeBillingAddressInvalidFirstName,
-	SubmitCartErrorCodeBillingAddressInvalidLastName,
-	SubmitCartErrorCodeBillingAddressInvalidAddress,
-	SubmitCartErrorCodeBillingAddressInvalidCity,
-	SubmitCartErrorCodeBillingAddressInvalidProvince,
-	SubmitCartErrorCodeBillingAddressInvalidCountry,
-	SubmitCartErrorCodeBillingAddressInvalidPostalCode,
-	SubmitCartErrorCodeBillingAddressInvalidPhone,
-}
+// GetVariantId returns ShopifyCartItemsInput.VariantId, and is useful for accessing the field via an interface.
+func (v *ShopifyCartItemsInput) GetVariantId() string { return v.VariantId }
 
 // SubmitCartResponse is returned by SubmitCart on success.
 type SubmitCartResponse struct {
-	// Submits a cart: validates it, captures payment from token (if any) and queues placement.
+	// Submits a cart: checks it, captures payment from token (if any) and queues placement. Strict tier. (SDK-2024)
 	SubmitCart SubmitCartSubmitCartSubmitCartResult `json:"submitCart"`
 }
 
@@ -896,17 +1363,73 @@ func (v *SubmitCartResponse) GetSubmitCart() SubmitCartSubmitCartSubmitCartResul
 	return v.SubmitCart
 }
 
+type SubmitCartResultErrorCode string
+
+const (
+	SubmitCartResultErrorCodeAlreadySubmitted                SubmitCartResultErrorCode = "ALREADY_SUBMITTED"
+	SubmitCartResultErrorCodeBillingAddressAmbiguous         SubmitCartResultErrorCode = "BILLING_ADDRESS_AMBIGUOUS"
+	SubmitCartResultErrorCodeBillingAddressInvalidAddress    SubmitCartResultErrorCode = "BILLING_ADDRESS_INVALID_ADDRESS"
+	SubmitCartResultErrorCodeBillingAddressInvalidCity       SubmitCartResultErrorCode = "BILLING_ADDRESS_INVALID_CITY"
+	SubmitCartResultErrorCodeBillingAddressInvalidCountry    SubmitCartResultErrorCode = "BILLING_ADDRESS_INVALID_COUNTRY"
+	SubmitCartResultErrorCodeBillingAddressInvalidFirstName  SubmitCartResultErrorCode = "BILLING_ADDRESS_INVALID_FIRST_NAME"
+	SubmitCartResultErrorCodeBillingAddressInvalidLastName   SubmitCartResultErrorCode = "BILLING_ADDRESS_INVALID_LAST_NAME"
+	SubmitCartResultErrorCodeBillingAddressInvalidPhone      SubmitCartResultErrorCode = "BILLING_ADDRESS_INVALID_PHONE"
+	SubmitCartResultErrorCodeBillingAddressInvalidPostalCode SubmitCartResultErrorCode = "BILLING_ADDRESS_INVALID_POSTAL_CODE"
+	SubmitCartResultErrorCodeBillingAddressInvalidProvince   SubmitCartResultErrorCode = "BILLING_ADDRESS_INVALID_PROVINCE"
+	SubmitCartResultErrorCodeBuyerIdentityAddressAmbiguous   SubmitCartResultErrorCode = "BUYER_IDENTITY_ADDRESS_AMBIGUOUS"
+	SubmitCartResultErrorCodeBuyerIdentityInvalidAddress     SubmitCartResultErrorCode = "BUYER_IDENTITY_INVALID_ADDRESS"
+	SubmitCartResultErrorCodeBuyerIdentityInvalidCity        SubmitCartResultErrorCode = "BUYER_IDENTITY_INVALID_CITY"
+	SubmitCartResultErrorCodeBuyerIdentityInvalidCountry     SubmitCartResultErrorCode = "BUYER_IDENTITY_INVALID_COUNTRY"
+	SubmitCartResultErrorCodeBuyerIdentityInvalidEmail       SubmitCartResultErrorCode = "BUYER_IDENTITY_INVALID_EMAIL"
+	SubmitCartResultErrorCodeBuyerIdentityInvalidFirstName   SubmitCartResultErrorCode = "BUYER_IDENTITY_INVALID_FIRST_NAME"
+	SubmitCartResultErrorCodeBuyerIdentityInvalidLastName    SubmitCartResultErrorCode = "BUYER_IDENTITY_INVALID_LAST_NAME"
+	SubmitCartResultErrorCodeBuyerIdentityInvalidPhone       SubmitCartResultErrorCode = "BUYER_IDENTITY_INVALID_PHONE"
+	SubmitCartResultErrorCodeBuyerIdentityInvalidPostalCode  SubmitCartResultErrorCode = "BUYER_IDENTITY_INVALID_POSTAL_CODE"
+	SubmitCartResultErrorCodeBuyerIdentityInvalidProvince    SubmitCartResultErrorCode = "BUYER_IDENTITY_INVALID_PROVINCE"
+	SubmitCartResultErrorCodeBuyerIdentityMissing            SubmitCartResultErrorCode = "BUYER_IDENTITY_MISSING"
+	SubmitCartResultErrorCodeCartIsEmpty                     SubmitCartResultErrorCode = "CART_IS_EMPTY"
+	SubmitCartResultErrorCodeCreateSpreedlyEnvironmentFailed SubmitCartResultErrorCode = "CREATE_SPREEDLY_ENVIRONMENT_FAILED"
+	SubmitCartResultErrorCodeSubmitCartFailed                SubmitCartResultErrorCode = "SUBMIT_CART_FAILED"
+)
+
+var AllSubmitCartResultErrorCode = []SubmitCartResultErrorCode{
+	SubmitCartResultErrorCodeAlreadySubmitted,
+	SubmitCartResultErrorCodeBillingAddressAmbiguous,
+	SubmitCartResultErrorCodeBillingAddressInvalidAddress,
+	SubmitCartResultErrorCodeBillingAddressInvalidCity,
+	SubmitCartResultErrorCodeBillingAddressInvalidCountry,
+	SubmitCartResultErrorCodeBillingAddressInvalidFirstName,
+	SubmitCartResultErrorCodeBillingAddressInvalidLastName,
+	SubmitCartResultErrorCodeBillingAddressInvalidPhone,
+	SubmitCartResultErrorCodeBillingAddressInvalidPostalCode,
+	SubmitCartResultErrorCodeBillingAddressInvalidProvince,
+	SubmitCartResultErrorCodeBuyerIdentityAddressAmbiguous,
+	SubmitCartResultErrorCodeBuyerIdentityInvalidAddress,
+	SubmitCartResultErrorCodeBuyerIdentityInvalidCity,
+	SubmitCartResultErrorCodeBuyerIdentityInvalidCountry,
+	SubmitCartResultErrorCodeBuyerIdentityInvalidEmail,
+	SubmitCartResultErrorCodeBuyerIdentityInvalidFirstName,
+	SubmitCartResultErrorCodeBuyerIdentityInvalidLastName,
+	SubmitCartResultErrorCodeBuyerIdentityInvalidPhone,
+	SubmitCartResultErrorCodeBuyerIdentityInvalidPostalCode,
+	SubmitCartResultErrorCodeBuyerIdentityInvalidProvince,
+	SubmitCartResultErrorCodeBuyerIdentityMissing,
+	SubmitCartResultErrorCodeCartIsEmpty,
+	SubmitCartResultErrorCodeCreateSpreedlyEnvironmentFailed,
+	SubmitCartResultErrorCodeSubmitCartFailed,
+}
+
 // SubmitCartSubmitCartSubmitCartResult includes the requested fields of the GraphQL type SubmitCartResult.
 // The GraphQL type's documentation follows.
 //
-// The retryable flag of a failed submission is in the response's top-level extensions object.
+// A failed submission's retryable flag is in the response's top-level extensions: {"extensions": {"retryable": false}}.
 type SubmitCartSubmitCartSubmitCartResult struct {
-	Cart   SubmitCartSubmitCartSubmitCartResultCart                          `json:"cart"`
+	Cart   SubmitCartSubmitCartSubmitCartResultCartSubmitCartData            `json:"cart"`
 	Errors []SubmitCartSubmitCartSubmitCartResultErrorsSubmitCartResultError `json:"errors"`
 }
 
 // GetCart returns SubmitCartSubmitCartSubmitCartResult.Cart, and is useful for accessing the field via an interface.
-func (v *SubmitCartSubmitCartSubmitCartResult) GetCart() SubmitCartSubmitCartSubmitCartResultCart {
+func (v *SubmitCartSubmitCartSubmitCartResult) GetCart() SubmitCartSubmitCartSubmitCartResultCartSubmitCartData {
 	return v.Cart
 }
 
@@ -915,78 +1438,87 @@ func (v *SubmitCartSubmitCartSubmitCartResult) GetErrors() []SubmitCartSubmitCar
 	return v.Errors
 }
 
-// SubmitCartSubmitCartSubmitCartResultCart includes the requested fields of the GraphQL type SubmitCartResultCart.
-type SubmitCartSubmitCartSubmitCartResultCart struct {
-	Id     string                                                            `json:"id"`
-	Stores []SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResult `json:"stores"`
+// SubmitCartSubmitCartSubmitCartResultCartSubmitCartData includes the requested fields of the GraphQL type SubmitCartData.
+type SubmitCartSubmitCartSubmitCartResultCartSubmitCartData struct {
+	Id     string                                                                          `json:"id"`
+	Stores []SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResult `json:"stores"`
 }
 
-// GetId returns SubmitCartSubmitCartSubmitCartResultCart.Id, and is useful for accessing the field via an interface.
-func (v *SubmitCartSubmitCartSubmitCartResultCart) GetId() string { return v.Id }
+// GetId returns SubmitCartSubmitCartSubmitCartResultCartSubmitCartData.Id, and is useful for accessing the field via an interface.
+func (v *SubmitCartSubmitCartSubmitCartResultCartSubmitCartData) GetId() string { return v.Id }
 
-// GetStores returns SubmitCartSubmitCartSubmitCartResultCart.Stores, and is useful for accessing the field via an interface.
-func (v *SubmitCartSubmitCartSubmitCartResultCart) GetStores() []SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResult {
+// GetStores returns SubmitCartSubmitCartSubmitCartResultCartSubmitCartData.Stores, and is useful for accessing the field via an interface.
+func (v *SubmitCartSubmitCartSubmitCartResultCartSubmitCartData) GetStores() []SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResult {
 	return v.Stores
 }
 
-// SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResult includes the requested fields of the GraphQL type SubmitStoreResult.
-type SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResult struct {
-	Store       string                                                                                        `json:"store"`
-	OrderId     string                                                                                        `json:"orderId"`
-	IsSubmitted bool                                                                                          `json:"isSubmitted"`
-	Status      SubmitStoreStatus                                                                             `json:"status"`
-	Errors      []SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResultErrorsSubmitStoreResultError `json:"errors"`
+// SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResult includes the requested fields of the GraphQL type SubmitStoreResult.
+type SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResult struct {
+	// Deprecated in DOCS: use orderId.
+	RequestId string `json:"requestId"`
+	// DOCS (selected by rye-sdk since 2024-07).
+	OrderId     string `json:"orderId"`
+	IsSubmitted bool   `json:"isSubmitted"`
+	// Deprecated and nullable (SDK-2024).
+	Status SubmitStoreStatus                                                                                           `json:"status"`
+	Errors []SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResultErrorsSubmitStoreResultError `json:"errors"`
+	Store  ryeopen.Store                                                                                               `json:"store"`
 }
 
-// GetStore returns SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResult.Store, and is useful for accessing the field via an interface.
-func (v *SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResult) GetStore() string {
-	return v.Store
+// GetRequestId returns SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResult.RequestId, and is useful for accessing the field via an interface.
+func (v *SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResult) GetRequestId() string {
+	return v.RequestId
 }
 
-// GetOrderId returns SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResult.OrderId, and is useful for accessing the field via an interface.
-func (v *SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResult) GetOrderId() string {
+// GetOrderId returns SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResult.OrderId, and is useful for accessing the field via an interface.
+func (v *SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResult) GetOrderId() string {
 	return v.OrderId
 }
 
-// GetIsSubmitted returns SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResult.IsSubmitted, and is useful for accessing the field via an interface.
-func (v *SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResult) GetIsSubmitted() bool {
+// GetIsSubmitted returns SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResult.IsSubmitted, and is useful for accessing the field via an interface.
+func (v *SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResult) GetIsSubmitted() bool {
 	return v.IsSubmitted
 }
 
-// GetStatus returns SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResult.Status, and is useful for accessing the field via an interface.
-func (v *SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResult) GetStatus() SubmitStoreStatus {
+// GetStatus returns SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResult.Status, and is useful for accessing the field via an interface.
+func (v *SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResult) GetStatus() SubmitStoreStatus {
 	return v.Status
 }
 
-// GetErrors returns SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResult.Errors, and is useful for accessing the field via an interface.
-func (v *SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResult) GetErrors() []SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResultErrorsSubmitStoreResultError {
+// GetErrors returns SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResult.Errors, and is useful for accessing the field via an interface.
+func (v *SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResult) GetErrors() []SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResultErrorsSubmitStoreResultError {
 	return v.Errors
 }
 
-// SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResultErrorsSubmitStoreResultError includes the requested fields of the GraphQL type SubmitStoreResultError.
-type SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResultErrorsSubmitStoreResultError struct {
-	Code    SubmitStoreErrorCode `json:"code"`
-	Message string               `json:"message"`
+// GetStore returns SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResult.Store, and is useful for accessing the field via an interface.
+func (v *SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResult) GetStore() ryeopen.Store {
+	return v.Store
 }
 
-// GetCode returns SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResultErrorsSubmitStoreResultError.Code, and is useful for accessing the field via an interface.
-func (v *SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResultErrorsSubmitStoreResultError) GetCode() SubmitStoreErrorCode {
+// SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResultErrorsSubmitStoreResultError includes the requested fields of the GraphQL type SubmitStoreResultError.
+type SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResultErrorsSubmitStoreResultError struct {
+	Code    SubmitStoreResultErrorCode `json:"code"`
+	Message string                     `json:"message"`
+}
+
+// GetCode returns SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResultErrorsSubmitStoreResultError.Code, and is useful for accessing the field via an interface.
+func (v *SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResultErrorsSubmitStoreResultError) GetCode() SubmitStoreResultErrorCode {
 	return v.Code
 }
 
-// GetMessage returns SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResultErrorsSubmitStoreResultError.Message, and is useful for accessing the field via an interface.
-func (v *SubmitCartSubmitCartSubmitCartResultCartStoresSubmitStoreResultErrorsSubmitStoreResultError) GetMessage() string {
+// GetMessage returns SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResultErrorsSubmitStoreResultError.Message, and is useful for accessing the field via an interface.
+func (v *SubmitCartSubmitCartSubmitCartResultCartSubmitCartDataStoresSubmitStoreResultErrorsSubmitStoreResultError) GetMessage() string {
 	return v.Message
 }
 
 // SubmitCartSubmitCartSubmitCartResultErrorsSubmitCartResultError includes the requested fields of the GraphQL type SubmitCartResultError.
 type SubmitCartSubmitCartSubmitCartResultErrorsSubmitCartResultError struct {
-	Code    SubmitCartErrorCode `json:"code"`
-	Message string              `json:"message"`
+	Code    SubmitCartResultErrorCode `json:"code"`
+	Message string                    `json:"message"`
 }
 
 // GetCode returns SubmitCartSubmitCartSubmitCartResultErrorsSubmitCartResultError.Code, and is useful for accessing the field via an interface.
-func (v *SubmitCartSubmitCartSubmitCartResultErrorsSubmitCartResultError) GetCode() SubmitCartErrorCode {
+func (v *SubmitCartSubmitCartSubmitCartResultErrorsSubmitCartResultError) GetCode() SubmitCartResultErrorCode {
 	return v.Code
 }
 
@@ -995,45 +1527,42 @@ func (v *SubmitCartSubmitCartSubmitCartResultErrorsSubmitCartResultError) GetMes
 	return v.Message
 }
 
-type SubmitStoreErrorCode string
+type SubmitStoreResultErrorCode string
 
 const (
-	SubmitStoreErrorCodePaymentFailed        SubmitStoreErrorCode = "PAYMENT_FAILED"
-	SubmitStoreErrorCodeUndeliverable        SubmitStoreErrorCode = "UNDELIVERABLE"
-	SubmitStoreErrorCodeProductsUnavailable  SubmitStoreErrorCode = "PRODUCTS_UNAVAILABLE"
-	SubmitStoreErrorCodeUpstreamServiceError SubmitStoreErrorCode = "UPSTREAM_SERVICE_ERROR"
-	SubmitStoreErrorCodeInternalServerError  SubmitStoreErrorCode = "INTERNAL_SERVER_ERROR"
-	SubmitStoreErrorCodeFeatureUnsupported   SubmitStoreErrorCode = "FEATURE_UNSUPPORTED"
-	SubmitStoreErrorCodeSubmitStoreFailed    SubmitStoreErrorCode = "SUBMIT_STORE_FAILED"
-	SubmitStoreErrorCodeAlreadySubmitted     SubmitStoreErrorCode = "ALREADY_SUBMITTED"
+	SubmitStoreResultErrorCodeAlreadySubmitted     SubmitStoreResultErrorCode = "ALREADY_SUBMITTED"
+	SubmitStoreResultErrorCodeFeatureUnsupported   SubmitStoreResultErrorCode = "FEATURE_UNSUPPORTED"
+	SubmitStoreResultErrorCodeInternalServerError  SubmitStoreResultErrorCode = "INTERNAL_SERVER_ERROR"
+	SubmitStoreResultErrorCodePaymentFailed        SubmitStoreResultErrorCode = "PAYMENT_FAILED"
+	SubmitStoreResultErrorCodeProductsUnavailable  SubmitStoreResultErrorCode = "PRODUCTS_UNAVAILABLE"
+	SubmitStoreResultErrorCodeSubmitStoreFailed    SubmitStoreResultErrorCode = "SUBMIT_STORE_FAILED"
+	SubmitStoreResultErrorCodeUndeliverable        SubmitStoreResultErrorCode = "UNDELIVERABLE"
+	SubmitStoreResultErrorCodeUpstreamServiceError SubmitStoreResultErrorCode = "UPSTREAM_SERVICE_ERROR"
 )
 
-var AllSubmitStoreErrorCode = []SubmitStoreErrorCode{
-	SubmitStoreErrorCodePaymentFailed,
-	SubmitStoreErrorCodeUndeliverable,
-	SubmitStoreErrorCodeProductsUnavailable,
-	SubmitStoreErrorCodeUpstreamServiceError,
-	SubmitStoreErrorCodeInternalServerError,
-	SubmitStoreErrorCodeFeatureUnsupported,
-	SubmitStoreErrorCodeSubmitStoreFailed,
-	SubmitStoreErrorCodeAlreadySubmitted,
+var AllSubmitStoreResultErrorCode = []SubmitStoreResultErrorCode{
+	SubmitStoreResultErrorCodeAlreadySubmitted,
+	SubmitStoreResultErrorCodeFeatureUnsupported,
+	SubmitStoreResultErrorCodeInternalServerError,
+	SubmitStoreResultErrorCodePaymentFailed,
+	SubmitStoreResultErrorCodeProductsUnavailable,
+	SubmitStoreResultErrorCodeSubmitStoreFailed,
+	SubmitStoreResultErrorCodeUndeliverable,
+	SubmitStoreResultErrorCodeUpstreamServiceError,
 }
 
 type SubmitStoreStatus string
 
 const (
-	// Not submitted (yet).
-	SubmitStoreStatusPending SubmitStoreStatus = "PENDING"
-	// Submitted: payment captured, placement queued.
-	SubmitStoreStatusCompleted SubmitStoreStatus = "COMPLETED"
-	// This submission failed for the store; see errors.
-	SubmitStoreStatusFailed SubmitStoreStatus = "FAILED"
+	SubmitStoreStatusCompleted     SubmitStoreStatus = "COMPLETED"
+	SubmitStoreStatusFailed        SubmitStoreStatus = "FAILED"
+	SubmitStoreStatusPaymentFailed SubmitStoreStatus = "PAYMENT_FAILED"
 )
 
 var AllSubmitStoreStatus = []SubmitStoreStatus{
-	SubmitStoreStatusPending,
 	SubmitStoreStatusCompleted,
 	SubmitStoreStatusFailed,
+	SubmitStoreStatusPaymentFailed,
 }
 
 // __CheckoutByCartIDInput is used internally by genqlient
@@ -1065,15 +1594,41 @@ const CheckoutByCartID_Operation = `
 query CheckoutByCartID ($cartID: ID!) {
 	checkoutByCartID(cartID: $cartID) {
 		status
+		cart {
+			id
+			stores {
+				__typename
+				... on AmazonStore {
+					store
+					orderId
+					requestId
+					cartLines {
+						quantity
+						product {
+							id
+						}
+					}
+				}
+				... on ShopifyStore {
+					store
+					orderId
+					requestId
+					cartLines {
+						quantity
+						variant {
+							id
+						}
+					}
+				}
+			}
+		}
 		orders {
 			id
 			status
-			store
-			cartLines {
-				productId
-				quantity
-				price {
-					value
+			requiredActions {
+				__typename
+				... on CompletePaymentChallenge {
+					redirectURL
 				}
 			}
 			events {
@@ -1130,8 +1685,31 @@ mutation CreateCart ($input: CartCreateInput!) {
 				}
 			}
 			stores {
-				store
-				orderId
+				__typename
+				... on AmazonStore {
+					store
+					orderId
+					requestId
+					isSubmitted
+					cartLines {
+						quantity
+						product {
+							id
+						}
+					}
+				}
+				... on ShopifyStore {
+					store
+					orderId
+					requestId
+					isSubmitted
+					cartLines {
+						quantity
+						variant {
+							id
+						}
+					}
+				}
 			}
 		}
 		errors {
@@ -1174,13 +1752,34 @@ mutation SubmitCart ($input: CartSubmitInput!) {
 		cart {
 			id
 			stores {
-				store
+				requestId
 				orderId
 				isSubmitted
 				status
 				errors {
 					code
 					message
+				}
+				store {
+					__typename
+					... on AmazonStore {
+						store
+						cartLines {
+							quantity
+							product {
+								id
+							}
+						}
+					}
+					... on ShopifyStore {
+						store
+						cartLines {
+							quantity
+							variant {
+								id
+							}
+						}
+					}
 				}
 			}
 		}
@@ -1192,6 +1791,8 @@ mutation SubmitCart ($input: CartSubmitInput!) {
 }
 `
 
+// token is sent only when the order carries a payment method (the seed: "if you passed us a
+// payment method"); billingAddress whenever one is known (required by current docs).
 func SubmitCart(
 	ctx_ context.Context,
 	client_ graphql.Client,
