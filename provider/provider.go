@@ -278,6 +278,9 @@ const (
 	ActionNewCart          Action = "new-cart"     // the cart expired or was consumed
 	ActionInvestigate      Action = "investigate"
 	ActionContactProvider  Action = "contact-provider"
+	// ActionCompletePaymentChallenge: the customer did not complete a required action (3-D Secure)
+	// in time; they may still complete it, so ask the provider before placing the order again.
+	ActionCompletePaymentChallenge Action = "complete-payment-challenge"
 )
 
 // Error is a classified provider failure. It never holds secrets: no API key, no payment token.

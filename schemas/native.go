@@ -254,8 +254,33 @@ func (t Tracking) native() map[string]any {
 	return map[string]any{
 		"order_id": t.OrderID, "attempt": int32(t.Attempt), "provider": t.Provider, "cart_id": t.CartID,
 		"submitted_at": t.SubmittedAt, "polls": int32(t.Polls), "resubmits": int32(t.Resubmits), "chain": t.Chain, "started_announced": t.Announced,
-		"outcome_unknown": t.OutcomeUnknown, "request": t.Request.native(),
+		"outcome_unknown": t.OutcomeUnknown, "request": t.Request.native(), "action_waits": actionWaitsNative(t.ActionWaits),
 	}
+}
+
+func actionWaitsNative(ws []ActionWait) []any {
+	out := make([]any, len(ws))
+	for i, w := range ws {
+		out[i] = map[string]any{
+			"merchant": w.Merchant, "merchant_order_id": w.MerchantOrderID, "redirect_url": w.RedirectURL,
+			"since": w.Since, "last_seen": w.LastSeen, "waiting": w.Waiting,
+		}
+	}
+	return out
+}
+
+func actionWaitsFrom(v any) []ActionWait {
+	arr, _ := v.([]any)
+	if len(arr) == 0 {
+		return nil
+	}
+	out := make([]ActionWait, 0, len(arr))
+	for _, e := range arr {
+		r := asRec(e)
+		out = append(out, ActionWait{Merchant: r.str("merchant"), MerchantOrderID: r.str("merchant_order_id"), RedirectURL: r.str("redirect_url"),
+			Since: r.time("since"), LastSeen: r.time("last_seen"), Waiting: r.bool("waiting")})
+	}
+	return out
 }
 
 func trackingFrom(v any) Tracking {
@@ -263,7 +288,7 @@ func trackingFrom(v any) Tracking {
 	return Tracking{
 		OrderID: r.str("order_id"), Attempt: r.int("attempt"), Provider: r.str("provider"), CartID: r.str("cart_id"),
 		SubmittedAt: r.time("submitted_at"), Polls: r.int("polls"), Resubmits: r.int("resubmits"), Chain: r.long("chain"), Announced: r.bool("started_announced"),
-		OutcomeUnknown: r.bool("outcome_unknown"), Request: orderRequestedFrom(r["request"]),
+		OutcomeUnknown: r.bool("outcome_unknown"), Request: orderRequestedFrom(r["request"]), ActionWaits: actionWaitsFrom(r["action_waits"]),
 	}
 }
 

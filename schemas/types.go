@@ -139,6 +139,23 @@ type Tracking struct {
 	Announced      bool
 	OutcomeUnknown bool
 	Request        OrderRequested
+	// ActionWaits are the merchant orders of the cart that waited or wait for the customer.
+	ActionWaits []ActionWait
+}
+
+// ActionWait is a merchant order waiting for the customer to complete a required action (a
+// 3-D Secure challenge), as the tracker saw it.
+type ActionWait struct {
+	Merchant        string
+	MerchantOrderID string
+	// RedirectURL is the URL last announced on the status topic (action_required).
+	RedirectURL string
+	// Since is when the wait was first seen: the action deadline counts from it.
+	Since time.Time
+	// LastSeen is the last poll that saw it waiting: the stuck clock restarts from it.
+	LastSeen time.Time
+	// Waiting: the last readable poll saw it waiting.
+	Waiting bool
 }
 
 // ReplayAudit is what `orderflow dlq replay` decided and did for one dead letter (topic
