@@ -59,6 +59,9 @@ const (
 func DefaultPolicy() Policy {
 	return Policy{Rules: []Rule{
 		{Name: "stuck-needs-attention", Class: ClassStuck, Do: DoNeedsAttention, DeadLetterAction: string(provider.ActionContactProvider)},
+		// The customer did not complete a 3-D Secure challenge in time. Never replaced or
+		// retried: they may still complete it, so the replay tool asks the provider first.
+		{Name: "action-timeout-dead-letter", Class: ClassActionTimeout, Do: DoDeadLetter},
 		{Name: "rate-limited-retry", Class: provider.ClassRateLimited.String(), Do: DoRetry},
 		{Name: "submit-retryable-retry", Phase: PhaseSubmission, Class: provider.ClassRetryable.String(), Do: DoRetry},
 		{Name: "cart-retryable-retry", Phase: PhaseCart, Class: provider.ClassRetryable.String(), Do: DoRetry},

@@ -42,6 +42,7 @@ const (
 	StateSubmitted        = "submitted"
 	StateOutcomeUnknown   = "outcome_unknown"
 	StatePlacementStarted = "placement_started"
+	StateActionRequired   = "action_required"
 	StateResubmitted      = "resubmitted"
 	StatePlaced           = "placed"
 	StateFailed           = "failed"
@@ -60,6 +61,12 @@ const (
 
 // ClassStuck is the failure class of a merchant order stuck after OrderSubmissionStarted.
 const ClassStuck = "stuck"
+
+// ClassActionTimeout is the failure class of a merchant order whose customer did not complete
+// a required action (a 3-D Secure challenge) within ActionTimeout. The customer may still
+// complete it later: it is dead-lettered, never replaced, and the replay tool asks the
+// provider before placing it again.
+const ClassActionTimeout = "action-timeout"
 
 // Config is shared by the three roles.
 type Config struct {
@@ -83,6 +90,10 @@ type Config struct {
 	// StuckAfter: only OrderSubmissionStarted this long after submission means stuck; it
 	// needs a person and is never replaced. Default 10m (the Rye seed).
 	StuckAfter time.Duration
+	// ActionTimeout is how long a merchant order may wait for the customer to complete a
+	// required action (a 3-D Secure challenge), from when the tracker first sees it waiting.
+	// While it waits, the never-started and stuck clocks do not run for it. Default 1h.
+	ActionTimeout time.Duration
 	// MaxResubmits bounds never-started resubmissions of one cart. Default 2.
 	MaxResubmits int
 	// Policy is the reconciler's failure policy. Default DefaultPolicy().
@@ -129,6 +140,9 @@ func (c *Config) Validate() error {
 	if c.StuckAfter <= 0 {
 		c.StuckAfter = 10 * time.Minute
 	}
+	if c.ActionTimeout <= 0 {
+		c.ActionTimeout = time.Hour
+	}
 	if c.MaxResubmits <= 0 {
 		c.MaxResubmits = 2
 	}
@@ -157,14 +171,32 @@ func EventID(orderID string, attempt int, merchant, state string) string {
 // Fingerprint identifies what an order attempt would charge: the same order id and attempt
 // with another fingerprint is refused. Replay metadata and timestamps are not part of it.
 func Fingerprint(o schemas.OrderRequested) string {
+	// Fields added since the first version are omitted when empty, so the fingerprint of a
+	// request that does not use them stays what it was (attempts in flight across an upgrade).
+	type item struct {
+		Merchant   string
+		ProductID  string
+		Quantity   int
+		PriceCents int64
+		Name       string `json:",omitempty"`
+		SKUGroupID string `json:",omitempty"`
+	}
+	items := make([]item, len(o.Items))
+	for i, it := range o.Items {
+		items[i] = item{it.Merchant, it.ProductID, it.Quantity, it.PriceCents, it.Name, it.SKUGroupID}
+	}
+	if o.Items == nil {
+		items = nil
+	}
 	b, _ := json.Marshal(struct {
-		P string
-		B schemas.Buyer
-		I []schemas.Item
-		C string
-		R string
-		S string
-	}{o.Provider, o.Buyer, o.Items, o.Currency, o.PaymentRef, o.ShopperIP})
+		P  string
+		B  schemas.Buyer
+		I  []item
+		C  string
+		R  string
+		S  string
+		BA *schemas.Buyer `json:",omitempty"`
+	}{o.Provider, o.Buyer, items, o.Currency, o.PaymentRef, o.ShopperIP, o.Billing})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }

@@ -49,6 +49,22 @@ func OutcomeStatuses(rec idempotency.Record) ([]schemas.OrderStatus, error) {
 	return o.Status, err
 }
 
+// ActionTimedOut reports whether a terminal attempt ended with a merchant order whose customer
+// did not complete a required action (3-D Secure) in time. The customer may complete it even
+// after the deadline, so the replay tool asks the provider before replaying such an attempt.
+func ActionTimedOut(rec idempotency.Record) bool {
+	o, err := decodeOutcome(rec.OutcomeData)
+	if err != nil {
+		return false
+	}
+	for _, f := range o.Failures {
+		if f.Class == ClassActionTimeout {
+			return true
+		}
+	}
+	return false
+}
+
 // withFinalFailure returns history with f appended unless its last entry already records f
 // (the worker records every failed provider call; the tracker's placement failures are not).
 func withFinalFailure(history []schemas.Attempt, f schemas.OrderFailure) []schemas.Attempt {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -69,48 +70,177 @@ func (t *Tracker) Handle(ctx context.Context, r *kgo.Record) error {
 		return consumer.Permanent(fmt.Errorf("tracking order %s: unknown provider %q", tr.OrderID, tr.Provider))
 	}
 	pl, err := prov.Status(ctx, tr.CartID)
-	elapsed := t.cfg.Now().Sub(tr.SubmittedAt)
+	now := t.cfg.Now()
+	elapsed := now.Sub(tr.SubmittedAt)
 	if err != nil {
 		pe := asProviderError(err, "status", false)
-		if elapsed >= 2*t.cfg.StuckAfter {
+		if unreadable := now.Sub(t.unreadableSince(tr)); unreadable >= 2*t.cfg.StuckAfter {
 			// Placement has been unreadable for twice the stuck threshold: a person must ask
 			// the provider about this cart. Never resubmitted: it may be placed.
-			return t.finish(ctx, tr, provider.Placement{}, fmt.Errorf("placement unreadable for %v: %s", elapsed.Round(time.Second), pe))
+			return t.finish(ctx, tr, provider.Placement{}, fmt.Errorf("placement unreadable for %v: %s", unreadable.Round(time.Second), pe))
 		}
 		log.Warn("polling placement failed; polling again later", "class", pe.Class, "code", pe.Code)
 		return t.reschedule(ctx, tr, max(pe.RetryAfter, t.cfg.PollInterval))
 	}
-	var notStarted, started, open int
-	for _, o := range pl.Orders {
+	var notStarted, stuck, open, waiting, expired int
+	var announce []schemas.OrderStatus
+	for i := range tr.ActionWaits {
+		tr.ActionWaits[i].Waiting = false
+	}
+	for i, o := range pl.Orders {
 		switch o.Phase() {
 		case provider.PhaseNotStarted:
 			notStarted++
 			open++
 		case provider.PhaseStarted:
-			started++
 			open++
+			// A merchant order that waited for the customer is stuck only StuckAfter after
+			// the wait ended, not after the submission.
+			if now.Sub(t.stuckClockStart(tr, o)) >= t.cfg.StuckAfter {
+				stuck++
+			}
 		case provider.PhaseInProgress:
 			open++
+		case provider.PhaseActionRequired:
+			// The customer has it (3-D Secure): no clock but the action deadline runs.
+			open++
+			waiting++
+			w, sts := t.awaitAction(&tr, pl.Orders, i, now)
+			announce = append(announce, sts...)
+			if !now.Before(w.Since.Add(t.cfg.ActionTimeout)) {
+				expired++
+			}
 		}
 	}
 	switch {
 	case len(pl.Orders) > 0 && open == 0:
 		return t.finish(ctx, tr, pl, nil)
+	case waiting > 0:
+		// The attempt ends only as a whole: once every waiting merchant order is past its
+		// deadline and nothing else is still moving (placed, failed or stuck).
+		if expired == waiting && open == waiting+stuck {
+			var why error
+			if stuck > 0 {
+				why = errors.New("stuck after OrderSubmissionStarted")
+			}
+			return t.finish(ctx, tr, pl, why)
+		}
 	case notStarted == len(pl.Orders) && elapsed >= t.cfg.NeverStartedAfter:
 		if tr.Resubmits >= t.cfg.MaxResubmits {
 			return t.finish(ctx, tr, pl, errors.New("never started, resubmits exhausted"))
 		}
 		return t.resubmit(ctx, tr, prov)
-	case started > 0 && elapsed >= t.cfg.StuckAfter:
+	case stuck > 0:
 		return t.finish(ctx, tr, pl, errors.New("stuck after OrderSubmissionStarted"))
 	}
 	tr.Polls++
+	var sts []schemas.OrderStatus
 	if !tr.Announced && notStarted < len(pl.Orders) {
 		tr.Announced = true
-		st := t.cfg.status(tr.Request, StatePlacementStarted, tr.CartID, "", "")
-		return t.cfg.emit(ctx, outcome{Status: []schemas.OrderStatus{st}}, t.next(tr, t.cfg.PollInterval))
+		sts = append(sts, t.cfg.status(tr.Request, StatePlacementStarted, tr.CartID, "", ""))
+	}
+	sts = append(sts, announce...)
+	if len(sts) > 0 {
+		// The statuses go out with the next record, which remembers what was announced: a
+		// redelivery of this record announces again under the same event ids.
+		return t.cfg.emit(ctx, outcome{Status: sts}, t.next(tr, t.cfg.PollInterval))
 	}
 	return t.reschedule(ctx, tr, t.cfg.PollInterval)
+}
+
+// awaitAction records that merchant order i waits for the customer and returns its wait,
+// with the action_required statuses to announce: when first seen, and again when the
+// redirect URL changes (a new challenge).
+func (t *Tracker) awaitAction(tr *schemas.Tracking, orders []provider.OrderPlacement, i int, now time.Time) (schemas.ActionWait, []schemas.OrderStatus) {
+	mo := orders[i]
+	kind, url := requiredAction(mo)
+	j := waitIndex(tr.ActionWaits, mo)
+	if j < 0 {
+		tr.ActionWaits = append(tr.ActionWaits, schemas.ActionWait{Merchant: mo.Merchant, MerchantOrderID: mo.OrderID, Since: now})
+		j = len(tr.ActionWaits) - 1
+	} else if tr.ActionWaits[j].RedirectURL == url {
+		tr.ActionWaits[j].LastSeen, tr.ActionWaits[j].Waiting = now, true
+		return tr.ActionWaits[j], nil
+	}
+	w := &tr.ActionWaits[j]
+	w.RedirectURL, w.LastSeen, w.Waiting = url, now, true
+	if w.MerchantOrderID == "" {
+		w.MerchantOrderID = mo.OrderID
+	}
+	deadline := w.Since.Add(t.cfg.ActionTimeout).UTC().Format(time.RFC3339)
+	msg := fmt.Sprintf("waiting for the customer to complete %s by %s", kind, deadline)
+	if url == "" {
+		msg += " (the provider gave no redirect URL yet)"
+	}
+	var out []schemas.OrderStatus
+	for _, m := range merchants(itemsOf(tr.Request.Items, orders, i)) {
+		// The URL is part of the event id: a new challenge is a new event, a repeated one dedupes.
+		st := t.cfg.status(tr.Request, StateActionRequired+"/"+url, tr.CartID, m, mo.OrderID)
+		st.State, st.RedirectURL, st.Message = StateActionRequired, url, msg
+		out = append(out, st)
+	}
+	return *w, out
+}
+
+// waitIndex returns the index of mo's wait in waits, or -1.
+func waitIndex(waits []schemas.ActionWait, mo provider.OrderPlacement) int {
+	for i, w := range waits {
+		if w.Merchant == mo.Merchant && (w.MerchantOrderID == mo.OrderID || w.MerchantOrderID == "" || mo.OrderID == "") {
+			return i
+		}
+	}
+	return -1
+}
+
+// requiredAction is the kind and redirect URL of what mo's customer must do: the first
+// listed action with a URL, else the first listed, else a payment challenge (status
+// ACTION_REQUIRED with no action listed yet: Rye's only kind).
+func requiredAction(mo provider.OrderPlacement) (kind, url string) {
+	for _, a := range mo.RequiredActions {
+		if a.RedirectURL != "" {
+			return a.Kind, a.RedirectURL
+		}
+	}
+	if len(mo.RequiredActions) > 0 && mo.RequiredActions[0].Kind != "" {
+		return mo.RequiredActions[0].Kind, ""
+	}
+	return "CompletePaymentChallenge", ""
+}
+
+// actionFor is the dead-letter action of a required action the customer did not complete.
+func actionFor(kind string) provider.Action {
+	switch kind {
+	case "CompletePaymentChallenge", "":
+		return provider.ActionCompletePaymentChallenge
+	}
+	return provider.ActionInvestigate
+}
+
+// stuckClockStart is when mo's stuck clock started: the submission, or the last poll that
+// saw it waiting for the customer.
+func (t *Tracker) stuckClockStart(tr schemas.Tracking, mo provider.OrderPlacement) time.Time {
+	start := tr.SubmittedAt
+	if j := waitIndex(tr.ActionWaits, mo); j >= 0 && tr.ActionWaits[j].LastSeen.After(start) {
+		start = tr.ActionWaits[j].LastSeen
+	}
+	return start
+}
+
+// unreadableSince is when the unreadable-placement clock started: the submission, or for a
+// cart that waits for the customer the end of the wait's deadline (while the customer may
+// still act, an unreadable placement is no reason to escalate), or the end of the last wait.
+func (t *Tracker) unreadableSince(tr schemas.Tracking) time.Time {
+	start := tr.SubmittedAt
+	for _, w := range tr.ActionWaits {
+		end := w.LastSeen
+		if w.Waiting {
+			end = w.Since.Add(t.cfg.ActionTimeout)
+		}
+		if end.After(start) {
+			start = end
+		}
+	}
+	return start
 }
 
 func (t *Tracker) reschedule(ctx context.Context, tr schemas.Tracking, after time.Duration) error {
@@ -162,7 +292,7 @@ func (t *Tracker) resubmit(ctx context.Context, tr schemas.Tracking, prov provid
 		return err
 	}
 	t.cfg.Logger.Info("cart never reached placement: resubmitting the original cart", "order", tr.OrderID, "attempt", tr.Attempt, "cart", tr.CartID)
-	_, err = prov.Submit(ctx, provider.SubmitRequest{CartID: tr.CartID, OrderRef: orderRef(tr.Request), ShopperIP: tr.Request.ShopperIP, PaymentRef: tr.Request.PaymentRef})
+	_, err = prov.Submit(ctx, submitRequest(tr.Request, tr.CartID))
 	if err != nil {
 		pe := asProviderError(err, "submit", true)
 		w := &Worker{cfg: t.cfg}
@@ -219,8 +349,8 @@ func (t *Tracker) finish(ctx context.Context, tr schemas.Tracking, pl provider.P
 	if len(orders) == 0 {
 		orders = []provider.OrderPlacement{{}}
 	}
-	for _, mo := range orders {
-		items := itemsOf(req.Items, mo.Merchant, len(orders))
+	for i, mo := range orders {
+		items := itemsOf(req.Items, orders, i)
 		switch mo.Phase() {
 		case provider.PhasePlaced:
 			placed++
@@ -234,8 +364,23 @@ func (t *Tracker) finish(ctx context.Context, tr schemas.Tracking, pl provider.P
 			st.Code, st.Message = ev.ReasonCode, ev.Reason
 			o.Status = append(o.Status, st)
 			o.Failures = append(o.Failures, t.placementFailure(tr, mo, items, ev))
+		case provider.PhaseActionRequired:
+			// Past its deadline (the tracker ends an attempt with a waiting merchant order
+			// only then). Never replaced: the customer may still complete the challenge.
+			failed++
+			kind, _ := requiredAction(mo)
+			msg := fmt.Sprintf("the customer did not complete %s within %v", kind, t.cfg.ActionTimeout)
+			st := t.cfg.status(req, StateFailed, tr.CartID, mo.Merchant, mo.OrderID)
+			st.Code, st.Message = ClassActionTimeout, msg
+			o.Status = append(o.Status, st)
+			f := t.placementFailure(tr, mo, items, provider.Event{Reason: msg, ReasonCode: ClassActionTimeout})
+			f.Class, f.Action = ClassActionTimeout, string(actionFor(kind))
+			o.Failures = append(o.Failures, f)
 		default:
 			attention++
+			if stuck == nil {
+				stuck = errors.New("not placed when the attempt ended")
+			}
 			st := t.cfg.status(req, StateFailed, tr.CartID, mo.Merchant, mo.OrderID)
 			st.Code, st.Message = ClassStuck, stuck.Error()
 			o.Status = append(o.Status, st)
@@ -260,14 +405,55 @@ func (t *Tracker) finish(ctx context.Context, tr schemas.Tracking, pl provider.P
 	return t.cfg.emit(ctx, o)
 }
 
-// itemsOf returns the items of merchant; a cart with a single order owns every item.
-func itemsOf(items []schemas.Item, merchant string, orders int) []schemas.Item {
-	if orders <= 1 || merchant == "" {
+// itemsOf returns the request items that orders[i] holds: those whose product id the provider
+// reports on the order (exactly as sent), else those of its merchant, else, for a cart with a
+// single order, every item. A merchant order of a larger cart that neither identifies gets
+// the items no other order of the cart claims (every item if they claim them all).
+func itemsOf(items []schemas.Item, orders []provider.OrderPlacement, i int) []schemas.Item {
+	mo := orders[i]
+	if out := claimed(items, mo); len(out) > 0 {
+		return out
+	}
+	if len(orders) <= 1 {
 		return items
 	}
 	var out []schemas.Item
 	for _, it := range items {
-		if it.Merchant == merchant {
+		mine := true
+		for j, other := range orders {
+			if j != i && len(claimed([]schemas.Item{it}, other)) > 0 {
+				mine = false
+				break
+			}
+		}
+		if mine {
+			out = append(out, it)
+		}
+	}
+	if len(out) == 0 {
+		return items
+	}
+	return out
+}
+
+// claimed returns the items mo identifies: by the product ids it reports, else by merchant.
+func claimed(items []schemas.Item, mo provider.OrderPlacement) []schemas.Item {
+	var out []schemas.Item
+	if len(mo.Items) > 0 {
+		for _, it := range items {
+			if slices.ContainsFunc(mo.Items, func(p provider.Item) bool { return p.ProductID == it.ProductID }) {
+				out = append(out, it)
+			}
+		}
+		if len(out) > 0 {
+			return out
+		}
+	}
+	if mo.Merchant == "" {
+		return nil
+	}
+	for _, it := range items {
+		if it.Merchant == mo.Merchant {
 			out = append(out, it)
 		}
 	}

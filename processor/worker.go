@@ -170,7 +170,7 @@ func (w *Worker) submit(ctx context.Context, req schemas.OrderRequested, rec ide
 		if rec, err = w.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitting, idempotency.Change{}, idempotency.StateCartCreated); err != nil {
 			return infraError{err}
 		}
-		sub, err = prov.Submit(ctx, provider.SubmitRequest{CartID: rec.CartID, OrderRef: orderRef(req), ShopperIP: req.ShopperIP, PaymentRef: req.PaymentRef})
+		sub, err = prov.Submit(ctx, submitRequest(req, rec.CartID))
 		return err
 	}, func() error {
 		// The provider refused with certainty: the cart was not submitted. Record that
@@ -293,6 +293,8 @@ func Validate(req schemas.OrderRequested) error {
 		return errors.New("no items")
 	case req.Buyer.CountryCode == "":
 		return errors.New("buyer country code is required")
+	case req.Billing != nil && req.Billing.CountryCode == "":
+		return errors.New("billing country code is required")
 	}
 	for i, it := range req.Items {
 		if it.ProductID == "" || it.Quantity <= 0 {
@@ -311,11 +313,24 @@ func cartRequest(req schemas.OrderRequested) provider.CartRequest {
 	for i, it := range req.Items {
 		items[i] = provider.Item{Merchant: it.Merchant, ProductID: it.ProductID, Quantity: it.Quantity, PriceCents: it.PriceCents}
 	}
-	b := req.Buyer
 	return provider.CartRequest{
 		OrderRef: orderRef(req), Items: items, Currency: req.Currency, PaymentRef: req.PaymentRef,
-		Buyer: provider.Buyer{FirstName: b.FirstName, LastName: b.LastName, Email: b.Email, Phone: b.Phone,
-			Address1: b.Address1, Address2: b.Address2, City: b.City, ProvinceCode: b.ProvinceCode,
-			PostalCode: b.PostalCode, CountryCode: b.CountryCode},
+		Buyer: providerBuyer(req.Buyer), ShopperIP: req.ShopperIP,
 	}
+}
+
+// submitRequest is the submit of cartID for req (the worker's, and the tracker's resubmit).
+func submitRequest(req schemas.OrderRequested, cartID string) provider.SubmitRequest {
+	sr := provider.SubmitRequest{CartID: cartID, OrderRef: orderRef(req), ShopperIP: req.ShopperIP, PaymentRef: req.PaymentRef}
+	if req.Billing != nil {
+		b := providerBuyer(*req.Billing)
+		sr.Billing = &b
+	}
+	return sr
+}
+
+func providerBuyer(b schemas.Buyer) provider.Buyer {
+	return provider.Buyer{FirstName: b.FirstName, LastName: b.LastName, Email: b.Email, Phone: b.Phone,
+		Address1: b.Address1, Address2: b.Address2, City: b.City, ProvinceCode: b.ProvinceCode,
+		PostalCode: b.PostalCode, CountryCode: b.CountryCode}
 }

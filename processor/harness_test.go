@@ -1,0 +1,246 @@
+package processor
+
+// A deterministic harness for the three roles: a fake provider whose placement is a function
+// of time, a fake clock that jumps to each record's due time, miniredis, and an in-memory bus.
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/orderflow/orderflow/consumer"
+	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/producer"
+	"github.com/orderflow/orderflow/provider"
+	"github.com/orderflow/orderflow/schemas"
+	"github.com/orderflow/orderflow/topology"
+)
+
+// fakeProvider answers Status with placement(elapsed since the first submit).
+type fakeProvider struct {
+	mu        sync.Mutex
+	now       func() time.Time
+	submitAt  time.Time
+	placement func(elapsed time.Duration) (provider.Placement, error)
+	orders    []provider.MerchantOrder
+	carts     []provider.CartRequest
+	submits   []provider.SubmitRequest
+}
+
+func (p *fakeProvider) Name() string { return "rye" }
+
+func (p *fakeProvider) CreateCart(_ context.Context, r provider.CartRequest) (provider.Cart, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.carts = append(p.carts, r)
+	return provider.Cart{ID: fmt.Sprintf("cart-%d", len(p.carts))}, nil
+}
+
+func (p *fakeProvider) Submit(_ context.Context, r provider.SubmitRequest) (provider.Submission, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.submits) == 0 {
+		p.submitAt = p.now()
+	}
+	p.submits = append(p.submits, r)
+	return provider.Submission{CartID: r.CartID, Orders: p.orders}, nil
+}
+
+func (p *fakeProvider) Status(_ context.Context, cartID string) (provider.Placement, error) {
+	p.mu.Lock()
+	elapsed := p.now().Sub(p.submitAt)
+	p.mu.Unlock()
+	pl, err := p.placement(elapsed)
+	pl.CartID = cartID
+	return pl, err
+}
+
+type harness struct {
+	t     *testing.T
+	cfg   *Config
+	prov  *fakeProvider
+	clock time.Time
+
+	queue    []producer.Message
+	statuses []schemas.OrderStatus
+	failures []schemas.OrderFailure
+	dead     []schemas.DeadLetter
+	tracking []schemas.Tracking
+
+	worker, tracker, reconciler consumer.Handler
+}
+
+// Send is the bus: status and dead letters are collected, the rest queued for the roles.
+func (h *harness) Send(_ context.Context, msgs ...producer.Message) error {
+	for _, m := range msgs {
+		switch v := m.Value.(type) {
+		case schemas.OrderStatus:
+			h.statuses = append(h.statuses, v)
+			continue
+		case schemas.DeadLetter:
+			h.dead = append(h.dead, v)
+			continue
+		case schemas.OrderFailure:
+			h.failures = append(h.failures, v)
+		case schemas.Tracking:
+			h.tracking = append(h.tracking, v)
+		}
+		h.queue = append(h.queue, m)
+	}
+	return nil
+}
+
+func newHarness(t *testing.T, placement func(time.Duration) (provider.Placement, error), tune func(*Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, clock: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	h.prov = &fakeProvider{now: func() time.Time { return h.clock }, placement: placement,
+		orders: []provider.MerchantOrder{{Merchant: "amazon", OrderID: "ord-1"}}}
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	store, err := idempotency.New(rdb, idempotency.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	cl, err := sr.NewClient(sr.URLs(reg.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := topology.Topology{Tiers: []topology.Tier{{Name: "fast", Delay: time.Second}}}
+	if err := topo.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	codec := schemas.NewCodec(cl)
+	for topic, n := range topo.Schemas() {
+		if _, err := codec.Register(context.Background(), topic, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.cfg = &Config{
+		Store: store, Providers: map[string]provider.Provider{"rye": h.prov}, Events: h, Codec: codec, Topology: topo,
+		Owner: "test", RetryBase: time.Millisecond, RetryMax: time.Millisecond,
+		PollInterval: time.Second, NeverStartedAfter: 5 * time.Second, StuckAfter: 10 * time.Second, ActionTimeout: time.Minute,
+		Now: func() time.Time { return h.clock },
+	}
+	if tune != nil {
+		tune(h.cfg)
+	}
+	if h.worker, err = NewWorker(h.cfg); err != nil {
+		t.Fatal(err)
+	}
+	h.tracker, _ = NewTracker(h.cfg)
+	h.reconciler, _ = NewReconciler(h.cfg)
+	return h
+}
+
+// run sends req and drives every record until none is left (or the fake clock passes limit),
+// in due order: records without a due time first, in order, then the earliest due.
+func (h *harness) run(req schemas.OrderRequested, limit time.Duration) {
+	h.t.Helper()
+	if err := h.Send(context.Background(), producer.Message{Topic: h.cfg.Topology.Requests(), Key: req.OrderID, Value: req}); err != nil {
+		h.t.Fatal(err)
+	}
+	end := h.clock.Add(limit)
+	for steps := 0; len(h.queue) > 0; steps++ {
+		if steps > 10000 {
+			h.t.Fatal("the order does not end")
+		}
+		i := 0
+		for j, m := range h.queue {
+			if m.Due.IsZero() {
+				i = j
+				break
+			}
+			if m.Due.Before(h.queue[i].Due) {
+				i = j
+			}
+		}
+		m := h.queue[i]
+		h.queue = append(h.queue[:i], h.queue[i+1:]...)
+		if m.Due.After(h.clock) {
+			h.clock = m.Due
+		}
+		if h.clock.After(end) {
+			return
+		}
+		b, err := h.cfg.Codec.Encode(m.Topic, m.Value)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		r := &kgo.Record{Topic: m.Topic, Key: []byte(m.Key), Value: b}
+		handler := h.worker
+		switch m.Topic {
+		case h.cfg.Topology.Tracking():
+			handler = h.tracker
+		case h.cfg.Topology.Failures():
+			handler = h.reconciler
+		}
+		if err := handler.Handle(context.Background(), r); err != nil {
+			h.t.Fatalf("%s at %v: %v", m.Topic, h.clock, err)
+		}
+	}
+}
+
+// states are the status events as "attempt/merchant/state", without placement_started.
+func (h *harness) states() []string {
+	var out []string
+	for _, s := range h.statuses {
+		if s.State != StatePlacementStarted {
+			out = append(out, fmt.Sprintf("%d/%s/%s", s.Attempt, s.Merchant, s.State))
+		}
+	}
+	return out
+}
+
+func (h *harness) byState(state string) []schemas.OrderStatus {
+	var out []schemas.OrderStatus
+	for _, s := range h.statuses {
+		if s.State == state {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func testRequest(id string, items ...schemas.Item) schemas.OrderRequested {
+	if len(items) == 0 {
+		items = []schemas.Item{{Merchant: "amazon", ProductID: "B0TEST0001", Quantity: 1, PriceCents: 1999}}
+	}
+	return schemas.OrderRequested{OrderID: id, Attempt: 1, Provider: "rye", Items: items, Currency: "USD", PaymentRef: "tok_visa",
+		ShopperIP: "203.0.113.10", RequestedAt: time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC),
+		Buyer: schemas.Buyer{FirstName: "Ada", LastName: "Lovelace", Address1: "1 Market St", City: "San Francisco",
+			ProvinceCode: "CA", PostalCode: "94105", CountryCode: "US"}}
+}
+
+// Placement building blocks.
+
+func started() []provider.Event {
+	return []provider.Event{{Type: provider.EventSubmissionStarted, ID: "e1"}}
+}
+
+func placedEvents() []provider.Event {
+	return append(started(), provider.Event{Type: provider.EventSubmissionSucceeded, ID: "e2"}, provider.Event{Type: provider.EventPlaced, ID: "e3"})
+}
+
+func failedEvents(code string, retryable bool) []provider.Event {
+	return append(started(), provider.Event{Type: provider.EventFailed, ID: "e2", ReasonCode: code, Reason: "failed: " + code, Retryable: provider.Bool(retryable)})
+}
+
+func challenge(merchant, orderID, url string) provider.OrderPlacement {
+	return provider.OrderPlacement{Merchant: merchant, OrderID: orderID, Status: provider.StatusActionRequired, Events: started(),
+		RequiredActions: []provider.RequiredAction{{Kind: "CompletePaymentChallenge", RedirectURL: url}}}
+}
+
+func one(o provider.OrderPlacement) provider.Placement {
+	return provider.Placement{Orders: []provider.OrderPlacement{o}}
+}
