@@ -311,8 +311,12 @@ func (t *Tool) orderState(ctx context.Context, all []Entry, d schemas.DeadLetter
 					}
 				}
 			}
-			if rec.Outcome == processor.StateNeedsAttention {
+			switch {
+			case rec.Outcome == processor.StateNeedsAttention:
 				st.carts = append(st.carts, probeTarget{n, rec.CartID, "ended needs_attention (submitted, never confirmed)"})
+			case processor.ActionTimedOut(rec):
+				// The customer may complete the 3-D Secure challenge after our deadline.
+				st.carts = append(st.carts, probeTarget{n, rec.CartID, "timed out waiting for the customer's payment challenge (may still be completed)"})
 			}
 		case idempotency.StateSubmitting, idempotency.StateSubmitted:
 			st.carts = append(st.carts, probeTarget{n, rec.CartID, "submitted, outcome not known yet"})
@@ -377,7 +381,7 @@ func (t *Tool) probe(ctx context.Context, d schemas.DeadLetter, want []string, s
 					}
 				}
 			case provider.PhaseFailed:
-			default:
+			default: // not started, started, in progress, or waiting for the customer (action required)
 				open++
 			}
 		}
