@@ -3,6 +3,8 @@ package rye
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"hash/fnv"
 	"strconv"
 	"time"
 
@@ -11,11 +13,13 @@ import (
 
 // cart is the sandbox's record of one Rye cart. Guarded by Server.mu.
 type cart struct {
-	id        string
-	createdAt time.Time
-	orderRef  string // from the sandbox-only Orderflow-Order-Ref header
-	buyer     *buyerIdentity
-	stores    []*store // in order of first appearance in createCart
+	id         string
+	createdAt  time.Time
+	orderRef   string // from the sandbox-only Orderflow-Order-Ref header
+	buyer      *buyerIdentity
+	attributes *[]*attributeRes // CartCreateInput.attributes as given (nil: not given)
+	unpriced   bool             // an "unpriced:" item: Cart.cost is null
+	stores     []*store         // in order of first appearance in createCart
 
 	submitCalls int       // submitCart calls that found this cart
 	submitted   bool      // moved to placement; can never be submitted again
@@ -23,18 +27,20 @@ type cart struct {
 	charged     bool      // a payment token was captured
 }
 
-// store is one merchant of a cart: one order at placement.
+// store is one merchant of a cart: one order at placement (DOCS api-reference/store: "one
+// store becomes one order"; the order's id is the store's orderId).
 type store struct {
+	market          marketplace
 	name            string
 	orderID         string // assigned at cart creation; the order exists (PENDING) from then on
 	lines           []line
-	scenario        scenario // the first scenario among the store's lines
+	scenario        scenario // the first store-level scenario among the store's lines
 	scenarioProduct string
 	outcome         outcome // decided at submission
 }
 
 type line struct {
-	productID  string
+	productID  string // exactly as sent
 	quantity   int32
 	priceCents int64
 }
@@ -53,13 +59,18 @@ func (b *buyerIdentity) postalCode() string {
 	return *b.PostalCode
 }
 
-// outcomeKind is how placement of a submitted order ends.
+// outcomeKind is how placement of a submitted order goes.
 type outcomeKind int
 
 const (
 	outcomePlaced outcomeKind = iota
 	outcomeFailed
 	outcomeStuck
+	outcome3DSPass
+	outcome3DSFail
+	outcome3DSAbandon
+	outcomeCancelled
+	outcomeRefundPartial
 )
 
 type outcome struct {
@@ -86,23 +97,23 @@ func (c *cart) subtotal() int64 {
 	return t
 }
 
-func (c *cart) storeNamed(name string) *store {
+func (c *cart) storeOf(m marketplace, name string) *store {
 	for _, s := range c.stores {
-		if s.name == name {
+		if s.market == m && s.name == name {
 			return s
 		}
 	}
 	return nil
 }
 
-// addLine puts a line into its merchant's store, creating the store on first use.
-func (c *cart) addLine(storeName string, sc scenario, productID string, qty int32) {
-	s := c.storeNamed(storeName)
+// addLine puts a line into its store, creating the store (and its order id) on first use.
+func (c *cart) addLine(m marketplace, storeName string, sc scenario, productID string, qty int32) {
+	s := c.storeOf(m, storeName)
 	if s == nil {
-		s = &store{name: storeName, orderID: newID("order")}
+		s = &store{market: m, name: storeName, orderID: newID("order")}
 		c.stores = append(c.stores, s)
 	}
-	if s.scenario == scenarioNone && sc != scenarioNone {
+	if s.scenario == scenarioNone && sc != scenarioNone && !sc.itemLevel() {
 		s.scenario, s.scenarioProduct = sc, productID
 	}
 	for i := range s.lines {
@@ -123,137 +134,229 @@ func (c *cart) hasScenario(sc scenario) bool {
 	return false
 }
 
+// Event type names: the OrderEvent implementations (SDK-2024; RefundCreatedOrderEvent: DOCS).
+const (
+	evStarted         = "OrderSubmissionStartedOrderEvent"
+	evSucceeded       = "OrderSubmissionSucceededOrderEvent"
+	evPlaced          = "OrderPlacedOrderEvent"
+	evFailed          = "OrderFailedOrderEvent"
+	evPaid            = "PaymentSucceededOrderEvent"
+	evPaymentFail     = "PaymentFailedOrderEvent"
+	evRefunded        = "PaymentRefundedOrderEvent"
+	evTracking        = "TrackingObtainedOrderEvent"
+	evCancelStarted   = "OrderCancelStartedOrderEvent"
+	evCancelSucceeded = "OrderCancelSucceededOrderEvent"
+	evCancelFailed    = "OrderCancelFailedOrderEvent"
+	evRefundCreated   = "RefundCreatedOrderEvent"
+)
+
+// OrderStatus values (SDK-2024) the sandbox produces.
+const (
+	orderPending     = "PENDING"
+	orderRunning     = "PROCESSING"
+	orderAction      = "ACTION_REQUIRED"
+	orderSucceeded   = "SUCCEEDED"
+	orderFailed      = "FAILED"
+	orderCancelling  = "CANCELLATION_IN_PROGRESS"
+	orderCancelledSt = "CANCELLED"
+)
+
 // event is one placement event, computed from the submission time and the clock.
 type event struct {
-	typename       string
-	id             string
-	at             time.Time
-	reason         string
-	reasonCode     string
-	retryable      *bool
-	amountCents    int64
-	trackingNumber string
+	typename    string
+	id          string
+	at          time.Time
+	reason      string
+	reasonCode  string
+	retryable   *bool
+	amountCents int64
+}
+
+// plan is everything an order will ever go through after submission, on the placement clock.
+// Computing it lazily from the submission time keeps the sandbox free of per-order goroutines.
+type plan struct {
+	events []event
+	// A 3-D Secure challenge is pending from challengeFrom until challengeUntil (zero: forever).
+	challengeFrom, challengeUntil time.Time
+	// endAt is when a charge that placement did not keep is refunded (zero: it is kept).
+	endAt time.Time
 }
 
 const (
-	evStarted      = "OrderSubmissionStartedOrderEvent"
-	evSucceeded    = "OrderSubmissionSucceededOrderEvent"
-	evPlaced       = "OrderPlacedOrderEvent"
-	evFailed       = "OrderFailedOrderEvent"
-	evPaid         = "PaymentSucceededOrderEvent"
-	evPaymentFail  = "PaymentFailedOrderEvent"
-	evRefunded     = "PaymentRefundedOrderEvent"
-	evTracking     = "TrackingObtainedOrderEvent"
-	orderPending   = "PENDING"
-	orderRunning   = "PROCESSING"
-	orderSucceeded = "SUCCEEDED"
-	orderFailed    = "FAILED"
+	threeDSFrom  = 1 // steps: the challenge appears with OrderSubmissionStarted
+	threeDSUntil = 5 // and is answered (passed or failed) at +5
 )
 
-// timeline is every event the order will ever have, with its step offset; events(now) filters it.
-// Computing events lazily keeps the sandbox free of per-order goroutines.
-func (c *cart) timeline(s *store, step time.Duration) []event {
+func (c *cart) plan(s *store, step time.Duration) plan {
+	var p plan
 	if !c.submitted {
-		return nil
+		return p
 	}
 	n := 0
 	at := func(k int) time.Time { return c.submittedAt.Add(time.Duration(k) * step) }
-	mk := func(typename string, k int) event {
+	add := func(typename string, k int) *event {
 		n++
-		return event{typename: typename, id: s.orderID + "_ev" + strconv.Itoa(n), at: at(k)}
+		p.events = append(p.events, event{typename: typename, id: s.orderID + "_ev" + strconv.Itoa(n), at: at(k)})
+		return &p.events[len(p.events)-1]
 	}
-	amount := s.subtotal()
-	evs := []event{mk(evStarted, 1)}
+	paid := func(k int) {
+		if c.charged {
+			add(evPaid, k).amountCents = s.subtotal()
+		}
+	}
+	placed := func(k int) { // PaymentSucceeded and SubmissionSucceeded at k, Placed at k+1
+		paid(k)
+		add(evSucceeded, k)
+		add(evPlaced, k+1)
+	}
+	add(evStarted, 1)
 	switch s.outcome.kind {
 	case outcomeStuck:
-		return evs
 	case outcomePlaced:
+		placed(2)
+		add(evTracking, 4)
+	case outcomeRefundPartial:
+		placed(2)
+		add(evTracking, 4)
+		add(evRefundCreated, 4).amountCents = max(s.subtotal()/2, 1)
+	case outcomeCancelled:
+		placed(2)
+		add(evCancelStarted, 4)
+		add(evCancelSucceeded, 5)
 		if c.charged {
-			e := mk(evPaid, 2)
-			e.amountCents = amount
-			evs = append(evs, e)
+			add(evRefunded, 5).amountCents = s.subtotal()
 		}
-		evs = append(evs, mk(evSucceeded, 2), mk(evPlaced, 3))
-		t := mk(evTracking, 4)
-		t.trackingNumber = "1Z" + s.orderID
-		return append(evs, t)
+		p.endAt = at(5)
+	case outcome3DSPass:
+		p.challengeFrom, p.challengeUntil = at(threeDSFrom), at(threeDSUntil)
+		placed(threeDSUntil)
+		add(evTracking, threeDSUntil+2)
+	case outcome3DSAbandon:
+		p.challengeFrom = at(threeDSFrom)
+	case outcome3DSFail:
+		p.challengeFrom, p.challengeUntil = at(threeDSFrom), at(threeDSUntil)
+		add(evPaymentFail, threeDSUntil)
+		f := add(evFailed, threeDSUntil)
+		f.reason, f.reasonCode, f.retryable = s.outcome.reason, s.outcome.reasonCode, s.outcome.retryable
+		p.endAt = at(threeDSUntil)
+	case outcomeFailed:
+		if s.outcome.paymentFailed {
+			add(evPaymentFail, 2)
+		} else {
+			paid(2)
+		}
+		f := add(evFailed, 3)
+		f.reason, f.reasonCode, f.retryable = s.outcome.reason, s.outcome.reasonCode, s.outcome.retryable
+		if c.charged && !s.outcome.paymentFailed {
+			add(evRefunded, 3).amountCents = s.subtotal()
+		}
+		p.endAt = at(3)
 	}
-	// outcomeFailed
-	if s.outcome.paymentFailed {
-		e := mk(evPaymentFail, 2)
-		e.reason = s.outcome.reason
-		evs = append(evs, e)
-	} else if c.charged {
-		e := mk(evPaid, 2)
-		e.amountCents = amount
-		evs = append(evs, e)
-	}
-	f := mk(evFailed, 3)
-	f.reason, f.reasonCode, f.retryable = s.outcome.reason, s.outcome.reasonCode, s.outcome.retryable
-	evs = append(evs, f)
-	if c.charged && !s.outcome.paymentFailed {
-		r := mk(evRefunded, 3)
-		r.amountCents = amount
-		evs = append(evs, r)
-	}
-	return evs
+	return p
 }
 
-// events returns the events that have happened by now, oldest first.
-func (c *cart) events(s *store, step time.Duration, now time.Time) []event {
-	all := c.timeline(s, step)
-	out := all[:0:0]
-	for _, e := range all {
+// orderState is an order as seen at one instant.
+type orderState struct {
+	events    []event
+	status    string
+	challenge bool // a CompletePaymentChallenge is pending
+	placed    bool // OrderPlacedOrderEvent happened: marketplace order ids exist
+	tracked   bool // TrackingObtainedOrderEvent happened: there is a shipment
+}
+
+func (c *cart) stateAt(s *store, step time.Duration, now time.Time) orderState {
+	p := c.plan(s, step)
+	var st orderState
+	for _, e := range p.events {
 		if !e.at.After(now) {
-			out = append(out, e)
+			st.events = append(st.events, e)
 		}
 	}
-	return out
-}
-
-// orderStatus derives an order's status from its events.
-func orderStatus(evs []event) string {
-	status := orderPending
-	for _, e := range evs {
+	st.challenge = !p.challengeFrom.IsZero() && !p.challengeFrom.After(now) &&
+		(p.challengeUntil.IsZero() || now.Before(p.challengeUntil))
+	st.status = orderPending
+	for _, e := range st.events {
 		switch e.typename {
+		case evStarted, evSucceeded:
+			if st.status == orderPending {
+				st.status = orderRunning
+			}
 		case evPlaced:
-			return orderSucceeded
+			st.status, st.placed = orderSucceeded, true
 		case evFailed:
-			return orderFailed
-		default:
-			status = orderRunning
+			st.status = orderFailed
+		case evCancelStarted:
+			st.status = orderCancelling
+		case evCancelSucceeded:
+			st.status = orderCancelledSt
+		case evCancelFailed:
+			st.status = orderSucceeded
+		case evTracking:
+			st.tracked = true
 		}
 	}
-	return status
+	if st.challenge {
+		// DOCS (checkoutByCartID example): an order awaiting 3-D Secure is ACTION_REQUIRED
+		// with requiredActions [CompletePaymentChallenge{redirectURL}].
+		st.status = orderAction
+	}
+	return st
 }
 
-// checkoutStatus summarises order statuses.
+// checkoutStatus summarises order statuses into a CheckoutStatus. The values are SDK-2024 and
+// DOCS (api-reference/checkoutstatus); how Rye combines orders into one is not documented, so
+// this folding is the sandbox's: any ACTION_REQUIRED wins, then CANCELLATION_IN_PROGRESS; when
+// every order is final: all alike gives that status, succeeded and failed gives
+// PARTIALLY_SUCCEEDED, other mixes (with CANCELLED) MIXED; otherwise PROCESSING once anything
+// moved, else PENDING.
 func checkoutStatus(statuses []string) string {
-	var placed, failed, done int
-	running := false
+	count := map[string]int{}
 	for _, s := range statuses {
-		switch s {
-		case orderSucceeded:
-			placed++
-			done++
-		case orderFailed:
-			failed++
-			done++
-		case orderRunning:
-			running = true
-		}
+		count[s]++
 	}
+	final := count[orderSucceeded] + count[orderFailed] + count[orderCancelledSt]
 	switch {
-	case len(statuses) > 0 && done == len(statuses) && failed == 0:
-		return "SUCCEEDED"
-	case len(statuses) > 0 && done == len(statuses) && placed == 0:
-		return "FAILED"
-	case len(statuses) > 0 && done == len(statuses):
-		return "PARTIALLY_SUCCEEDED"
-	case running || done > 0:
+	case len(statuses) == 0:
+		return "PENDING"
+	case count[orderAction] > 0:
+		return "ACTION_REQUIRED"
+	case count[orderCancelling] > 0:
+		return "CANCELLATION_IN_PROGRESS"
+	case final == len(statuses):
+		switch len(statuses) {
+		case count[orderSucceeded]:
+			return "SUCCEEDED"
+		case count[orderFailed]:
+			return "FAILED"
+		case count[orderCancelledSt]:
+			return "CANCELLED"
+		case count[orderSucceeded] + count[orderFailed]:
+			return "PARTIALLY_SUCCEEDED"
+		}
+		return "MIXED"
+	case count[orderPending] < len(statuses):
 		return "PROCESSING"
 	}
 	return "PENDING"
+}
+
+// marketplaceOrderID is the id the marketplace gave the placed order: Amazon's
+// "ddd-ddddddd-ddddddd" form, or a Shopify numeric order id. Derived from the order id.
+func marketplaceOrderID(s *store) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(s.orderID))
+	v := h.Sum64()
+	if s.market == marketplaceAmazon {
+		return fmt.Sprintf("%03d-%07d-%07d", 100+v%900, (v/1000)%10000000, (v/1e10)%10000000)
+	}
+	return strconv.FormatUint(5e12+v%1e12, 10)
+}
+
+// trackingNumber is the shipment's carrier tracking number (UPS "1Z" form).
+func trackingNumber(s *store) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte("track:" + s.orderID))
+	return fmt.Sprintf("1Z%016X", h.Sum64())
 }
 
 func (c *cart) ledgerEntry() ledger.Entry {

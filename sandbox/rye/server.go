@@ -3,7 +3,6 @@ package rye
 import (
 	"context"
 	"crypto/subtle"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,16 +14,13 @@ import (
 	"time"
 
 	graphql "github.com/graph-gophers/graphql-go"
+	gqlerrors "github.com/graph-gophers/graphql-go/errors"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
 
+	"github.com/orderflow/orderflow/provider/rye/ryeschema"
 	"github.com/orderflow/orderflow/sandbox/ledger"
 )
-
-// Schema is the GraphQL schema the sandbox serves; provider/rye generates its client from the same file.
-//
-//go:embed schema.graphql
-var Schema string
 
 // QueryPath is the GraphQL endpoint, relative to the Rye base URL.
 const QueryPath = "/v1/query"
@@ -56,8 +52,9 @@ type Server struct {
 
 	mu             sync.Mutex
 	carts          map[string]*cart
-	productSubmits map[string]int  // unavailable-2: submitCart calls per product id
-	restocked      map[string]bool // oos-once: product ids that already went out of stock once
+	orders         map[string]*cart // order id -> its cart, for orderByID
+	productSubmits map[string]int   // unavailable-2: submitCart calls per product id
+	restocked      map[string]bool  // oos-once: product ids that already went out of stock once
 	timers         map[*time.Timer]struct{}
 	closed         bool
 }
@@ -74,15 +71,18 @@ func New(cfg Config, l *ledger.Ledger) (*Server, error) {
 	s := &Server{
 		cfg:            cfg,
 		ledger:         l,
-		limits:         newLimiters(cfg.StrictRPS, cfg.DefaultRPS),
+		limits:         newLimiters(cfg),
 		log:            cfg.Logger,
 		rnd:            rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		carts:          map[string]*cart{},
+		orders:         map[string]*cart{},
 		productSubmits: map[string]int{},
 		restocked:      map[string]bool{},
 		timers:         map[*time.Timer]struct{}{},
 	}
-	schema, err := graphql.ParseSchema(Schema, &resolver{s: s},
+	// ryeschema.SDL is the one description of Rye's real API in the repository; graphql-go
+	// checks at parse time that every field reachable from Query and Mutation has a resolver.
+	schema, err := graphql.ParseSchema(ryeschema.SDL, &resolver{s: s},
 		graphql.UseFieldResolvers(), graphql.UseStringDescriptions(), graphql.MaxQueryLength(64<<10))
 	if err != nil {
 		return nil, fmt.Errorf("parsing rye schema: %w", err)
@@ -90,6 +90,10 @@ func New(cfg Config, l *ledger.Ledger) (*Server, error) {
 	s.schema = schema
 	return s, nil
 }
+
+// Config returns the configuration in effect, defaults applied (StrictRPS and DefaultRPS are
+// the enforced rates, Unlimited for none).
+func (s *Server) Config() Config { return s.cfg }
 
 // Ledger returns the ledger the sandbox records submitted carts in.
 func (s *Server) Ledger() *ledger.Ledger { return s.ledger }
@@ -149,6 +153,7 @@ func (s *Server) latency() time.Duration {
 type reqState struct {
 	shopperIP string
 	orderRef  string
+	base      string // "http://<host>" of the request, for URLs the sandbox hands out
 
 	mu           sync.Mutex
 	retryableSet bool
@@ -198,18 +203,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	key, ok := s.authenticate(r)
 	if !ok {
+		// UNAUTHENTICATED is a DOCS root-error code; the HTTP status is not documented.
 		w.Header().Set("WWW-Authenticate", `Basic realm="rye"`)
-		writeGraphQLError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "missing or invalid API key")
+		writeGraphQLError(w, http.StatusUnauthorized, codeUnauthorized, "missing or invalid API key")
 		return
 	}
 	var req queryRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes)).Decode(&req); err != nil {
-		writeGraphQLError(w, http.StatusBadRequest, "BAD_REQUEST", "request body is not a GraphQL JSON request")
+		// JSON_PARSE_ERROR is a DOCS root-error code; the HTTP status is not documented.
+		writeGraphQLError(w, http.StatusBadRequest, codeJSONParse, "request body is not a GraphQL JSON request")
 		return
 	}
 	tier := operationTier(req.Query, req.OperationName)
 	if !s.limits.allow(key, tier, w.Header(), time.Now()) {
-		writeGraphQLError(w, http.StatusTooManyRequests, "RATE_LIMITED", "rate limit exceeded for the "+tier+" tier")
+		// HTTP 429 and the Ratelimit-* headers are DOCS (ratelimits); the body is not
+		// documented: the sandbox sends a GraphQL-shaped error without an extensions code.
+		writeGraphQLError(w, http.StatusTooManyRequests, "", "rate limit exceeded for the "+tier+" tier")
 		return
 	}
 	if d := s.latency(); d > 0 {
@@ -222,14 +231,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	rs := &reqState{shopperIP: r.Header.Get(HeaderShopperIP), orderRef: r.Header.Get(HeaderOrderRef)}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	rs := &reqState{shopperIP: r.Header.Get(HeaderShopperIP), orderRef: r.Header.Get(HeaderOrderRef), base: scheme + "://" + r.Host}
 	ctx := context.WithValue(r.Context(), reqStateKey{}, rs)
 	resp := s.schema.Exec(ctx, req.Query, req.OperationName, req.Variables)
+	for _, e := range resp.Errors {
+		// GRAPHQL_PARSE_ERROR is a DOCS root-error code for documents that do not parse.
+		if e.Extensions == nil && errors.Is(e.Err, gqlerrors.ErrSyntax) {
+			e.Extensions = map[string]any{"code": codeParse}
+		}
+	}
 
 	rs.mu.Lock()
 	status, retryableSet, retryable := rs.status, rs.retryableSet, rs.retryable
 	rs.mu.Unlock()
 	s.log.Debug("rye sandbox request", "request_id", reqID, "tier", tier, "status", status, "errors", len(resp.Errors))
+	// Transport-level faults (FaultRate, TimeoutRate, timeout-lost, timeout-placed): a gateway
+	// answers instead of Rye's GraphQL server, with a plain-text body.
 	switch status {
 	case http.StatusServiceUnavailable:
 		http.Error(w, "upstream connect error or disconnect/reset before headers", status)
@@ -238,10 +259,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "upstream request timeout", status)
 		return
 	}
-	if retryableSet {
-		if retryable != nil {
-			resp.Extensions = map[string]any{"retryable": *retryable}
-		}
+	// A failed submitCart's retryable flag is the response's top-level extensions.retryable
+	// (DOCS get-started/ordering/handling-errors); absent when unknown.
+	if retryableSet && retryable != nil {
+		resp.Extensions = map[string]any{"retryable": *retryable}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(resp)
@@ -261,12 +282,13 @@ func (s *Server) authenticate(r *http.Request) (string, bool) {
 }
 
 // operationTier parses the document (with gqlparser, not by hand) and returns the strict
-// tier when the selected operation's root fields include createCart or submitCart.
+// tier when the selected operation's root fields include createCart or submitCart (DOCS
+// ratelimits: the strict tier covers createCart, submitCart, requestProductByUrl, ...).
 // Unparseable documents count against the default tier; graphql-go reports their errors.
 func operationTier(query, operationName string) string {
 	doc, err := parser.ParseQuery(&ast.Source{Input: query})
 	if err != nil {
-		return tierDefault
+		return TierDefault
 	}
 	for _, op := range doc.Operations {
 		if operationName != "" && op.Name != operationName {
@@ -274,39 +296,36 @@ func operationTier(query, operationName string) string {
 		}
 		for _, sel := range op.SelectionSet {
 			if f, ok := sel.(*ast.Field); ok && (f.Name == "createCart" || f.Name == "submitCart") {
-				return tierStrict
+				return TierStrict
 			}
 		}
 	}
-	return tierDefault
+	return TierDefault
 }
 
-// writeGraphQLError answers a request that never reached GraphQL execution.
+// writeGraphQLError answers a request that never reached GraphQL execution; code "" sends
+// no extensions.
 func writeGraphQLError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": code}}},
-	})
+	e := map[string]any{"message": msg}
+	if code != "" {
+		e["extensions"] = map[string]any{"code": code}
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{e}})
 }
 
-// gqlError is a root GraphQL error with extensions {code, retryable}.
+// gqlError is a root GraphQL error with extensions {"code": code} and nothing else, as DOCS
+// (root-errors) show them: no retryable key.
 type gqlError struct {
-	code      string
-	msg       string
-	retryable *bool
+	code string
+	msg  string
 }
 
 func (e *gqlError) Error() string { return e.msg }
 
 // Extensions implements graphql-go's ResolverError.
-func (e *gqlError) Extensions() map[string]any {
-	ext := map[string]any{"code": e.code}
-	if e.retryable != nil {
-		ext["retryable"] = *e.retryable
-	}
-	return ext
-}
+func (e *gqlError) Extensions() map[string]any { return map[string]any{"code": e.code} }
 
 var errAnsweredWithStatus = errors.New("answered with a plain HTTP status")
 

@@ -4,14 +4,11 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	graphql "github.com/graph-gophers/graphql-go"
 )
 
 type submitInput struct {
-	cartID  string
-	token   string
-	billing *billingAddress
+	cartID string
+	token  string // "" when CartSubmitInput.token is absent: invoice billing, nothing charged
 }
 
 // storeFailure is a store-level submission error and its retryable flag (nil = absent).
@@ -20,24 +17,51 @@ type storeFailure struct {
 	retryable *bool
 }
 
+// Root GraphQL error codes (DOCS docs.rye.com/api-reference/root-errors), sent as
+// extensions {"code": ...} and nothing else: the docs document no retryable key there.
+const (
+	codeCartNotFound = "CART_NOT_FOUND_ERROR"
+	codeCartExpired  = "CART_EXPIRED_ERROR"
+	codeInternal     = "INTERNAL_SERVER_ERROR"
+	codeParse        = "GRAPHQL_PARSE_ERROR"
+	codeJSONParse    = "JSON_PARSE_ERROR"
+	codeUnauthorized = "UNAUTHENTICATED"
+)
+
+func errCartNotFound(id string) *gqlError {
+	// Message as in the DOCS submitCart example: "Cart not found: someInvalidCartId".
+	return &gqlError{code: codeCartNotFound, msg: "Cart not found: " + id}
+}
+
 // submit implements submitCart. The order of checks is the contract documented in doc.go:
-// probabilistic fault, shopper IP, lookup, timeout-lost, already submitted, expiry, cart-level validation,
-// store checks, payment, then the commit (charge, ledger, placement), then timeouts.
+// probabilistic fault, shopper IP, lookup, timeout-lost, already submitted, expiry, cart-level
+// validation, store checks, payment, then the commit (charge, ledger, placement), then
+// timeouts and root-internal.
+//
 // A submission is all or nothing: the cart is charged and moved to placement only when every
-// store passes, so one cart is one ledger entry.
+// store passes, so one cart is one ledger entry. Real Rye documents partial success instead ("a
+// multi-store cart that partially succeeded can be submitted again. It has no effect on
+// already submitted stores", DOCS api-reference/submitcart); the sandbox does not simulate it.
+//
+// The retryable flag of a failed submission goes in the response's top-level extensions
+// (DOCS get-started/ordering/handling-errors: "Cart submission returns this information via a
+// GraphQL extension field named retryable"). Root errors carry none (the DOCS submitCart
+// example of CART_NOT_FOUND_ERROR has no extensions besides the error's code).
 func (s *Server) submit(rs *reqState, in submitInput) (*submitCartResultRes, error) {
 	if s.roll(s.cfg.FaultRate) {
 		rs.setStatus(http.StatusServiceUnavailable)
 		return nil, errAnsweredWithStatus
 	}
 	notRetryable := boolPtr(false)
-	cartErr := func(code, msg string) *codeMessage { return &codeMessage{Code: code, Message: msg} }
 
 	if strings.TrimSpace(rs.shopperIP) == "" {
+		// DOCS (api-reference/submitcart) require the Rye-Shopper-IP header but do not say
+		// what its absence returns. The sandbox's pick: the cart-level SUBMIT_CART_FAILED (a
+		// real SubmitCartResultErrorCode), retryable false, with a message naming the header.
 		rs.setRetryable(notRetryable)
 		return &submitCartResultRes{
-			Cart:   &submitCartRes{ID: graphql.ID(in.cartID), Stores: []*submitStoreRes{}},
-			Errors: []*codeMessage{cartErr("SHOPPER_IP_IS_REQUIRED", "the "+HeaderShopperIP+" header is required")},
+			Cart:   &submitCartDataRes{ID: gqlID(in.cartID), Stores: []*submitStoreRes{}},
+			Errors: []*cartErrorRes{cartError("SUBMIT_CART_FAILED", "the "+HeaderShopperIP+" header is required")},
 		}, nil
 	}
 
@@ -46,8 +70,7 @@ func (s *Server) submit(rs *reqState, in submitInput) (*submitCartResultRes, err
 	defer s.mu.Unlock()
 	c, ok := s.carts[in.cartID]
 	if !ok {
-		rs.setRetryable(notRetryable)
-		return nil, &gqlError{code: "CART_NOT_FOUND", msg: "no cart with this id", retryable: notRetryable}
+		return nil, errCartNotFound(in.cartID)
 	}
 	c.submitCalls++
 	call := c.submitCalls
@@ -57,52 +80,42 @@ func (s *Server) submit(rs *reqState, in submitInput) (*submitCartResultRes, err
 		return nil, errAnsweredWithStatus
 	}
 
-	res := &submitCartResultRes{Cart: &submitCartRes{ID: graphql.ID(c.id)}, Errors: []*codeMessage{}}
-	storeResults := func(status string, errs map[*store][]*codeMessage) []*submitStoreRes {
+	res := &submitCartResultRes{Cart: &submitCartDataRes{ID: gqlID(c.id)}, Errors: []*cartErrorRes{}}
+	storeResults := func(failures map[*store][]*codeMessage) []*submitStoreRes {
 		out := make([]*submitStoreRes, 0, len(c.stores))
 		for _, st := range c.stores {
-			var orderID *graphql.ID
-			if c.submitted {
-				id := graphql.ID(st.orderID)
-				orderID = &id
-			}
-			e := errs[st]
-			stStatus := status
-			if e == nil {
-				e = []*codeMessage{}
-			} else {
-				stStatus = "FAILED"
-			}
-			out = append(out, &submitStoreRes{Store: st.name, OrderID: orderID, IsSubmitted: c.submitted, Status: stStatus, Errors: e})
+			out = append(out, s.submitStoreView(rs, c, st, failures))
 		}
 		return out
 	}
 
-	// Cart-level validation: never retryable.
+	// DOCS (api-reference/submitcart): "If the cart has been successfully submitted, an
+	// attempt to submit the cart again will lead to an error" (ALREADY_SUBMITTED), retryable false.
 	if c.submitted {
-		res.Errors = append(res.Errors, cartErr("ALREADY_SUBMITTED", "this cart was already submitted; create a new cart to replace failed orders"))
-		res.Cart.Stores = storeResults("COMPLETED", nil)
+		res.Errors = append(res.Errors, cartError("ALREADY_SUBMITTED", "this cart was already submitted; create a new cart to replace failed orders"))
+		res.Cart.Stores = storeResults(nil)
 		rs.setRetryable(notRetryable)
 		return res, nil
 	}
 	if now.Sub(c.createdAt) > s.cfg.CartTTL {
-		rs.setRetryable(notRetryable)
-		return nil, &gqlError{code: "CART_EXPIRED_ERROR", msg: "cart expired: carts can be submitted for " + s.cfg.CartTTL.String() + " after creation", retryable: notRetryable}
+		return nil, &gqlError{code: codeCartExpired, msg: "Cart expired: carts can be submitted for " + s.cfg.CartTTL.String() + " after creation"}
 	}
+	// Cart-level validation (SubmitCartResultErrorCode values of SDK-2024): never retryable.
+	// billingAddress needs no check here: the schema's non-null fields and Country enum
+	// validate it before the resolver runs.
 	if len(c.stores) == 0 {
-		res.Errors = append(res.Errors, cartErr("CART_IS_EMPTY", "the cart has no items"))
+		res.Errors = append(res.Errors, cartError("CART_IS_EMPTY", "the cart has no items"))
 	}
 	res.Errors = append(res.Errors, validateBuyer(c.buyer)...)
-	if b := in.billing; b != nil && len(b.CountryCode) != 2 {
-		res.Errors = append(res.Errors, cartErr("BILLING_ADDRESS_INVALID_COUNTRY", "billing countryCode must be an ISO 3166-1 alpha-2 code"))
-	}
 	if len(res.Errors) > 0 {
-		res.Cart.Stores = storeResults("FAILED", nil)
+		res.Cart.Stores = storeResults(map[*store][]*codeMessage{})
 		rs.setRetryable(notRetryable)
 		return res, nil
 	}
 
-	// Store checks.
+	// Store checks. SubmitStoreResultErrorCode values: DOCS (8 values); retryable per DOCS
+	// handling-errors (PAYMENT_FAILED and UNDELIVERABLE false; PRODUCTS_UNAVAILABLE "can
+	// sometimes resolve itself").
 	failures := map[*store][]*codeMessage{}
 	var flags []*bool
 	fail := func(st *store, f storeFailure) {
@@ -124,31 +137,42 @@ func (s *Server) submit(rs *reqState, in submitInput) (*submitCartResultRes, err
 		}
 	}
 	if len(failures) > 0 {
-		res.Cart.Stores = storeResults("PENDING", failures)
+		res.Cart.Stores = storeResults(failures)
 		rs.setRetryable(combineRetryable(flags))
 		return res, nil
 	}
 
-	// Commit: capture payment, queue placement, record the ledger entry.
+	// Commit: capture payment (only when a token was given), queue placement, record the
+	// ledger entry.
 	c.submitted, c.submittedAt, c.charged = true, now, in.token != ""
-	allFail := true
+	var refundAt time.Time
+	kept := false
 	for _, st := range c.stores {
 		st.outcome = s.placementOutcome(st, in.token)
-		if st.outcome.kind != outcomeFailed {
-			allFail = false
+		p := c.plan(st, s.cfg.PlacementStep)
+		if p.endAt.IsZero() {
+			kept = true
+		} else if p.endAt.After(refundAt) {
+			refundAt = p.endAt
 		}
 	}
 	s.ledger.Submit(c.ledgerEntry())
-	if allFail {
-		// Refunds are automatic when placement fails; a partly placed cart keeps its single
-		// ledger entry charged, since the ledger records carts, not orders.
+	if !kept && c.charged {
+		// Every order failed or was cancelled: the charge is refunded when the last one ends. A
+		// partly placed cart keeps its single ledger entry charged (the ledger records carts).
 		id := c.id
-		s.afterFunc(3*s.cfg.PlacementStep, func() { s.ledger.Refund(id) })
+		s.afterFunc(refundAt.Sub(now), func() { s.ledger.Refund(id) })
 	}
-	res.Cart.Stores = storeResults("COMPLETED", nil)
+	res.Cart.Stores = storeResults(nil)
 	if (call == 1 && c.hasScenario(scenarioTimeoutPlaced)) || s.roll(s.cfg.TimeoutRate) {
 		rs.setStatus(http.StatusGatewayTimeout)
 		return nil, errAnsweredWithStatus
+	}
+	if call == 1 && c.hasScenario(scenarioRootInternal) {
+		// DOCS (root-errors) list INTERNAL_SERVER_ERROR ("usually transient and can be
+		// retried") but not whether a submitCart answered with it took effect. The worst
+		// plausible case: it did (charged, in the ledger, placing); a retry answers ALREADY_SUBMITTED.
+		return nil, &gqlError{code: codeInternal, msg: "Internal server error"}
 	}
 	return res, nil
 }
@@ -183,7 +207,9 @@ func (s *Server) storeCheck(st *store, call int) (storeFailure, bool) {
 	return storeFailure{}, false
 }
 
-// placementOutcome decides how a submitted order's placement ends. Called with s.mu held.
+// placementOutcome decides how a submitted order's placement goes. Called with s.mu held.
+// Reason codes are DOCS OrderFailedReasonCode values; retryable per DOCS handling-errors
+// (true: intermittent; false: not, or unsafe; null: unknown).
 func (s *Server) placementOutcome(st *store, token string) outcome {
 	if token == tokenInsufficientFunds {
 		return outcome{kind: outcomeFailed, reasonCode: "INSUFFICIENT_FUNDS", reason: "the payment method has insufficient funds", retryable: boolPtr(false), paymentFailed: true}
@@ -200,21 +226,29 @@ func (s *Server) placementOutcome(st *store, token string) outcome {
 		return outcome{kind: outcomeFailed, reasonCode: "MERCHANT_CONFIGURATION", reason: "the merchant's store configuration is not supported", retryable: boolPtr(false)}
 	case scenarioPlacementUnknown:
 		return outcome{kind: outcomeFailed, reasonCode: "INTERNAL_ERROR", reason: "placement failed for an unknown reason"}
+	case scenario3DSPass:
+		return outcome{kind: outcome3DSPass}
+	case scenario3DSFail:
+		return outcome{kind: outcome3DSFail, reasonCode: "PAYMENT_FAILED", reason: "the customer did not complete the payment challenge", retryable: boolPtr(false), paymentFailed: true}
+	case scenario3DSAbandon:
+		return outcome{kind: outcome3DSAbandon}
+	case scenarioCancelled:
+		return outcome{kind: outcomeCancelled}
+	case scenarioRefundPartial:
+		return outcome{kind: outcomeRefundPartial}
 	}
 	return outcome{kind: outcomePlaced}
 }
 
-// validateBuyer returns the cart-level buyer identity errors.
-func validateBuyer(b *buyerIdentity) []*codeMessage {
+// validateBuyer returns the cart-level buyer identity errors (SubmitCartResultErrorCode).
+// countryCode needs no check: the Country enum validates it.
+func validateBuyer(b *buyerIdentity) []*cartErrorRes {
 	if b == nil {
-		return []*codeMessage{{Code: "BUYER_IDENTITY_MISSING", Message: "the cart has no buyer identity"}}
+		return []*cartErrorRes{cartError("BUYER_IDENTITY_MISSING", "the cart has no buyer identity")}
 	}
-	var errs []*codeMessage
+	var errs []*cartErrorRes
 	if b.Email != nil && *b.Email != "" && !strings.Contains(*b.Email, "@") {
-		errs = append(errs, &codeMessage{Code: "BUYER_IDENTITY_INVALID_EMAIL", Message: "the buyer's email address is invalid"})
-	}
-	if len(b.CountryCode) != 2 {
-		errs = append(errs, &codeMessage{Code: "BUYER_IDENTITY_INVALID_COUNTRY", Message: "countryCode must be an ISO 3166-1 alpha-2 code"})
+		errs = append(errs, cartError("BUYER_IDENTITY_INVALID_EMAIL", "the buyer's email address is invalid"))
 	}
 	return errs
 }
