@@ -51,6 +51,7 @@ type runCmd struct {
 	PollInterval      time.Duration   `arg:"--poll-interval,env:ORDERFLOW_POLL_INTERVAL" help:"tracker polling period (default 2s; embedded demo 200ms)"`
 	NeverStartedAfter time.Duration   `arg:"--never-started-after,env:ORDERFLOW_NEVER_STARTED_AFTER" help:"resubmit a cart with no placement events after this (default 5m)"`
 	StuckAfter        time.Duration   `arg:"--stuck-after,env:ORDERFLOW_STUCK_AFTER" help:"needs attention when only OrderSubmissionStarted after this (default 10m)"`
+	ActionTimeout     time.Duration   `arg:"--action-timeout,env:ORDERFLOW_ACTION_TIMEOUT" help:"how long an order waits for the customer to complete a required action (3-D Secure) before it is dead-lettered (default 1h)"`
 	Tiers             []time.Duration `arg:"--retry-tiers,env:ORDERFLOW_RETRY_TIERS" help:"delay tiers for retries (default 1s 10s 1m)"`
 	SessionTimeout    time.Duration   `arg:"--session-timeout,env:ORDERFLOW_SESSION_TIMEOUT" help:"consumer group session timeout (default 45s)"`
 	RyeStrictRPS      *float64        `arg:"--rye-submit-rps" help:"shared Rye createCart/submitCart limit (default 1/s; 0 unlimited)"`
@@ -78,8 +79,10 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 	}
 	if embeddedKafka {
 		// The embedded demo runs the seed's clocks 150x faster: never-started after 2s instead
-		// of 5m, stuck after 4s instead of 10m; retry tiers of 0.5s, 2s and 5s.
-		cfg.Processor = processor.Config{PollInterval: 200 * time.Millisecond, NeverStartedAfter: 2 * time.Second, StuckAfter: 4 * time.Second}
+		// of 5m, stuck after 4s instead of 10m, a customer's 3-D Secure challenge abandoned
+		// after 24s instead of 1h; retry tiers of 0.5s, 2s and 5s.
+		cfg.Processor = processor.Config{PollInterval: 200 * time.Millisecond, NeverStartedAfter: 2 * time.Second, StuckAfter: 4 * time.Second,
+			ActionTimeout: 24 * time.Second}
 		cfg.Topology.Tiers = []topology.Tier{{Name: "500ms", Delay: 500 * time.Millisecond}, {Name: "2s", Delay: 2 * time.Second}, {Name: "5s", Delay: 5 * time.Second}}
 		cfg.Topology.Partitions = 16
 		// The sandbox enforces no limits in the demo; keep the shared limiter in the path with
@@ -179,6 +182,9 @@ func (c *runCmd) override(cfg *service.Config) {
 	}
 	if c.StuckAfter > 0 {
 		cfg.Processor.StuckAfter = c.StuckAfter
+	}
+	if c.ActionTimeout > 0 {
+		cfg.Processor.ActionTimeout = c.ActionTimeout
 	}
 	if len(c.Tiers) > 0 {
 		cfg.Topology.Tiers = nil
