@@ -23,8 +23,9 @@ type rawEnv struct {
 	ledger *ledger.Ledger
 }
 
-// newRaw serves a sandbox. Unless the test sets them, the strict tier is Unlimited (tests
-// create and submit faster than Rye's real 1/s) and the placement step is 5ms.
+// newRaw serves a sandbox. Unless the test sets them, both rate-limit tiers are Unlimited
+// (tests create, submit and poll faster than Rye's real 1/s and 100/s) and the placement step
+// is 5ms.
 func newRaw(t *testing.T, cfg Config) *rawEnv {
 	t.Helper()
 	cfg.APIKey = testKey
@@ -33,6 +34,9 @@ func newRaw(t *testing.T, cfg Config) *rawEnv {
 	}
 	if cfg.StrictRPS == 0 {
 		cfg.StrictRPS = Unlimited
+	}
+	if cfg.DefaultRPS == 0 {
+		cfg.DefaultRPS = Unlimited
 	}
 	l := ledger.New()
 	s, err := New(cfg, l)
@@ -357,19 +361,17 @@ func TestRateLimits(t *testing.T) {
 		retryAfter bool
 	}{
 		{"zero config is real, reset in seconds, no Retry-After", Config{}, false, false},
-		{"reset as epoch", Config{StrictRPS: RealStrictRPS, ResetEpoch: true}, true, false},
-		{"Retry-After when configured", Config{StrictRPS: RealStrictRPS, RetryAfter: true}, false, true},
+		{"reset as epoch", Config{ResetEpoch: true}, true, false},
+		{"Retry-After when configured", Config{RetryAfter: true}, false, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := tt.cfg
-			// newRaw makes a zero StrictRPS unlimited; the first case wants the real default.
-			if cfg.StrictRPS == 0 {
-				cfg.StrictRPS = RealStrictRPS
-			}
-			e := newRaw(t, cfg)
-			if s, d := e.srv.Config().RateLimits(); s != 1 || d != 100 {
+			if s, d := tt.cfg.RateLimits(); s != 1 || d != 100 {
 				t.Fatalf("limits %v %v, want the real 1 and 100", s, d)
 			}
+			// newRaw makes zero limits unlimited; these cases want the real ones.
+			cfg := tt.cfg
+			cfg.StrictRPS, cfg.DefaultRPS = RealStrictRPS, RealDefaultRPS
+			e := newRaw(t, cfg)
 			id := e.create(t, "B1")
 			before := time.Now()
 			r := e.post(t, nil, createQ, map[string]any{"amazon": []map[string]any{{"productId": "B2", "quantity": 1}}})

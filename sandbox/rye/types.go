@@ -356,7 +356,7 @@ type paymentChallengeRes struct{ RedirectURL URL }
 type shipmentRes struct {
 	CarrierName           string
 	CarrierTrackingNumber string
-	CarrierTrackingUrl    *URL //nolint:revive // named after the schema field carrierTrackingUrl
+	CarrierTrackingUrl    *URL // named after the schema field carrierTrackingUrl
 }
 
 // eventRes resolves the OrderEvent interface and its 12 implementations; the To* methods
