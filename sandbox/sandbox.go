@@ -31,7 +31,8 @@ const (
 
 // Config configures a Sandbox. The zero value is usable.
 type Config struct {
-	// Rye configures the Rye sandbox; see rye.Config for defaults (API key rye.DefaultAPIKey).
+	// Rye configures the Rye sandbox; see rye.Config for defaults (API key rye.DefaultAPIKey,
+	// Rye's real rate limits: 1 req/s strict tier, 100 req/s default tier; rye.Unlimited lifts them).
 	Rye rye.Config
 
 	// DigitalRiver configures the Digital River sandbox. An empty APIKey means
