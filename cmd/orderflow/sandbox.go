@@ -16,8 +16,10 @@ type sandboxCmd struct {
 	PlacementStep time.Duration `arg:"--placement-step" default:"1s" help:"accelerated placement clock tick"`
 	RyeKey        string        `arg:"--rye-key,env:ORDERFLOW_RYE_KEY" help:"Rye API key to accept (default rye.DefaultAPIKey)"`
 	DRKey         string        `arg:"--dr-key,env:ORDERFLOW_DR_KEY" help:"Digital River key to accept"`
-	RyeStrictRPS  float64       `arg:"--rye-strict-rps" help:"Rye strict tier (createCart, submitCart) requests/s; 0 unlimited (real: 1)"`
-	RyeDefaultRPS float64       `arg:"--rye-default-rps" help:"Rye default tier requests/s; 0 unlimited (real: 100)"`
+	RyeStrictRPS  float64       `arg:"--rye-strict-rps" default:"1" help:"Rye strict tier (createCart, submitCart) requests/s per key, real 1; negative (--rye-strict-rps=-1): unlimited"`
+	RyeDefaultRPS float64       `arg:"--rye-default-rps" default:"100" help:"Rye default tier requests/s per key, real 100; negative (--rye-default-rps=-1): unlimited"`
+	RyeResetEpoch bool          `arg:"--rye-reset-epoch" help:"Rye Ratelimit-Reset as the Unix epoch second of the reset instead of seconds until it (docs are ambiguous)"`
+	RyeRetryAfter bool          `arg:"--rye-retry-after" help:"add Retry-After to Rye 429 answers (not documented for Rye)"`
 	DRRPS         float64       `arg:"--dr-rps" help:"Digital River requests/s; 0 unlimited (real: 25 test, 250 live)"`
 	FaultRate     float64       `arg:"--fault-rate" help:"fraction of submits answered 503 before doing anything"`
 	TimeoutRate   float64       `arg:"--timeout-rate" help:"fraction of submits answered 504 after submitting"`
@@ -29,6 +31,7 @@ type sandboxCmd struct {
 func (c *sandboxCmd) run(ctx context.Context, log *slog.Logger) error {
 	cfg := sandbox.Config{
 		Rye: rye.Config{APIKey: c.RyeKey, PlacementStep: c.PlacementStep, StrictRPS: c.RyeStrictRPS, DefaultRPS: c.RyeDefaultRPS,
+			ResetEpoch: c.RyeResetEpoch, RetryAfter: c.RyeRetryAfter,
 			FaultRate: c.FaultRate, TimeoutRate: c.TimeoutRate, Latency: rye.Latency{Min: c.LatencyMin, Max: c.LatencyMax},
 			Seed: c.Seed, Logger: log},
 		DigitalRiver: digitalriver.Config{APIKey: c.DRKey, PlacementStep: c.PlacementStep, RPS: c.DRRPS,
@@ -45,8 +48,18 @@ func (c *sandboxCmd) run(ctx context.Context, log *slog.Logger) error {
 	}
 	fmt.Printf("sandbox: Rye at %s%s/v1/query, Digital River at %s%s, ledger at %s%s\n",
 		url, sandbox.RyePrefix, url, sandbox.DigitalRiverPrefix, url, sandbox.LedgerPath)
+	strict, def := cfg.Rye.RateLimits()
+	fmt.Printf("sandbox: Rye rate limits: strict %s, default %s (real: 1/s, 100/s)\n", ryeRate(strict), ryeRate(def))
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return shutdown(sctx)
+}
+
+// ryeRate formats a Rye sandbox tier's enforced rate for the banner.
+func ryeRate(rps float64) string {
+	if rps < 0 {
+		return "unlimited"
+	}
+	return fmt.Sprintf("%g/s", rps)
 }
