@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -26,7 +27,8 @@ type Config struct {
 	Brokers     []string
 	RegistryURL string
 	RedisURL    string
-	// Sandbox configures the provider sandbox, which always runs in process.
+	// Sandbox configures the provider sandbox, which always runs in process. Rye rate limits
+	// left at zero are lifted (rye.Unlimited) rather than Rye's real 1/s and 100/s: see Start.
 	Sandbox sandbox.Config
 }
 
@@ -37,6 +39,8 @@ type Env struct {
 	RedisURL    string
 	SandboxURL  string
 	Sandbox     *sandbox.Sandbox
+	// RyeLimits describes the Rye sandbox's enforced rate limits, for banners.
+	RyeLimits string
 	// Kafka and Redis are set when started in process, for fault injection in tests.
 	Kafka *kfake.Cluster
 	Redis *miniredis.Miniredis
@@ -74,7 +78,25 @@ func Start(cfg Config) (_ *Env, err error) {
 		e.Redis, e.RedisURL = mr, "redis://"+mr.Addr()+"/0"
 		e.closers = append(e.closers, mr.Close)
 	}
-	sb, err := sandbox.New(cfg.Sandbox)
+	// The Rye sandbox enforces Rye's real rate limits by default (1 createCart/submitCart per
+	// second per key). The embedded stack runs the demo (20 orders/s) and the test suites,
+	// which need far more, so limits the config leaves at zero are lifted; a config that sets
+	// them (rye.RealStrictRPS, say) keeps them. Said in the log and in Env.RyeLimits.
+	sbCfg := cfg.Sandbox
+	if sbCfg.Rye.StrictRPS == 0 {
+		sbCfg.Rye.StrictRPS = rye.Unlimited
+	}
+	if sbCfg.Rye.DefaultRPS == 0 {
+		sbCfg.Rye.DefaultRPS = rye.Unlimited
+	}
+	strict, def := sbCfg.Rye.RateLimits()
+	e.RyeLimits = fmt.Sprintf("Rye sandbox rate limits: strict %s, default %s (real Rye: 1/s, 100/s)", rate(strict), rate(def))
+	log := sbCfg.Rye.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Info("embedded: " + e.RyeLimits)
+	sb, err := sandbox.New(sbCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +111,13 @@ func Start(cfg Config) (_ *Env, err error) {
 		_ = shutdown(ctx)
 	})
 	return e, nil
+}
+
+func rate(rps float64) string {
+	if rps < 0 {
+		return "unlimited"
+	}
+	return fmt.Sprintf("%g/s", rps)
 }
 
 // Providers returns clients of the sandbox's providers, keyed by provider name.
