@@ -17,6 +17,12 @@ import (
 	"github.com/orderflow/orderflow/sandbox/rye"
 )
 
+// chaosRyeRPS is the Rye sandbox's strict and default tier limit in chaos runs. The sandbox
+// enforces Rye's real 1/s and 100/s by default; chaos tests crash safety, not rate limiting,
+// and its roles are started with --rye-submit-rps 1000, so the sandbox is raised to match and
+// never answers 429 on its own.
+const chaosRyeRPS = 1000
+
 // startSandbox serves the provider sandbox. `orderflow sandbox` has --fault-rate,
 // --timeout-rate and --placement-step but no latency flag, so by default the driver serves the
 // same sandbox package itself (it is never killed) with latency; -sandbox process runs the
@@ -27,7 +33,7 @@ func (r *runner) startSandbox(ctx context.Context) error {
 	case "inproc":
 		sb, err := sandbox.New(sandbox.Config{
 			Rye: rye.Config{PlacementStep: o.step, FaultRate: o.faultRate, TimeoutRate: o.timeoutRt,
-				Latency: rye.Latency{Max: o.latency}, Seed: o.seed},
+				Latency: rye.Latency{Max: o.latency}, Seed: o.seed, StrictRPS: chaosRyeRPS, DefaultRPS: chaosRyeRPS},
 			DigitalRiver: digitalriver.Config{PlacementStep: o.step, FaultRate: o.faultRate, TimeoutRate: o.timeoutRt,
 				LatencyMax: o.latency, Seed: o.seed},
 		})
@@ -54,14 +60,15 @@ func (r *runner) startSandbox(ctx context.Context) error {
 			_ = sb.Close()
 			_ = al.Close()
 		}
-		fmt.Printf("chaos: sandbox in-process at %s: latency [0, %s], fault rate %g, timeout rate %g, placement step %s\n",
-			url, o.latency, o.faultRate, o.timeoutRt, o.step)
+		fmt.Printf("chaos: sandbox in-process at %s: latency [0, %s], fault rate %g, timeout rate %g, placement step %s, Rye limits %d/s (real: 1/s strict)\n",
+			url, o.latency, o.faultRate, o.timeoutRt, o.step, chaosRyeRPS)
 		return nil
 	case "process":
 		logPath := filepath.Join(r.dir, "sandbox.log")
 		p := &proc{name: "sandbox", bin: o.bin, logPath: logPath, env: os.Environ(), args: []string{"sandbox",
 			"--addr", "127.0.0.1:0", "--placement-step", o.step.String(),
-			"--fault-rate", fmt.Sprint(o.faultRate), "--timeout-rate", fmt.Sprint(o.timeoutRt)}}
+			"--fault-rate", fmt.Sprint(o.faultRate), "--timeout-rate", fmt.Sprint(o.timeoutRt),
+			"--rye-strict-rps", fmt.Sprint(chaosRyeRPS), "--rye-default-rps", fmt.Sprint(chaosRyeRPS)}}
 		r.sup.add(p)
 		if err := p.start(); err != nil {
 			return err
@@ -77,8 +84,8 @@ func (r *runner) startSandbox(ctx context.Context) error {
 					if m := re.FindStringSubmatch(sc.Text()); m != nil {
 						f.Close()
 						r.sbURL = m[1]
-						fmt.Printf("chaos: `orderflow sandbox` at %s (no latency flag exists): fault rate %g, timeout rate %g, placement step %s\n",
-							r.sbURL, o.faultRate, o.timeoutRt, o.step)
+						fmt.Printf("chaos: `orderflow sandbox` at %s (no latency flag exists): fault rate %g, timeout rate %g, placement step %s, Rye limits %d/s (real: 1/s strict)\n",
+							r.sbURL, o.faultRate, o.timeoutRt, o.step, chaosRyeRPS)
 						return nil
 					}
 				}
