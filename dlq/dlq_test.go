@@ -189,7 +189,14 @@ func TestInspectLabels(t *testing.T) {
 		"cart-started": {Orders: []provider.OrderPlacement{{Merchant: "amazon", Events: []provider.Event{{Type: provider.EventSubmissionStarted}}}}},
 	}}
 	sent := &capture{}
-	tool, err := dlq.New(dlq.Config{Store: store, Topology: topology.Default(), Providers: map[string]provider.Provider{"rye": prov, "digitalriver": &fixer{}},
+	noOrder := provider.Placement{Orders: []provider.OrderPlacement{{Merchant: digitalriver.Name}}}
+	dr := &fixer{fakeProvider{status: map[string]provider.Placement{
+		"c1": noOrder, "cart-o-plain-1": noOrder, "dr-free": noOrder,
+		"dr-busy":   {Orders: []provider.OrderPlacement{{Merchant: digitalriver.Name, OrderID: "ord-busy", Status: "in_review", Events: []provider.Event{{Type: provider.EventSubmissionStarted}}}}},
+		"dr-placed": {Orders: []provider.OrderPlacement{{Merchant: digitalriver.Name, OrderID: "ord-ok", Status: "accepted", Events: []provider.Event{{Type: provider.EventPlaced}}}}},
+		"dr-failed": {Orders: []provider.OrderPlacement{{Merchant: digitalriver.Name, OrderID: "ord-bad", Status: "blocked", Events: []provider.Event{{Type: provider.EventFailed}}}}},
+	}}}
+	tool, err := dlq.New(dlq.Config{Store: store, Topology: topology.Default(), Providers: map[string]provider.Provider{"rye": prov, "digitalriver": dr},
 		Sender: sent, Rate: 1000})
 	if err != nil {
 		t.Fatal(err)
@@ -261,6 +268,18 @@ func TestInspectLabels(t *testing.T) {
 	capped.ReplayCount = 3
 	drFix := dead("o-plain", 1, "fix-checkout", two[:1])
 	drFix.Provider, drFix.Request.Provider = digitalriver.Name, digitalriver.Name
+	drOne := []schemas.Item{{Merchant: digitalriver.Name, ProductID: "SKU1", Quantity: 1}}
+	drDead := func(order, action, cart string) schemas.DeadLetter {
+		attempt(order, 1, idempotency.StateTerminal, cart, processor.StateFailed, nil)
+		d := dead(order, 1, action, drOne)
+		d.Provider, d.Request.Provider, d.CartID = digitalriver.Name, digitalriver.Name, cart
+		return d
+	}
+	drConsumed := drDead("o-dr-busy", "new-checkout", "dr-busy")
+	drPlaced := drDead("o-dr-placed", "fix-checkout", "dr-placed")
+	drFailedOrder := drDead("o-dr-failed", "new-checkout", "dr-failed")
+	drFree := drDead("o-dr-free", "new-checkout", "dr-free")
+	drLost := drDead("o-dr-lost", "new-checkout", "dr-unknown")
 	rawRecord := schemas.DeadLetter{DeadLetterID: "raw/orders.requests/0/1", Action: processor.ActionFixRecord, RawValue: []byte{1}}
 	older, newer := dead("o-two", 1, "new-payment-method", two[:1]), dead("o-two", 2, "new-payment-method", two[:1])
 	all := []dlq.Entry{{DeadLetter: older}, {DeadLetter: newer}}
@@ -283,6 +302,11 @@ func TestInspectLabels(t *testing.T) {
 		{"nothing since", dead("o-plain", 1, "new-payment-method", two[:1]), dlq.LabelWillSubmit, 1, "", "new cart"},
 		{"cap", capped, dlq.LabelCapReached, 1, "", "cap 3"},
 		{"digital river fix-checkout", drFix, dlq.LabelWillSubmit, 1, drFix.CartID, "update checkout"},
+		{"digital river: the dead letter's checkout became an order in progress", drConsumed, dlq.LabelCheckoutConsumed, 1, "", "became order ord-busy"},
+		{"digital river: the dead letter's checkout became a placed order", drPlaced, dlq.LabelAlreadyPlaced, 0, "", "digitalriver by attempt 1"},
+		{"digital river: its order failed, a new checkout", drFailedOrder, dlq.LabelWillSubmit, 1, "", "new cart"},
+		{"digital river: no order, a new checkout", drFree, dlq.LabelWillSubmit, 1, "", "new cart"},
+		{"digital river: the lookup failed, nothing decided", drLost, dlq.LabelOutcomeUnknown, 1, "", "asking the provider failed"},
 		{"undecodable record", rawRecord, dlq.LabelNotReplayable, 0, "", "no decodable request"},
 		{"superseded", older, dlq.LabelSuperseded, 1, "", "is newer"},
 	} {
@@ -297,6 +321,14 @@ func TestInspectLabels(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("digital river: patched items go to a new checkout", func(t *testing.T) {
+		patch, _ := dlq.ParsePatch([]string{"item.0.quantity=1"})
+		p, err := tool.Inspect(ctx, all, drFix, dlq.Options{ReplayID: "r1", Patch: patch})
+		if err != nil || p.Label != dlq.LabelWillSubmit || p.ReuseCart != "" || !strings.Contains(p.Detail, "can not change") {
+			t.Fatalf("plan %+v, %v: want will-submit on a new checkout", p, err)
+		}
+	})
 
 	t.Run("replay publishes a new attempt and audits it; the same id again maps to it", func(t *testing.T) {
 		d := dead("o-plain", 1, "new-payment-method", two[:1])
@@ -365,6 +397,19 @@ func TestInspectLabels(t *testing.T) {
 		a, err := store.Allocations(ctx, "o-plain")
 		if err != nil || a.ByReason["replay/r-dry/"+d.DeadLetterID] != 0 {
 			t.Fatalf("a dry run allocated an attempt: %+v", a)
+		}
+	})
+
+	t.Run("digital river: a consumed checkout is refused even with --force", func(t *testing.T) {
+		before := len(sent.msgs)
+		res, err := tool.Replay(ctx, nil, []dlq.Entry{{DeadLetter: drConsumed}}, dlq.Options{ReplayID: "r-consumed", Force: true})
+		if err != nil || res[0].Label != dlq.LabelCheckoutConsumed || res[0].Result != dlq.ResultRefused || res[0].Published != 0 {
+			t.Fatalf("forced replay of a consumed checkout: %+v, %v", res, err)
+		}
+		for _, m := range sent.msgs[before:] {
+			if _, ok := m.Value.(schemas.OrderRequested); ok {
+				t.Fatalf("a request was published: %+v", m.Value)
+			}
 		}
 	})
 }

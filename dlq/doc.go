@@ -47,14 +47,25 @@
 // is published to the requests topic, where the normal worker path places it under its own
 // idempotency record, and the dead letter's trace context travels as record headers.
 //
-// Digital River: a 409 (action new-checkout) replays as a new attempt, which creates a new
-// checkout with the patched payment source. A fix-checkout dead letter (another 4xx; and a
-// new-payment-method one refused at submission when the patch brings a new payment_ref) fixes
-// the SAME checkout: Replay applies the patched buyer (shipTo, billTo, email), items and payment
-// source to it (digitalriver.Client UpdateCheckout, AttachSource), then publishes the new attempt
-// with the attribute processor.ReuseCartAttribute = <checkout id>; the worker records that
-// checkout as the attempt's cart instead of creating one, and submits it. A checkout consumed
-// in the meantime answers 404, which the worker polls, never resubmits. --new-cart opts out.
+// Digital River: before anything is labelled, the orders of the dead letter's checkout, and of
+// every other ended attempt's checkout, are looked up (Provider.Status, GET /orders?checkoutId=).
+// The answer Digital River gives a reused checkout is not something to rely on (404 is documented,
+// 409 and 400 are plausible), so a dead letter may name a checkout that was consumed after all. A
+// checkout whose order is placed makes the dead letter already-placed; one whose order is still in
+// progress makes it checkout-consumed, refused even with --force (wait, then run again); a lookup
+// that fails leaves it outcome-unknown. Only a checkout without an order (or with a failed one)
+// lets a replay go on:
+// a 409 (action new-checkout) replays as a new attempt, which creates a new checkout with the
+// patched payment source. A fix-checkout dead letter (another 4xx; and a new-payment-method one
+// refused at submission when the patch brings a new payment_ref) fixes the SAME checkout: Replay
+// applies the patched buyer (shipTo, billTo, email) and payment source to it
+// (digitalriver.Client UpdateCheckout, AttachSource), then publishes the new attempt with the
+// attribute processor.ReuseCartAttribute = <checkout id>; the worker records that checkout as the
+// attempt's cart instead of creating one, and submits it. A patch of items always replays with a
+// NEW checkout: Digital River refuses line item changes on an existing checkout (400). Every
+// refusal of the fix or of the submit is classified by the client only after it looked the
+// checkout's orders up, so a checkout consumed in the meantime is already-submitted (refused, or
+// polled by the worker), never resubmitted. --new-cart opts out of fixing in place.
 //
 // Every decision of a real run (not of a dry run) is recorded on the replays topic as a
 // schemas.ReplayAudit: replay id, dead letter, label, result (submitted, noop, refused,

@@ -40,6 +40,10 @@ const (
 	// LabelAlreadyReplayed: this replay id already replayed this dead letter and that attempt
 	// failed; its own dead letter is the one to replay.
 	LabelAlreadyReplayed Label = "already-replayed"
+	// LabelCheckoutConsumed: a Digital River checkout of the order (the dead letter's, or another
+	// ended attempt's) became an order that is still in progress. Replaying could charge twice,
+	// so it is refused even with --force: wait for the order to end, then run again.
+	LabelCheckoutConsumed Label = "checkout-consumed"
 )
 
 // Sender produces records and returns once all are acknowledged; *producer.Producer is one.
@@ -174,6 +178,7 @@ func (t *Tool) Inspect(ctx context.Context, all []Entry, d schemas.DeadLetter, o
 		return p, err
 	}
 	p.floor = st.highest
+	lookUpOwnCheckout(d, &st)
 	t.probe(ctx, d, want, &st)
 
 	var placedBy []string
@@ -193,6 +198,10 @@ func (t *Tool) Inspect(ctx context.Context, all []Entry, d schemas.DeadLetter, o
 	}
 	if newer := supersededBy(all, d, merchantsOf(p.Items)); newer != nil {
 		p.Label, p.Detail = LabelSuperseded, fmt.Sprintf("dead letter %s (attempt %d) is newer: replay that one", short(newer.DeadLetterID), newer.Attempt)
+		return p, nil
+	}
+	if len(st.consumed) > 0 {
+		p.Label, p.Detail = LabelCheckoutConsumed, strings.Join(st.consumed, "; ")+": wait until it ends, then run again"
 		return p, nil
 	}
 	if st.own != 0 && st.ownRec.State == idempotency.StateTerminal {
@@ -220,6 +229,8 @@ func (t *Tool) Inspect(ctx context.Context, all []Entry, d schemas.DeadLetter, o
 		p.Detail = fmt.Sprintf("publish attempt %d again (replay %s was started, not picked up yet)", st.own, opts.ReplayID)
 	case p.ReuseCart != "":
 		p.Detail = fmt.Sprintf("update checkout %s and submit it as a new attempt", p.ReuseCart)
+	case itemsOnNewCheckout(d, opts):
+		p.Detail = "a new cart as a new attempt: the patch changes items, which a Digital River checkout can not change"
 	default:
 		p.Detail = "a new cart as a new attempt"
 	}
@@ -238,9 +249,11 @@ func replays(d schemas.DeadLetter) int {
 	return n
 }
 
-// reusableCart is the cart a replay of d fixes in place, or "".
+// reusableCart is the cart a replay of d fixes in place, or "". Patched items always need a new
+// checkout: Digital River only lets an update change a line item's subscription, ship from and
+// metadata, anything else is 400 ("Describing line items", section "Updating items").
 func (t *Tool) reusableCart(d schemas.DeadLetter, opts Options) string {
-	if opts.NewCart || d.CartID == "" || d.Provider != digitalriver.Name {
+	if opts.NewCart || d.CartID == "" || d.Provider != digitalriver.Name || opts.Patch.Has("items") {
 		return ""
 	}
 	switch {
@@ -253,20 +266,44 @@ func (t *Tool) reusableCart(d schemas.DeadLetter, opts Options) string {
 	return ""
 }
 
+// itemsOnNewCheckout reports whether a replay of d that would fix its checkout goes to a new
+// checkout because the patch changes items.
+func itemsOnNewCheckout(d schemas.DeadLetter, opts Options) bool {
+	return d.Provider == digitalriver.Name && d.CartID != "" && opts.Patch.Has("items") && !opts.NewCart &&
+		(d.Action == string(provider.ActionFixCheckout) || d.Action == string(provider.ActionNewPaymentMethod))
+}
+
 // orderState is what the store knows about every attempt of an order.
 type orderState struct {
-	highest int
-	placed  map[string]int // merchant -> attempt that placed it
-	unknown []string       // attempts that may still charge, explained
-	carts   []probeTarget  // of those, the ones with a cart to ask the provider about
-	own     int            // the attempt this replay id allocated for the dead letter
-	ownRec  idempotency.Record
+	highest  int
+	placed   map[string]int // merchant -> attempt that placed it
+	unknown  []string       // attempts that may still charge, explained
+	carts    []probeTarget  // of those, the ones with a cart to ask the provider about
+	consumed []string       // Digital River checkouts of ended attempts that became orders still in progress
+	own      int            // the attempt this replay id allocated for the dead letter
+	ownRec   idempotency.Record
 }
 
 type probeTarget struct {
 	attempt int
 	cartID  string
 	why     string
+	// ended: the attempt ended without an order we know of (a refused Digital River checkout).
+	// Only an order found for the cart matters: none is the expected answer.
+	ended bool
+}
+
+// lookUpOwnCheckout makes sure the dead letter's own Digital River checkout is looked up: its
+// attempt ended refused, but the refusal may have been a reused checkout's answer, or the
+// checkout may have been consumed since. Nothing is decided before its orders are known.
+func lookUpOwnCheckout(d schemas.DeadLetter, st *orderState) {
+	if d.Provider != digitalriver.Name || d.CartID == "" {
+		return
+	}
+	if slices.ContainsFunc(st.carts, func(c probeTarget) bool { return c.cartID == d.CartID }) {
+		return
+	}
+	st.carts = append(st.carts, probeTarget{d.Attempt, d.CartID, "was refused (dead letter)", true})
 }
 
 func (t *Tool) orderState(ctx context.Context, all []Entry, d schemas.DeadLetter, replayID string, want []string) (orderState, error) {
@@ -313,13 +350,16 @@ func (t *Tool) orderState(ctx context.Context, all []Entry, d schemas.DeadLetter
 			}
 			switch {
 			case rec.Outcome == processor.StateNeedsAttention:
-				st.carts = append(st.carts, probeTarget{n, rec.CartID, "ended needs_attention (submitted, never confirmed)"})
+				st.carts = append(st.carts, probeTarget{n, rec.CartID, "ended needs_attention (submitted, never confirmed)", false})
 			case processor.ActionTimedOut(rec):
 				// The customer may complete the 3-D Secure challenge after our deadline.
-				st.carts = append(st.carts, probeTarget{n, rec.CartID, "timed out waiting for the customer's payment challenge (may still be completed)"})
+				st.carts = append(st.carts, probeTarget{n, rec.CartID, "timed out waiting for the customer's payment challenge (may still be completed)", false})
+			case d.Provider == digitalriver.Name && rec.CartID != "" && rec.Outcome != processor.StatePlaced:
+				// A refused Digital River checkout may have been consumed after all: look it up.
+				st.carts = append(st.carts, probeTarget{n, rec.CartID, "ended " + rec.Outcome, true})
 			}
 		case idempotency.StateSubmitting, idempotency.StateSubmitted:
-			st.carts = append(st.carts, probeTarget{n, rec.CartID, "submitted, outcome not known yet"})
+			st.carts = append(st.carts, probeTarget{n, rec.CartID, "submitted, outcome not known yet", false})
 		case idempotency.StateReserved, idempotency.StateCartCreated:
 			st.unknown = append(st.unknown, fmt.Sprintf("attempt %d is in progress (%s)", n, rec.State))
 		case idempotency.StateNone:
@@ -351,7 +391,9 @@ func siblingReplay(all []Entry, reason, replayID string, want []string) bool {
 }
 
 // probe asks the provider about every cart whose outcome the store does not know: placed
-// merchant orders count as placed, failed ones no longer as unknown.
+// merchant orders count as placed, failed ones no longer as unknown. For an ended attempt's
+// Digital River checkout only an order found counts: placed as placed, still in progress as
+// consumed (LabelCheckoutConsumed); no order is what a refused checkout should show.
 func (t *Tool) probe(ctx context.Context, d schemas.DeadLetter, want []string, st *orderState) {
 	prov := t.cfg.Providers[d.Provider]
 	for _, c := range st.carts {
@@ -363,6 +405,21 @@ func (t *Tool) probe(ctx context.Context, d schemas.DeadLetter, want []string, s
 		pl, err := prov.Status(ctx, c.cartID)
 		if err != nil {
 			st.unknown = append(st.unknown, what+": asking the provider failed: "+err.Error())
+			continue
+		}
+		if c.ended {
+			for _, o := range pl.Orders {
+				switch o.Phase() {
+				case provider.PhasePlaced:
+					if _, ok := st.placed[o.Merchant]; !ok {
+						st.placed[o.Merchant] = c.attempt
+					}
+				case provider.PhaseNotStarted, provider.PhaseFailed: // no order, or one that failed: nothing to wait for
+				default:
+					st.consumed = append(st.consumed, fmt.Sprintf("%s, but checkout %s became order %s (%s, %s)",
+						fmt.Sprintf("attempt %d %s", c.attempt, c.why), c.cartID, o.OrderID, o.Status, o.Phase()))
+				}
+			}
 			continue
 		}
 		open := 0

@@ -90,6 +90,8 @@ func (t *Tool) replay(ctx context.Context, p Plan, opts Options) (Result, error)
 		r.Result = ResultNoop
 	case LabelNotReplayable:
 		r.Result = ResultRefused
+	case LabelCheckoutConsumed:
+		r.Result = ResultRefused // never forced: the consumed checkout's order may still charge
 	case LabelOutcomeUnknown, LabelCapReached:
 		if !opts.Force {
 			r.Result = ResultRefused
@@ -139,7 +141,8 @@ func (t *Tool) publish(ctx context.Context, p Plan, r Result, opts Options) (Res
 		if err := t.fixCheckout(ctx, p, req, opts); err != nil {
 			r.Result, r.Reason = ResultFailed, fmt.Sprintf("fixing checkout %s: %v", p.ReuseCart, err)
 			if provider.ClassOf(err) == provider.ClassAlreadySubmitted {
-				r.Result, r.Reason = ResultRefused, fmt.Sprintf("checkout %s was consumed meanwhile: run the dry run again to see whether it placed", p.ReuseCart)
+				// The client looked the checkout's orders up after the refusal and found one.
+				r.Result, r.Reason = ResultRefused, fmt.Sprintf("checkout %s was consumed meanwhile (%v): run the dry run again to see whether it placed", p.ReuseCart, err)
 			}
 			return r, t.cfg.Sender.Send(ctx, t.audit(r, opts))
 		}
@@ -162,7 +165,9 @@ func (t *Tool) publish(ctx context.Context, p Plan, r Result, opts Options) (Res
 }
 
 // fixCheckout makes the refused checkout match the patched request: buyer as shipTo, billTo
-// and e-mail, the items if patched, the payment source if patched.
+// and e-mail, the payment source if patched. Items are never changed on a checkout (a patch of
+// items replays with a new checkout, see reusableCart). Every refusal of the update is decided by
+// the client after it looked the checkout's orders up: a consumed checkout is ClassAlreadySubmitted.
 func (t *Tool) fixCheckout(ctx context.Context, p Plan, req schemas.OrderRequested, opts Options) error {
 	fixer, ok := t.cfg.Providers[p.DeadLetter.Provider].(CheckoutFixer)
 	if !ok {
@@ -173,11 +178,6 @@ func (t *Tool) fixCheckout(ctx context.Context, p Plan, req schemas.OrderRequest
 		Address1: b.Address1, Address2: b.Address2, City: b.City, ProvinceCode: b.ProvinceCode,
 		PostalCode: b.PostalCode, CountryCode: b.CountryCode}
 	patch := digitalriver.CheckoutPatch{ShipTo: &buyer, BillTo: &buyer, Email: b.Email}
-	if opts.Patch.Has("items") {
-		for _, it := range req.Items {
-			patch.Items = append(patch.Items, provider.Item{Merchant: it.Merchant, ProductID: it.ProductID, Quantity: it.Quantity, PriceCents: it.PriceCents})
-		}
-	}
 	if err := fixer.UpdateCheckout(ctx, p.ReuseCart, patch); err != nil {
 		return err
 	}

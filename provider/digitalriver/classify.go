@@ -51,9 +51,12 @@ const (
 )
 
 // classify turns a non-2xx answer into a *provider.Error. It follows "Handling a rejected order":
-// 409 on POST /orders needs a new checkout, other 4xx a fixed checkout resubmitted with the same id,
-// 404 means the checkout was consumed; a 5xx or timeout after POST /orders was sent leaves the
-// outcome unknown. secrets are removed from every text taken from the answer.
+// 409 on POST /orders needs a new checkout, other 4xx a fixed checkout resubmitted with the same id;
+// a 5xx or timeout after POST /orders was sent leaves the outcome unknown. A 404 on an existing
+// checkout is provisionally ClassAlreadySubmitted (the documented answer to a reused checkout,
+// "Processing orders", section "Reusing the checkout identifier"). Every 4xx about an existing
+// checkout is only provisional: Client.decide settles it after looking the checkout's orders up.
+// secrets are removed from every text taken from the answer.
 func classify(op string, kind opKind, status int, h http.Header, body []byte, now time.Time, secrets ...string) *provider.Error {
 	e := &provider.Error{Op: op, HTTPStatus: status, RequestID: requestID(h, secrets)}
 	typ, code, msg := parseErrorBody(status, body)

@@ -257,24 +257,53 @@ func TestContract(t *testing.T) {
 			},
 		},
 		{
-			name: "src_pending_funds fails the payment session gate", source: "src_pending_funds", skus: []string{"SKU1"},
-			secrets: []string{"src_good_3"},
+			name: "src_pending_funds: a delayed payment waits in pending_payment, then is placed", source: "src_pending_funds", skus: []string{"SKU1"},
 			run: func(t *testing.T, e *env, req provider.CartRequest) {
 				cart := e.createCart(t, req)
-				_, pe := e.submit(t, cart.ID)
-				checkErr(t, "submit", pe, wantErr{provider.ClassNotRetryable, provider.ActionNewPaymentMethod,
-					digitalriver.CodePaymentSessionNotReady, 0})
-				if !strings.Contains(pe.Message, "pending_funds") {
-					t.Fatalf("message %q does not name the session state", pe.Message)
-				}
-				if n := len(e.ledger.Entries()); n != 0 {
-					t.Fatalf("the gate let POST /orders through: %d ledger entries", n)
-				}
-				if err := e.client.AttachSource(context.Background(), cart.ID, "src_good_3"); err != nil {
-					t.Fatal(err)
-				}
 				sub := e.mustSubmit(t, cart.ID)
+				if sub.Orders[0].Status != "pending_payment" {
+					t.Fatalf("order state %q, want pending_payment", sub.Orders[0].Status)
+				}
+				o := e.waitPhase(t, cart.ID, provider.PhasePlaced)
+				wantEvents(t, o, provider.EventSubmissionStarted, provider.EventPaymentSucceeded, provider.EventPlaced)
 				checkLedger(t, e.ledger, cart.ID, sub.Orders[0].OrderID, req, false)
+			},
+		},
+		{
+			name: "src_pending_funds_never: the unfunded order is cancelled, a failure", source: "src_pending_funds_never", skus: []string{"SKU1"},
+			run: func(t *testing.T, e *env, req provider.CartRequest) {
+				cart := e.createCart(t, req)
+				e.mustSubmit(t, cart.ID)
+				o := e.waitPhase(t, cart.ID, provider.PhaseFailed)
+				if f, _ := o.Failure(); f.ReasonCode != "cancelled" || f.Retryable == nil || *f.Retryable {
+					t.Fatalf("failure %+v, want cancelled, not retryable", f)
+				}
+			},
+		},
+		{
+			name: "fulfilled and complete orders are placed", source: "src_ok_3", skus: []string{"fulfilled:SKU1"},
+			run: func(t *testing.T, e *env, req provider.CartRequest) {
+				cart := e.createCart(t, req)
+				e.mustSubmit(t, cart.ID)
+				deadline := time.Now().Add(5 * time.Second)
+				for {
+					p, err := e.client.Status(context.Background(), cart.ID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if o := p.Orders[0]; o.Status == "complete" {
+						if o.Phase() != provider.PhasePlaced {
+							t.Fatalf("complete order in phase %v", o.Phase())
+						}
+						break
+					} else if o.Status != "pending_payment" && o.Phase() != provider.PhasePlaced {
+						t.Fatalf("order %s in phase %v", o.Status, o.Phase())
+					}
+					if time.Now().After(deadline) {
+						t.Fatal("the order never completed")
+					}
+					time.Sleep(step / 2)
+				}
 			},
 		},
 		{
@@ -318,14 +347,17 @@ func TestContract(t *testing.T) {
 				sub := e.mustSubmit(t, cart.ID)
 				_, pe := e.submit(t, cart.ID)
 				checkErr(t, "resubmit", pe, wantErr{provider.ClassAlreadySubmitted, provider.ActionNone,
-					"not_found/resource-not-found", 404})
+					"not_found/not_found", 404})
+				if !strings.Contains(pe.Message, sub.Orders[0].OrderID) {
+					t.Fatalf("message %q does not name the existing order", pe.Message)
+				}
 				o := e.waitPhase(t, cart.ID, provider.PhasePlaced)
 				if o.OrderID != sub.Orders[0].OrderID {
 					t.Fatalf("Status found order %s, want %s", o.OrderID, sub.Orders[0].OrderID)
 				}
 				err := e.client.UpdateCheckout(context.Background(), cart.ID, digitalriver.CheckoutPatch{Email: "x@example.com"})
 				checkErr(t, "update of a consumed checkout", asProviderError(t, err),
-					wantErr{provider.ClassAlreadySubmitted, provider.ActionNone, "not_found/resource-not-found", 404})
+					wantErr{provider.ClassAlreadySubmitted, provider.ActionNone, "not_found/not_found", 404})
 				checkLedger(t, e.ledger, cart.ID, sub.Orders[0].OrderID, req, false)
 			},
 		},
@@ -339,7 +371,7 @@ func TestContract(t *testing.T) {
 				o := e.waitPhase(t, cart.ID, provider.PhasePlaced)
 				_, pe = e.submit(t, cart.ID)
 				checkErr(t, "resubmit", pe, wantErr{provider.ClassAlreadySubmitted, provider.ActionNone,
-					"not_found/resource-not-found", 404})
+					"not_found/not_found", 404})
 				checkLedger(t, e.ledger, cart.ID, o.OrderID, req, false)
 			},
 		},
@@ -413,6 +445,14 @@ func TestContract(t *testing.T) {
 				_, err := e.newClient(t, "sk_test_wrong").CreateCart(context.Background(), req)
 				checkErr(t, "CreateCart", asProviderError(t, err), wantErr{provider.ClassNotRetryable,
 					provider.ActionInvestigate, "unauthorized/unauthorized", 401})
+			},
+		},
+		{
+			name: "an unknown checkout is investigated, never a new checkout", source: "src_ok_13", skus: []string{"SKU1"},
+			run: func(t *testing.T, e *env, req provider.CartRequest) {
+				_, pe := e.submit(t, "chk_never_created")
+				checkErr(t, "submit", pe, wantErr{provider.ClassNotRetryable, provider.ActionInvestigate, "not_found/not_found", 404})
+				e.createCart(t, req) // for the logs check
 			},
 		},
 		{

@@ -4,9 +4,14 @@ import (
 	"github.com/orderflow/orderflow/provider"
 )
 
-// Order states, grouped by the placement phase they mean.
+// Order states, grouped by the placement phase they mean. The documented states ("The order
+// lifecycle", docs.digitalriver.com/digital-river-api/order-management/orders/the-order-lifecycle)
+// are pending_payment, in_review, accepted, blocked, cancelled, fulfilled, complete, returned and
+// dispute. An order that reached accepted was placed: fulfilled, complete, returned and dispute
+// all come after it. blocked (fraud) and cancelled (for example a delayed payment never funded)
+// are failures. "failed" and "canceled" are not documented and kept as failures to be safe.
 var (
-	placedStates = map[string]bool{"accepted": true, "fulfilled": true, "complete": true}
+	placedStates = map[string]bool{"accepted": true, "fulfilled": true, "complete": true, "returned": true, "dispute": true}
 	failedStates = map[string]bool{"failed": true, "blocked": true, "cancelled": true, "canceled": true}
 )
 
@@ -49,13 +54,28 @@ func eventsOf(o order) []provider.Event {
 	return evs
 }
 
-func itemsOf(items []lineItem) []provider.Item {
+// itemsOf maps an order's lines onto provider items: ProductID is the skuId, or productDetails.id
+// for an uncatalogued item, with its name and SKU group, exactly as CreateCart sent them (Digital
+// River fills productDetails for SKU items too; those keep only the skuId).
+// PriceCents is the unit price: price when the order carries one, else amount/quantity when that
+// divides evenly, else 0 (not reported).
+func itemsOf(items []orderItem) []provider.Item {
 	if len(items) == 0 {
 		return nil
 	}
 	out := make([]provider.Item, len(items))
 	for i, it := range items {
-		out[i] = provider.Item{Merchant: Name, ProductID: it.SKUID, Quantity: it.Quantity, PriceCents: int64(it.Price)}
+		pi := provider.Item{Merchant: Name, ProductID: it.SKUID, Quantity: it.Quantity}
+		if d := it.ProductDetails; d != nil && it.SKUID == "" { // an item sent as productDetails
+			pi.ProductID, pi.SKUGroupID, pi.Name = d.ID, d.SKUGroupID, d.Name
+		}
+		switch {
+		case it.Price != nil:
+			pi.PriceCents = int64(*it.Price)
+		case it.Amount != nil && it.Quantity > 0 && int64(*it.Amount)%int64(it.Quantity) == 0:
+			pi.PriceCents = int64(*it.Amount) / int64(it.Quantity)
+		}
+		out[i] = pi
 	}
 	return out
 }

@@ -89,20 +89,54 @@ func contactOf(b provider.Buyer) *contact {
 	}
 }
 
+// lineItem is one element of a checkout's items[] in a create request. An item names either a
+// catalogue SKU (skuId) or carries productDetails, never both ("Describing line items",
+// docs.digitalriver.com/digital-river-api/integration-options/checkouts/creating-checkouts/describing-the-items:
+// "each items[] in a POST/checkouts must contain a skuId" / "use it to define productDetails").
 type lineItem struct {
-	SKUID    string `json:"skuId"`
-	Quantity int    `json:"quantity"`
-	Price    amount `json:"price"`
+	SKUID          string          `json:"skuId,omitempty"`
+	ProductDetails *productDetails `json:"productDetails,omitempty"`
+	Quantity       int             `json:"quantity"`
+	Price          amount          `json:"price"`
 }
 
-func lineItemsOf(items []provider.Item) []lineItem {
+// productDetails is basic product data for an item that is not a catalogue SKU. skuGroupId,
+// countryOfOrigin and name are required ("Using product details",
+// docs.digitalriver.com/digital-river-api/product-management/using-product-details: a missing
+// skuGroupId or countryOfOrigin is 400 missing_parameter; "A name is required"); id should be the
+// product's id in our system.
+type productDetails struct {
+	ID              string `json:"id,omitempty"`
+	SKUGroupID      string `json:"skuGroupId,omitempty"`
+	Name            string `json:"name,omitempty"`
+	CountryOfOrigin string `json:"countryOfOrigin,omitempty"`
+}
+
+// lineItemsOf builds the items of a create checkout request. An item with a SKUGroupID is sent as
+// productDetails (id = ProductID, name = Name, countryOfOrigin = the client's CountryOfOrigin);
+// every other item as skuId = ProductID. It refuses, before anything is sent, an uncatalogued item
+// without a name or without a country of origin: Digital River would answer 400 for it.
+func lineItemsOf(items []provider.Item, countryOfOrigin string) ([]lineItem, error) {
 	out := make([]lineItem, len(items))
 	for i, it := range items {
-		out[i] = lineItem{SKUID: it.ProductID, Quantity: it.Quantity, Price: amount(it.PriceCents)}
+		out[i] = lineItem{Quantity: it.Quantity, Price: amount(it.PriceCents)}
+		if it.SKUGroupID == "" {
+			out[i].SKUID = it.ProductID
+			continue
+		}
+		switch {
+		case strings.TrimSpace(it.Name) == "":
+			return nil, fmt.Errorf("item %d (%s): productDetails needs a name", i, it.ProductID)
+		case countryOfOrigin == "":
+			return nil, fmt.Errorf("item %d (%s): productDetails needs a countryOfOrigin: set the client's CountryOfOrigin", i, it.ProductID)
+		}
+		out[i].ProductDetails = &productDetails{ID: it.ProductID, SKUGroupID: it.SKUGroupID, Name: it.Name, CountryOfOrigin: countryOfOrigin}
 	}
-	return out
+	return out, nil
 }
 
+// checkoutRequest is the create checkout body. browserIp is the customer's IP ("Providing the IP
+// address", docs.digitalriver.com/digital-river-api/integration-options/checkouts/creating-checkouts/providing-the-ip-address).
 type checkoutRequest struct {
 	Items      []lineItem `json:"items"`
 	Email      string     `json:"email,omitempty"`
@@ -110,13 +144,16 @@ type checkoutRequest struct {
 	BillTo     *contact   `json:"billTo,omitempty"`
 	Currency   string     `json:"currency,omitempty"`
 	UpstreamID string     `json:"upstreamId,omitempty"`
+	BrowserIP  string     `json:"browserIp,omitempty"`
 }
 
+// checkoutUpdate is the update checkout body. It never carries items: "update checkout requests
+// only allow you to modify subscription, ship from and meta data" of a line item, anything else
+// is 400 ("Describing line items", section "Updating items").
 type checkoutUpdate struct {
-	Items  []lineItem `json:"items,omitempty"`
-	Email  string     `json:"email,omitempty"`
-	ShipTo *contact   `json:"shipTo,omitempty"`
-	BillTo *contact   `json:"billTo,omitempty"`
+	Email  string   `json:"email,omitempty"`
+	ShipTo *contact `json:"shipTo,omitempty"`
+	BillTo *contact `json:"billTo,omitempty"`
 }
 
 type session struct {
@@ -147,17 +184,36 @@ type charge struct {
 	State  string `json:"state"`
 }
 
+// orderItem is a line of an order as Digital River reports it: skuId and/or productDetails,
+// quantity and amount (the line total); price is not in the documented order examples ("Describing
+// line items", section "How Digital River returns product data").
+type orderItem struct {
+	ID             string          `json:"id"`
+	SKUID          string          `json:"skuId"`
+	ProductDetails *productDetails `json:"productDetails"`
+	Quantity       int             `json:"quantity"`
+	Price          *amount         `json:"price"`
+	Amount         *amount         `json:"amount"`
+}
+
+// order is an order. Charges are payment.charges[] ("Charges",
+// docs.digitalriver.com/digital-river-api/order-management/orders/payment-charges); a top-level
+// charges[] (older versions) is read too.
 type order struct {
-	ID          string     `json:"id"`
-	CheckoutID  string     `json:"checkoutId"`
-	UpstreamID  string     `json:"upstreamId"`
-	State       string     `json:"state"`
-	Currency    string     `json:"currency"`
-	TotalAmount amount     `json:"totalAmount"`
-	Items       []lineItem `json:"items"`
-	Charges     []charge   `json:"charges"`
-	CreatedTime time.Time  `json:"createdTime"`
-	UpdatedTime time.Time  `json:"updatedTime"`
+	ID          string      `json:"id"`
+	CheckoutID  string      `json:"checkoutId"`
+	UpstreamID  string      `json:"upstreamId"`
+	State       string      `json:"state"`
+	Currency    string      `json:"currency"`
+	TotalAmount amount      `json:"totalAmount"`
+	Items       []orderItem `json:"items"`
+	Charges     []charge    `json:"charges"`
+	Payment     struct {
+		Charges []charge `json:"charges"`
+		Session session  `json:"session"`
+	} `json:"payment"`
+	CreatedTime time.Time `json:"createdTime"`
+	UpdatedTime time.Time `json:"updatedTime"`
 }
 
 type orderList struct {

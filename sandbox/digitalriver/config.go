@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -39,7 +40,23 @@ type Config struct {
 	// Seed seeds the random source behind FaultRate, TimeoutRate and the latency, so a run is
 	// reproducible for a given request sequence. The zero seed is a valid seed.
 	Seed uint64
+
+	// ReusedCheckoutStatus is the HTTP status a consumed checkout (one already turned into an
+	// order) answers to POST /orders, POST /checkouts/{id} and attaching a source: 404 (the
+	// default, and what "Processing orders" documents), 409 or 400, the other answers a real
+	// Digital River could plausibly give (see ReusedCheckoutStatuses). A "reused-<status>:" sku
+	// prefix overrides it per checkout.
+	ReusedCheckoutStatus int
 }
+
+// ReusedCheckoutStatuses are the accepted values of Config.ReusedCheckoutStatus:
+//
+//	404 not_found   {"type":"not_found","errors":[{"code":"not_found","parameter":"orderId","message":"Order <id> not found"}]}
+//	                (documented, "Processing orders", section "Reusing the checkout identifier")
+//	409 conflict    code failed-request, the code of a declined charge ("Processing orders", "409 Conflict")
+//	400 bad_request code order_submit_failed "Payment session status is invalid." ("Payment sessions": the
+//	                consumed checkout's session is no longer requires_confirmation)
+var ReusedCheckoutStatuses = []int{404, 409, 400}
 
 // Validate reports every invalid field. It accepts the zero value of every field but APIKey.
 func (c Config) Validate() error {
@@ -70,6 +87,9 @@ func (c Config) Validate() error {
 	if c.LatencyMax < c.LatencyMin {
 		errs = append(errs, fmt.Errorf("LatencyMax %v must be >= LatencyMin %v", c.LatencyMax, c.LatencyMin))
 	}
+	if c.ReusedCheckoutStatus != 0 && !slices.Contains(ReusedCheckoutStatuses, c.ReusedCheckoutStatus) {
+		errs = append(errs, fmt.Errorf("ReusedCheckoutStatus %d must be one of %v", c.ReusedCheckoutStatus, ReusedCheckoutStatuses))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("validating digitalriver sandbox config: %w", err)
 	}
@@ -79,6 +99,9 @@ func (c Config) Validate() error {
 func (c Config) withDefaults() Config {
 	if c.PlacementStep == 0 {
 		c.PlacementStep = DefaultPlacementStep
+	}
+	if c.ReusedCheckoutStatus == 0 {
+		c.ReusedCheckoutStatus = 404
 	}
 	if c.RPS > 0 && c.Burst == 0 {
 		c.Burst = max(1, int(math.Ceil(c.RPS)))

@@ -48,7 +48,7 @@ func ExampleNewHandler() {
 	e := l.Entries()[0]
 	fmt.Println(len(l.Entries()), e.CartID == id, e.OrderRef, e.AmountCents, e.Currency, e.Charged)
 	// Output:
-	// 400 {"type":"bad_request","errors":[{"code":"order_submit_failed","parameter":"checkoutId","message":"The payment session is requires_source; an order needs requires_confirmation with nothing left to contribute."}]}
+	// 400 {"type":"bad_request","errors":[{"code":"order_submit_failed","message":"Payment session status is invalid."}]}
 	// 201 true
 	// 404
 	// 1 true order-1/1 2500 USD true

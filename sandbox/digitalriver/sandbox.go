@@ -20,9 +20,6 @@ import (
 // ProviderName is the ledger's Provider field for every entry this sandbox records.
 const ProviderName = "digitalriver"
 
-// RequestIDHeader carries the id the sandbox gives every response, errors included.
-const RequestIDHeader = "X-Request-Id"
-
 // Request body limits, in line with what a real API would refuse.
 const (
 	maxBodyBytes = 1 << 20
@@ -44,6 +41,7 @@ type sandbox struct {
 
 	mu        sync.Mutex
 	checkouts map[string]*checkout // live, not yet consumed
+	consumed  map[string]*order    // checkout id -> the order that consumed it
 	orders    map[string]*order
 	orderSeq  []*order // creation order, for listing
 }
@@ -53,7 +51,7 @@ type sandbox struct {
 //
 //	mux.Handle("/dr/", http.StripPrefix("/dr", h))
 //
-// Every consumed checkout is recorded in l. Middleware runs in this order: request id, latency,
+// Every consumed checkout is recorded in l. Middleware runs in this order: body limit, latency,
 // authentication, rate limit, injected 503 fault, then the route.
 func NewHandler(cfg Config, l *ledger.Ledger) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
@@ -68,6 +66,7 @@ func NewHandler(cfg Config, l *ledger.Ledger) (http.Handler, error) {
 		ledger:    l,
 		rnd:       mrand.New(mrand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		checkouts: map[string]*checkout{},
+		consumed:  map[string]*order{},
 		orders:    map[string]*order{},
 	}
 	if cfg.RPS > 0 {
@@ -83,7 +82,7 @@ func NewHandler(cfg Config, l *ledger.Ledger) (http.Handler, error) {
 	mux.HandleFunc("GET /orders/{id}", s.getOrder)
 	mux.HandleFunc("GET /orders", s.listOrders)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, newError(http.StatusNotFound, typeNotFound, "resource-not-found", "",
+		writeError(w, newError(http.StatusNotFound, typeNotFound, codeNotFound, "",
 			"No route for %s %s.", r.Method, r.URL.Path))
 	})
 
@@ -92,13 +91,14 @@ func NewHandler(cfg Config, l *ledger.Ledger) (http.Handler, error) {
 	h = s.rateLimit(h)
 	h = s.authenticate(h)
 	h = s.delay(h)
-	h = withRequestID(h)
+	h = limitBody(h)
 	return h, nil
 }
 
-func withRequestID(next http.Handler) http.Handler {
+// limitBody bounds request bodies. Digital River documents no response request-id header (it
+// asks clients to send upstream-id instead, "API structure"), so the sandbox sends none.
+func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set(RequestIDHeader, newID("req_"))
 		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 		next.ServeHTTP(w, r)
 	})

@@ -58,10 +58,11 @@ func (a answer) errorDetail(t *testing.T) (typ, code, param string) {
 		t.Fatalf("error body %v is not {type, errors: [one]}", a.body)
 	}
 	d := errs[0].(map[string]any)
-	if len(d) != 3 || d["message"] == "" {
-		t.Fatalf("error detail %v is not {code, parameter, message}", d)
+	if len(d) < 2 || len(d) > 3 || d["message"] == "" || d["code"] == "" {
+		t.Fatalf("error detail %v is not {code, parameter?, message}", d)
 	}
-	return a.body["type"].(string), d["code"].(string), d["parameter"].(string)
+	param, _ = d["parameter"].(string)
+	return a.body["type"].(string), d["code"].(string), param
 }
 
 func (s *sandbox) call(method, path, body string) answer {
@@ -90,8 +91,11 @@ func (s *sandbox) callWithKey(k, method, path, body string) answer {
 	if err := json.Unmarshal(raw, &a.body); err != nil {
 		s.t.Fatalf("%s %s: answer %q is not a JSON object: %v", method, path, raw, err)
 	}
-	if resp.Header.Get(drsandbox.RequestIDHeader) == "" || resp.Header.Get("Content-Type") != "application/json" {
-		s.t.Fatalf("%s %s: headers %v lack a request id or JSON content type", method, path, resp.Header)
+	if resp.Header.Get("Content-Type") != "application/json" {
+		s.t.Fatalf("%s %s: headers %v lack the JSON content type", method, path, resp.Header)
+	}
+	if resp.Header.Get("X-Request-Id") != "" {
+		s.t.Fatalf("%s %s: an X-Request-Id header, which Digital River does not document", method, path)
 	}
 	return a
 }
@@ -144,23 +148,37 @@ func TestErrors(t *testing.T) {
 	}{
 		{"no key", "", "GET", "/orders", "", 401, "unauthorized", "unauthorized", ""},
 		{"wrong key", "sk_wrong", "GET", "/orders", "", 401, "unauthorized", "unauthorized", ""},
-		{"unknown route", key, "GET", "/carts", "", 404, "not_found", "resource-not-found", ""},
-		{"unknown checkout", key, "GET", "/checkouts/chk_nope", "", 404, "not_found", "resource-not-found", "id"},
-		{"unknown order", key, "GET", "/orders/ord_nope", "", 404, "not_found", "resource-not-found", "id"},
+		{"unknown route", key, "GET", "/carts", "", 404, "not_found", "not_found", ""},
+		{"unknown checkout", key, "GET", "/checkouts/chk_nope", "", 404, "not_found", "not_found", "id"},
+		{"unknown order", key, "GET", "/orders/ord_nope", "", 404, "not_found", "not_found", "id"},
 		{"malformed json", key, "POST", "/checkouts", `{"items":`, 400, "bad_request", "invalid_request", ""},
-		{"unknown field", key, "POST", "/checkouts", `{"itemz":[]}`, 400, "bad_request", "invalid_request", ""},
+		{"unknown field", key, "POST", "/checkouts", `{"itemz":[]}`, 400, "bad_request", "unknown_parameter", "itemz"},
 		{"two values", key, "POST", "/checkouts", `{} {}`, 400, "bad_request", "invalid_request", ""},
 		{"no items", key, "POST", "/checkouts", `{"items":[]}`, 400, "bad_request", "missing_parameter", "items"},
 		{"no sku", key, "POST", "/checkouts", `{"items":[{"quantity":1,"price":1}]}`, 400, "bad_request", "missing_parameter", "items[0].skuId"},
+		{"sku and productDetails", key, "POST", "/checkouts", `{"items":[{"skuId":"a","productDetails":{"skuGroupId":"g","name":"n","countryOfOrigin":"US"},"price":1}]}`, 400, "bad_request", "invalid_parameter", "items[0].productDetails"},
+		{"productDetails without skuGroupId", key, "POST", "/checkouts", `{"items":[{"productDetails":{"id":"p","name":"n","countryOfOrigin":"US"},"price":1}]}`, 400, "bad_request", "missing_parameter", "skuGroupId"},
+		{"productDetails without countryOfOrigin", key, "POST", "/checkouts", `{"items":[{"productDetails":{"id":"p","skuGroupId":"g","name":"n"},"price":1}]}`, 400, "bad_request", "missing_parameter", "countryOfOrigin"},
+		{"productDetails with KP", key, "POST", "/checkouts", `{"items":[{"productDetails":{"id":"p","skuGroupId":"g","name":"n","countryOfOrigin":"KP"},"price":1}]}`, 400, "bad_request", "invalid_parameter", "countryOfOrigin"},
+		{"productDetails without name", key, "POST", "/checkouts", `{"items":[{"productDetails":{"id":"p","skuGroupId":"g","countryOfOrigin":"US"},"price":1}]}`, 400, "bad_request", "missing_parameter", "name"},
+		{"productDetails unknown field", key, "POST", "/checkouts", `{"items":[{"productDetails":{"id":"p","skuGroupId":"g","name":"n","countryOfOrigin":"US","taxCode":"x"},"price":1}]}`, 400, "bad_request", "unknown_parameter", "taxCode"},
+		{"no price", key, "POST", "/checkouts", `{"items":[{"skuId":"a","quantity":1}]}`, 400, "bad_request", "missing_parameter", "items[0].price"},
+		{"bad browserIp", key, "POST", "/checkouts", `{"items":[{"skuId":"a","price":1}],"browserIp":"not-an-ip"}`, 400, "bad_request", "invalid_parameter", "browserIp"},
+		{"bad customerType", key, "POST", "/checkouts", `{"items":[{"skuId":"a","price":1}],"customerType":"robot"}`, 400, "bad_request", "invalid_parameter", "customerType"},
+		{"bad chargeType", key, "POST", "/checkouts", `{"items":[{"skuId":"a","price":1}],"chargeType":"sometimes"}`, 400, "bad_request", "invalid_parameter", "chargeType"},
+		{"bad locale", key, "POST", "/checkouts", `{"items":[{"skuId":"a","price":1}],"locale":"english"}`, 400, "bad_request", "invalid_parameter", "locale"},
+		{"create-only field on update", key, "POST", "/checkouts/chk_nope", `{"taxInclusive":true}`, 400, "bad_request", "unknown_parameter", "taxInclusive"},
+		{"bad list limit", key, "GET", "/orders?limit=101", "", 400, "bad_request", "invalid_parameter", "limit"},
 		{"zero quantity", key, "POST", "/checkouts", `{"items":[{"skuId":"a","quantity":0,"price":1}]}`, 400, "bad_request", "invalid_parameter", "items[0].quantity"},
 		{"sub-cent price", key, "POST", "/checkouts", `{"items":[{"skuId":"a","quantity":1,"price":1.001}]}`, 400, "bad_request", "invalid_request", ""},
 		{"negative price", key, "POST", "/checkouts", `{"items":[{"skuId":"a","quantity":1,"price":-1}]}`, 400, "bad_request", "invalid_parameter", "items[0].price"},
 		{"bad currency", key, "POST", "/checkouts", `{"items":[{"skuId":"a","quantity":1,"price":1}],"currency":"usd"}`, 400, "bad_request", "invalid_parameter", "currency"},
 		{"shipTo without country", key, "POST", "/checkouts", `{"items":[{"skuId":"a","quantity":1,"price":1}],"shipTo":{"address":{}}}`, 400, "bad_request", "missing_parameter", "shipTo.address.country"},
 		{"order without checkout id", key, "POST", "/orders", `{}`, 400, "bad_request", "missing_parameter", "checkoutId"},
-		{"order of unknown checkout", key, "POST", "/orders", `{"checkoutId":"chk_nope"}`, 404, "not_found", "resource-not-found", "checkoutId"},
-		{"update unknown checkout", key, "POST", "/checkouts/chk_nope", `{"email":"x"}`, 404, "not_found", "resource-not-found", "id"},
-		{"source on unknown checkout", key, "POST", "/checkouts/chk_nope/sources/src_1", ``, 404, "not_found", "resource-not-found", "id"},
+		{"order with extra fields ignored", key, "POST", "/orders", `{"checkoutId":"chk_nope","upstreamId":"x","email":"e"}`, 404, "not_found", "not_found", "checkoutId"},
+		{"order of unknown checkout", key, "POST", "/orders", `{"checkoutId":"chk_nope"}`, 404, "not_found", "not_found", "checkoutId"},
+		{"update unknown checkout", key, "POST", "/checkouts/chk_nope", `{"email":"x"}`, 404, "not_found", "not_found", "id"},
+		{"source on unknown checkout", key, "POST", "/checkouts/chk_nope/sources/src_1", ``, 404, "not_found", "not_found", "id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,46 +198,61 @@ func TestCheckoutLifecycle(t *testing.T) {
 	if ss := session(a); ss["state"] != "requires_source" || ss["amountContributed"] != 0.0 || ss["amountRemainingToBeContributed"] != 21.0 || a.body["totalAmount"] != 21.0 {
 		t.Fatalf("new checkout %v, want requires_source with 21.00 remaining", a.body)
 	}
-	wantStatus(t, "order before a source", s.submit(id), 400, "bad_request", "order_submit_failed", "checkoutId")
+	wantStatus(t, "order before a source", s.submit(id), 400, "bad_request", "order_submit_failed", "")
 
 	a = s.call("POST", "/checkouts/"+id+"/sources/src_card", "")
 	if a.status != 200 || a.body["id"] != "src_card" || a.body["state"] != "chargeable" {
 		t.Fatalf("attach = %d %v", a.status, a.body)
 	}
-	a = s.call("POST", "/checkouts/"+id, `{"items":[{"skuId":"SKU1","quantity":3,"price":1.25}],"metadata":{"k":"v"}}`)
-	if ss := session(a); a.status != 200 || ss["state"] != "requires_confirmation" || ss["amountContributed"] != 3.75 ||
-		ss["amountRemainingToBeContributed"] != 0.0 || a.body["metadata"].(map[string]any)["k"] != "v" {
+	// Line items can not be changed on an existing checkout: 400, as "Describing line items" shows.
+	itemID := s.call("GET", "/checkouts/"+id, "").body["items"].([]any)[0].(map[string]any)["id"].(string)
+	for body, param := range map[string]string{
+		`{"items":[{"skuId":"SKU1","quantity":3,"price":1.25}]}`:    "skuId",
+		fmt.Sprintf(`{"items":[{"id":%q,"price":1.25}]}`, itemID): "price",
+		fmt.Sprintf(`{"items":[{"id":%q,"quantity":3}]}`, itemID): "quantity",
+	} {
+		wantStatus(t, "items change "+body, s.call("POST", "/checkouts/"+id, body), 400, "bad_request", "unknown_parameter", param)
+	}
+	wantStatus(t, "unknown item id", s.call("POST", "/checkouts/"+id, `{"items":[{"id":"item_nope","metadata":{"a":1}}]}`),
+		400, "bad_request", "invalid_parameter", "items[0].id")
+	a = s.call("POST", "/checkouts/"+id, fmt.Sprintf(`{"items":[{"id":%q,"metadata":{"line":"x"},"shipFrom":{"address":{"country":"US"}}}],"metadata":{"k":"v"},"locale":"en_US","browserIp":"203.0.113.7"}`, itemID))
+	if ss := session(a); a.status != 200 || ss["state"] != "requires_confirmation" || ss["amountContributed"] != 21.0 ||
+		ss["amountRemainingToBeContributed"] != 0.0 || a.body["metadata"].(map[string]any)["k"] != "v" || a.body["browserIp"] != "203.0.113.7" ||
+		a.body["items"].([]any)[0].(map[string]any)["metadata"].(map[string]any)["line"] != "x" {
 		t.Fatalf("update = %d %v", a.status, a.body)
 	}
 
 	a = s.submit(id)
 	wantStatus(t, "order", a, 201, "", "", "")
 	orderID := a.body["id"].(string)
-	charges := a.body["charges"].([]any)
+	charges := a.body["payment"].(map[string]any)["charges"].([]any)
+	item := a.body["items"].([]any)[0].(map[string]any)
 	if a.body["checkoutId"] != id || a.body["upstreamId"] != "order-1/1" || a.body["state"] != "pending_payment" ||
-		a.body["totalAmount"] != 3.75 || len(charges) != 1 || charges[0].(map[string]any)["amount"] != 3.75 {
+		a.body["totalAmount"] != 21.0 || len(charges) != 1 || charges[0].(map[string]any)["amount"] != 21.0 ||
+		item["skuId"] != "SKU1" || item["amount"] != 21.0 || item["quantity"] != 2.0 || item["price"] != nil || a.body["charges"] != nil {
 		t.Fatalf("order %v", a.body)
 	}
-	// The checkout is consumed.
-	wantStatus(t, "second order", s.submit(id), 404, "not_found", "resource-not-found", "checkoutId")
-	wantStatus(t, "consumed checkout", s.call("GET", "/checkouts/"+id, ""), 404, "not_found", "resource-not-found", "id")
-	wantStatus(t, "update consumed", s.call("POST", "/checkouts/"+id, `{"email":"b@example.com"}`), 404, "not_found", "resource-not-found", "id")
+	// The checkout is consumed: the documented answer to its reuse.
+	wantStatus(t, "second order", s.submit(id), 404, "not_found", "not_found", "orderId")
+	wantStatus(t, "consumed checkout", s.call("GET", "/checkouts/"+id, ""), 404, "not_found", "not_found", "id")
+	wantStatus(t, "update consumed", s.call("POST", "/checkouts/"+id, `{"email":"b@example.com"}`), 404, "not_found", "not_found", "id")
 
 	es := s.ledger.Entries()
 	if len(es) != 1 || es[0].Provider != "digitalriver" || es[0].CartID != id || es[0].OrderRef != "order-1/1" ||
-		es[0].AmountCents != 375 || es[0].Currency != "USD" || !es[0].Charged || es[0].Refunded ||
+		es[0].AmountCents != 2100 || es[0].Currency != "USD" || !es[0].Charged || es[0].Refunded ||
 		len(es[0].Orders) != 1 || es[0].Orders[0] != orderID {
 		t.Fatalf("ledger %+v", es)
 	}
 
 	waitState(t, s, orderID, "accepted")
-	for _, q := range []string{"?checkoutId=" + id, "?upstreamId=order-1/1", "?checkoutId=" + id + "&upstreamId=order-1/1", ""} {
+	for _, q := range []string{"?checkoutId=" + id, "?upstreamIds=order-1/1", "?checkoutId=" + id + "&upstreamIds[]=x,order-1/1",
+		"?ids=" + orderID, "?state=accepted", "?email=a@example.com", "?limit=1", "?upstreamId=ignored", ""} {
 		a = s.call("GET", "/orders"+q, "")
 		if data := a.body["data"].([]any); len(data) != 1 || data[0].(map[string]any)["id"] != orderID {
 			t.Fatalf("GET /orders%s = %v", q, a.body)
 		}
 	}
-	for _, q := range []string{"?checkoutId=chk_other", "?checkoutId=" + id + "&upstreamId=other"} {
+	for _, q := range []string{"?checkoutId=chk_other", "?checkoutId=" + id + "&upstreamIds=other", "?state=pending_payment", "?ids=ord_x"} {
 		if a = s.call("GET", "/orders"+q, ""); len(a.body["data"].([]any)) != 0 {
 			t.Fatalf("GET /orders%s = %v, want no orders", q, a.body)
 		}
@@ -263,13 +296,69 @@ func TestScenarios(t *testing.T) {
 			t.Fatalf("ledger has %d entries, want 1", n)
 		}
 	})
-	t.Run("src_pending_funds", func(t *testing.T) {
-		s := newSandbox(t, drsandbox.Config{})
+	t.Run("src_pending_funds: the ORDER waits for the funds, then is accepted", func(t *testing.T) {
+		s := newSandbox(t, drsandbox.Config{PlacementStep: 20 * time.Millisecond})
 		id := s.checkout("src_pending_funds", "SKU1")
-		if ss := session(s.call("GET", "/checkouts/"+id, "")); ss["state"] != "pending_funds" {
-			t.Fatalf("session %v", ss)
+		if ss := session(s.call("GET", "/checkouts/"+id, "")); ss["state"] != "requires_confirmation" {
+			t.Fatalf("checkout session %v, want requires_confirmation", ss)
 		}
-		wantStatus(t, "order", s.submit(id), 400, "bad_request", "order_submit_failed", "checkoutId")
+		a := s.submit(id)
+		wantStatus(t, "order", a, 201, "", "", "")
+		ss := session(a)
+		if a.body["state"] != "pending_payment" || ss["state"] != "pending_funds" ||
+			ss["nextAction"].(map[string]any)["action"] != "show_payment_instructions" ||
+			len(a.body["payment"].(map[string]any)["charges"].([]any)) != 0 {
+			t.Fatalf("order %v, want pending_payment with a pending_funds session and no charge yet", a.body)
+		}
+		a = waitState(t, s, a.body["id"].(string), "accepted")
+		if ss := session(a); ss["state"] != "complete" || len(a.body["payment"].(map[string]any)["charges"].([]any)) != 1 {
+			t.Fatalf("funded order %v", a.body)
+		}
+		if es := s.ledger.Entries(); len(es) != 1 || !es[0].Charged {
+			t.Fatalf("ledger %+v", es)
+		}
+	})
+	t.Run("src_pending_funds_never: the order is cancelled, nothing collected", func(t *testing.T) {
+		s := newSandbox(t, drsandbox.Config{})
+		a := s.submit(s.checkout("src_pending_funds_never", "SKU1"))
+		a = waitState(t, s, a.body["id"].(string), "cancelled")
+		if len(a.body["payment"].(map[string]any)["charges"].([]any)) != 0 {
+			t.Fatalf("cancelled order %v has a charge", a.body)
+		}
+		if es := s.ledger.Entries(); len(es) != 1 || es[0].Charged {
+			t.Fatalf("ledger %+v, want one uncharged entry", es)
+		}
+	})
+	t.Run("fulfilled then complete", func(t *testing.T) {
+		s := newSandbox(t, drsandbox.Config{})
+		a := s.submit(s.checkout("src_1", "fulfilled:SKU1"))
+		a = waitState(t, s, a.body["id"].(string), "complete")
+		c := a.body["payment"].(map[string]any)["charges"].([]any)[0].(map[string]any)
+		tr := a.body["stateTransitions"].(map[string]any)
+		if c["state"] != "complete" || c["captured"] != true || tr["fulfilled"] == nil || tr["accepted"] == nil {
+			t.Fatalf("order %v", a.body)
+		}
+	})
+	t.Run("productDetails items", func(t *testing.T) {
+		s := newSandbox(t, drsandbox.Config{})
+		a := s.call("POST", "/checkouts", `{"items":[{"productDetails":{"id":"kb-1","skuGroupId":"wireless-keyboards","name":"Keyboard",
+			"countryOfOrigin":"US","weight":1,"weightUnit":"kg"},"quantity":2,"aggregatePrice":30},{"skuId":"SKU2","price":5}],
+			"sourceId":"src_1","browserIp":"2001:db8::1","locale":"en_US","customerId":529861350336,"customerType":"business",
+			"taxInclusive":false,"chargeType":"customer_initiated","shipFrom":{"address":{"country":"US"}},
+			"shippingChoice":{"amount":5,"description":"standard","serviceLevel":"SG"},"purchaseLocation":{"country":"US"}}`)
+		wantStatus(t, "create", a, 201, "", "", "")
+		if a.body["totalAmount"] != 35.0 || a.body["customerId"] != "529861350336" {
+			t.Fatalf("checkout %v", a.body)
+		}
+		o := s.submit(a.body["id"].(string))
+		item := o.body["items"].([]any)[0].(map[string]any)
+		pd := item["productDetails"].(map[string]any)
+		if item["skuId"] != nil || pd["id"] != "kb-1" || pd["skuGroupId"] != "wireless-keyboards" || pd["name"] != "Keyboard" || item["amount"] != 30.0 {
+			t.Fatalf("order item %v", item)
+		}
+		if sku := o.body["items"].([]any)[1].(map[string]any); sku["productDetails"].(map[string]any)["id"] != "SKU2" {
+			t.Fatalf("a SKU item's productDetails %v", sku)
+		}
 	})
 	t.Run("bad-tax needs shipTo updated", func(t *testing.T) {
 		s := newSandbox(t, drsandbox.Config{})
@@ -297,7 +386,7 @@ func TestScenarios(t *testing.T) {
 		if data := a.body["data"].([]any); len(data) != 1 || len(s.ledger.Entries()) != 1 {
 			t.Fatalf("orders %v, ledger %v: want the order created", a.body, s.ledger.Entries())
 		}
-		wantStatus(t, "second order", s.submit(id), 404, "not_found", "resource-not-found", "checkoutId")
+		wantStatus(t, "second order", s.submit(id), 404, "not_found", "not_found", "orderId")
 	})
 	t.Run("review", func(t *testing.T) {
 		s := newSandbox(t, drsandbox.Config{PlacementStep: 20 * time.Millisecond})
@@ -315,10 +404,57 @@ func TestScenarios(t *testing.T) {
 		}
 		poll(t, func() bool { return s.ledger.Entries()[0].Refunded }, "the blocked order's refund")
 		a = waitState(t, s, a.body["id"].(string), "blocked")
-		if c := a.body["charges"].([]any)[0].(map[string]any); c["state"] != "cancelled" {
+		if c := a.body["payment"].(map[string]any)["charges"].([]any)[0].(map[string]any); c["state"] != "cancelled" || a.body["fraudState"] != "blocked" {
 			t.Fatalf("charge %v, want cancelled", c)
 		}
 	})
+}
+
+// TestReusedCheckout: a consumed checkout answers the configured (or triggered) status to POST
+// /orders, POST /checkouts/{id} and attaching a source, and is never charged twice.
+func TestReusedCheckout(t *testing.T) {
+	for _, tc := range []struct {
+		cfg     int
+		sku     string
+		status  int
+		typ     string
+		code    string
+		orderP  string
+		updateP string
+	}{
+		{0, "SKU1", 404, "not_found", "not_found", "orderId", "id"},
+		{404, "SKU1", 404, "not_found", "not_found", "orderId", "id"},
+		{409, "SKU1", 409, "conflict", "failed-request", "", ""},
+		{400, "SKU1", 400, "bad_request", "order_submit_failed", "", ""},
+		{0, "reused-409:SKU1", 409, "conflict", "failed-request", "", ""},
+		{409, "reused-400:SKU1", 400, "bad_request", "order_submit_failed", "", ""},
+		{400, "reused-404:SKU1", 404, "not_found", "not_found", "orderId", "id"},
+	} {
+		t.Run(fmt.Sprintf("config %d sku %s", tc.cfg, tc.sku), func(t *testing.T) {
+			s := newSandbox(t, drsandbox.Config{ReusedCheckoutStatus: tc.cfg})
+			id := s.checkout("src_1", tc.sku)
+			wantStatus(t, "order", s.submit(id), 201, "", "", "")
+			wantStatus(t, "reuse", s.submit(id), tc.status, tc.typ, tc.code, tc.orderP)
+			if tc.status == 404 {
+				if msg := s.submit(id).body["errors"].([]any)[0].(map[string]any)["message"].(string); !strings.HasPrefix(msg, "Order ord_") {
+					t.Fatalf("404 message %q, want the documented \"Order <id> not found\"", msg)
+				}
+			}
+			wantStatus(t, "update", s.call("POST", "/checkouts/"+id, `{"email":"b@example.com"}`), tc.status, tc.typ, updateCode(tc.status, tc.code), tc.updateP)
+			wantStatus(t, "attach", s.call("POST", "/checkouts/"+id+"/sources/src_2", ""), tc.status, tc.typ, updateCode(tc.status, tc.code), tc.updateP)
+			wantStatus(t, "read", s.call("GET", "/checkouts/"+id, ""), 404, "not_found", "not_found", "id")
+			if n := len(s.ledger.Entries()); n != 1 {
+				t.Fatalf("ledger has %d entries, want 1", n)
+			}
+		})
+	}
+}
+
+func updateCode(status int, code string) string {
+	if status == 404 {
+		return "not_found"
+	}
+	return code
 }
 
 // TestConcurrentOrders races POST /orders on one checkout: exactly one may win.
@@ -343,6 +479,35 @@ func TestConcurrentOrders(t *testing.T) {
 	}
 	if created != 1 || len(s.ledger.Entries()) != 1 {
 		t.Fatalf("%d orders created, %d ledger entries; want 1 and 1", created, len(s.ledger.Entries()))
+	}
+}
+
+// TestListPaging pages GET /orders with limit, startingAfter and endingBefore.
+func TestListPaging(t *testing.T) {
+	s := newSandbox(t, drsandbox.Config{})
+	var ids []string
+	for range 5 {
+		ids = append(ids, s.submit(s.checkout("src_1", "SKU1")).body["id"].(string))
+	}
+	page := func(q string) ([]string, bool) {
+		a := s.call("GET", "/orders?"+q, "")
+		var got []string
+		for _, d := range a.body["data"].([]any) {
+			got = append(got, d.(map[string]any)["id"].(string))
+		}
+		return got, a.body["hasMore"].(bool)
+	}
+	if got, more := page("limit=2"); fmt.Sprint(got) != fmt.Sprint(ids[:2]) || !more {
+		t.Fatalf("first page %v %v", got, more)
+	}
+	if got, more := page("limit=2&startingAfter=" + ids[1]); fmt.Sprint(got) != fmt.Sprint(ids[2:4]) || !more {
+		t.Fatalf("second page %v %v", got, more)
+	}
+	if got, more := page("limit=2&startingAfter=" + ids[3]); fmt.Sprint(got) != fmt.Sprint(ids[4:]) || more {
+		t.Fatalf("last page %v %v", got, more)
+	}
+	if got, _ := page("limit=2&endingBefore=" + ids[4]); fmt.Sprint(got) != fmt.Sprint(ids[2:4]) {
+		t.Fatalf("page before %v", got)
 	}
 }
 
@@ -416,6 +581,8 @@ func TestConfig(t *testing.T) {
 		{"fault rate > 1", drsandbox.Config{APIKey: "k", FaultRate: 1.5}, false},
 		{"timeout rate < 0", drsandbox.Config{APIKey: "k", TimeoutRate: -0.1}, false},
 		{"latency max < min", drsandbox.Config{APIKey: "k", LatencyMin: 2, LatencyMax: 1}, false},
+		{"reused 409", drsandbox.Config{APIKey: "k", ReusedCheckoutStatus: 409}, true},
+		{"reused 500", drsandbox.Config{APIKey: "k", ReusedCheckoutStatus: 500}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

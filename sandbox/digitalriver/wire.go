@@ -10,6 +10,9 @@ import (
 	"time"
 )
 
+// This file holds the JSON shapes of the sandbox. Each names the docs.digitalriver.com page it
+// follows (paths relative to https://docs.digitalriver.com/digital-river-api/).
+
 // amount is a money amount in minor units (cents). On the wire it is a JSON number in major units
 // with two decimals (12.34), as Digital River sends prices and totals. Zero-decimal currencies are
 // not modelled.
@@ -63,7 +66,8 @@ func parseCents(s string) (int64, bool) {
 	return v, true
 }
 
-// address and contact are Digital River's shipTo / billTo shape.
+// address and contact are the shipTo / billTo shape ("Providing address information",
+// integration-options/checkouts/creating-checkouts/providing-address-information).
 type address struct {
 	Line1      string `json:"line1,omitempty"`
 	Line2      string `json:"line2,omitempty"`
@@ -74,109 +78,238 @@ type address struct {
 }
 
 type contact struct {
-	Name    string  `json:"name,omitempty"`
-	Email   string  `json:"email,omitempty"`
-	Phone   string  `json:"phone,omitempty"`
+	Name         string  `json:"name,omitempty"`
+	Email        string  `json:"email,omitempty"`
+	Phone        string  `json:"phone,omitempty"`
+	Organization string  `json:"organization,omitempty"`
+	Address      address `json:"address"`
+}
+
+// shipFrom is a checkout's or a line item's ship-from location (same page, "Ship from address").
+type shipFrom struct {
 	Address address `json:"address"`
 }
 
+// productDetails is basic product data for an item that is not a catalogue SKU ("Using product
+// details", product-management/using-product-details): skuGroupId, countryOfOrigin and name are
+// required, the rest optional.
+type productDetails struct {
+	ID              string   `json:"id,omitempty"`
+	SKUGroupID      string   `json:"skuGroupId,omitempty"`
+	Name            string   `json:"name,omitempty"`
+	Description     string   `json:"description,omitempty"`
+	URL             string   `json:"url,omitempty"`
+	CountryOfOrigin string   `json:"countryOfOrigin,omitempty"`
+	Image           string   `json:"image,omitempty"`
+	Weight          *float64 `json:"weight,omitempty"`
+	WeightUnit      string   `json:"weightUnit,omitempty"`
+	PartNumber      string   `json:"partNumber,omitempty"`
+	ItemBreadcrumb  string   `json:"itemBreadcrumb,omitempty"`
+}
+
+// itemRequest is one items[] element of POST /checkouts ("Describing line items",
+// integration-options/checkouts/creating-checkouts/describing-the-items): a skuId or productDetails,
+// quantity (default 1), price or aggregatePrice, and the optional subscriptionInfo, shipFrom,
+// discount and metadata.
 type itemRequest struct {
-	SKUID    string `json:"skuId"`
-	Quantity int    `json:"quantity"`
-	Price    amount `json:"price"`
+	SKUID            string          `json:"skuId"`
+	ProductDetails   *productDetails `json:"productDetails"`
+	Quantity         *int            `json:"quantity"`
+	Price            *amount         `json:"price"`
+	AggregatePrice   *amount         `json:"aggregatePrice"`
+	SubscriptionInfo json.RawMessage `json:"subscriptionInfo"`
+	ShipFrom         *shipFrom       `json:"shipFrom"`
+	Discount         json.RawMessage `json:"discount"`
+	Metadata         map[string]any  `json:"metadata"`
 }
 
+// itemUpdate is one items[] element of POST /checkouts/{id}: the item's id plus the only line item
+// data an update may change, subscriptionInfo, shipFrom and metadata (same page, "Updating
+// items"). Any other field is 400 unknown_parameter, as the page shows for price.
+type itemUpdate struct {
+	ID               string          `json:"id"`
+	SubscriptionInfo json.RawMessage `json:"subscriptionInfo"`
+	ShipFrom         *shipFrom       `json:"shipFrom"`
+	Metadata         map[string]any  `json:"metadata"`
+}
+
+// checkoutRequest is POST /checkouts. The parameters are those of the table "Defining a checkout"
+// ("Building checkouts", integration-options/checkouts/creating-checkouts) plus metadata;
+// creditAmount only exists in versions up to 2021-02-23. Digital River rejects any other field.
 type checkoutRequest struct {
-	Items      []itemRequest  `json:"items"`
-	Email      string         `json:"email"`
-	ShipTo     *contact       `json:"shipTo"`
-	BillTo     *contact       `json:"billTo"`
-	Currency   string         `json:"currency"`
-	UpstreamID string         `json:"upstreamId"`
-	SourceID   string         `json:"sourceId"`
-	Metadata   map[string]any `json:"metadata"`
+	Items            []itemRequest   `json:"items"`
+	Email            string          `json:"email"`
+	ShipTo           *contact        `json:"shipTo"`
+	BillTo           *contact        `json:"billTo"`
+	ShipFrom         *shipFrom       `json:"shipFrom"`
+	Currency         string          `json:"currency"`
+	UpstreamID       string          `json:"upstreamId"`
+	SourceID         string          `json:"sourceId"`
+	Metadata         map[string]any  `json:"metadata"`
+	BrowserIP        string          `json:"browserIp"`
+	Locale           string          `json:"locale"`
+	CustomerID       json.RawMessage `json:"customerId"` // a string, or a number in the docs' own example
+	CustomerType     string          `json:"customerType"`
+	TaxInclusive     *bool           `json:"taxInclusive"`
+	ChargeType       string          `json:"chargeType"`
+	ShippingChoice   json.RawMessage `json:"shippingChoice"`
+	Discount         json.RawMessage `json:"discount"`
+	ShippingDiscount json.RawMessage `json:"shippingDiscount"`
+	TaxIdentifiers   json.RawMessage `json:"taxIdentifiers"`
+	PurchaseLocation json.RawMessage `json:"purchaseLocation"`
+	CreditAmount     *amount         `json:"creditAmount"`
 }
 
-// checkoutUpdate uses pointers so that "absent" and "set to empty" differ.
+// checkoutUpdate is POST /checkouts/{id}: the "Both" parameters of the same table. Pointers tell
+// "absent" from "set to empty".
 type checkoutUpdate struct {
-	Items    *[]itemRequest `json:"items"`
-	Email    *string        `json:"email"`
-	ShipTo   *contact       `json:"shipTo"`
-	BillTo   *contact       `json:"billTo"`
-	Metadata map[string]any `json:"metadata"`
+	Items            *[]itemUpdate   `json:"items"`
+	Email            *string         `json:"email"`
+	ShipTo           *contact        `json:"shipTo"`
+	BillTo           *contact        `json:"billTo"`
+	ShipFrom         *shipFrom       `json:"shipFrom"`
+	Currency         *string         `json:"currency"`
+	UpstreamID       *string         `json:"upstreamId"`
+	SourceID         *string         `json:"sourceId"`
+	Metadata         map[string]any  `json:"metadata"`
+	BrowserIP        *string         `json:"browserIp"`
+	Locale           *string         `json:"locale"`
+	CustomerID       json.RawMessage `json:"customerId"`
+	ChargeType       *string         `json:"chargeType"`
+	ShippingChoice   json.RawMessage `json:"shippingChoice"`
+	TaxIdentifiers   json.RawMessage `json:"taxIdentifiers"`
+	PurchaseLocation json.RawMessage `json:"purchaseLocation"`
+	CreditAmount     *amount         `json:"creditAmount"`
 }
 
+// orderRequest is POST /orders. Only checkoutId is read: "You can submit a POST /orders whose
+// payload contains checkoutId plus additional parameters ... Digital River ignores this additional
+// data" ("Processing orders", order-management/creating-and-updating-an-order).
 type orderRequest struct {
 	CheckoutID string `json:"checkoutId"`
 }
 
+// itemJSON is a line item in a checkout or order answer: id, skuId and/or productDetails
+// ("Whichever option you select, Digital River always returns productDetails"), amount (the line
+// total) and quantity ("Building checkouts", "Using the checkout"; "Describing line items", "How
+// Digital River returns product data").
 type itemJSON struct {
-	SKUID    string `json:"skuId"`
-	Quantity int    `json:"quantity"`
-	Price    amount `json:"price"`
-	Amount   amount `json:"amount"` // price * quantity
+	ID               string          `json:"id"`
+	SKUID            string          `json:"skuId,omitempty"`
+	ProductDetails   productDetails  `json:"productDetails"`
+	Amount           amount          `json:"amount"`
+	Quantity         int             `json:"quantity"`
+	SubscriptionInfo json.RawMessage `json:"subscriptionInfo,omitempty"`
+	ShipFrom         *shipFrom       `json:"shipFrom,omitempty"`
+	Metadata         map[string]any  `json:"metadata,omitempty"`
 }
 
+// sourceJSON is a payment source ("Payment sources"; state chargeable or pending_funds).
 type sourceJSON struct {
 	ID     string `json:"id"`
 	Type   string `json:"type"`
 	Amount amount `json:"amount"`
 	State  string `json:"state"`
+	Flow   string `json:"flow,omitempty"`
 }
 
+// sessionJSON is payment.session ("Payment sessions", integration-options/checkouts/creating-checkouts/payment-sessions).
 type sessionJSON struct {
-	ID                             string `json:"id"`
-	State                          string `json:"state"`
-	AmountContributed              amount `json:"amountContributed"`
-	AmountRemainingToBeContributed amount `json:"amountRemainingToBeContributed"`
+	ID                             string          `json:"id"`
+	State                          string          `json:"state"`
+	AmountContributed              amount          `json:"amountContributed"`
+	AmountRemainingToBeContributed amount          `json:"amountRemainingToBeContributed"`
+	NextAction                     *nextActionJSON `json:"nextAction,omitempty"`
 }
 
-type paymentJSON struct {
+// nextActionJSON is payment.session.nextAction of an order waiting for a delayed payment
+// (same page, "Determine next action": show_payment_instructions).
+type nextActionJSON struct {
+	Action string         `json:"action"`
+	Data   map[string]any `json:"data,omitempty"`
+}
+
+// chargeJSON is one payment.charges[] of an order ("Charges", order-management/orders/payment-charges).
+type chargeJSON struct {
+	ID          string    `json:"id"`
+	CreatedTime time.Time `json:"createdTime"`
+	Currency    string    `json:"currency"`
+	Amount      amount    `json:"amount"`
+	State       string    `json:"state"`
+	Captured    bool      `json:"captured"`
+	Refunded    bool      `json:"refunded"`
+	SourceID    string    `json:"sourceId"`
+	Type        string    `json:"type"`
+}
+
+type checkoutPaymentJSON struct {
 	Sources []sourceJSON `json:"sources"`
 	Session sessionJSON  `json:"session"`
 }
 
+type orderPaymentJSON struct {
+	Charges []chargeJSON `json:"charges"`
+	Sources []sourceJSON `json:"sources"`
+	Session sessionJSON  `json:"session"`
+}
+
+// checkoutJSON is a checkout ("Building checkouts", "Payment session information" example).
 type checkoutJSON struct {
-	ID          string         `json:"id"`
-	UpstreamID  string         `json:"upstreamId,omitempty"`
-	Currency    string         `json:"currency"`
-	Email       string         `json:"email,omitempty"`
-	ShipTo      *contact       `json:"shipTo,omitempty"`
-	BillTo      *contact       `json:"billTo,omitempty"`
-	Items       []itemJSON     `json:"items"`
-	Subtotal    amount         `json:"subtotal"`
-	TotalAmount amount         `json:"totalAmount"`
-	Payment     paymentJSON    `json:"payment"`
-	Metadata    map[string]any `json:"metadata,omitempty"`
-	CreatedTime time.Time      `json:"createdTime"`
-	UpdatedTime time.Time      `json:"updatedTime"`
-	LiveMode    bool           `json:"liveMode"`
+	ID               string              `json:"id"`
+	UpstreamID       string              `json:"upstreamId,omitempty"`
+	CustomerID       string              `json:"customerId,omitempty"`
+	Currency         string              `json:"currency"`
+	Email            string              `json:"email,omitempty"`
+	ShipTo           *contact            `json:"shipTo,omitempty"`
+	BillTo           *contact            `json:"billTo,omitempty"`
+	ShipFrom         *shipFrom           `json:"shipFrom,omitempty"`
+	Items            []itemJSON          `json:"items"`
+	Subtotal         amount              `json:"subtotal"`
+	TotalAmount      amount              `json:"totalAmount"`
+	TotalTax         amount              `json:"totalTax"`
+	TotalShipping    amount              `json:"totalShipping"`
+	Locale           string              `json:"locale,omitempty"`
+	BrowserIP        string              `json:"browserIp,omitempty"`
+	CustomerType     string              `json:"customerType,omitempty"`
+	ChargeType       string              `json:"chargeType,omitempty"`
+	TaxInclusive     *bool               `json:"taxInclusive,omitempty"`
+	ShippingChoice   json.RawMessage     `json:"shippingChoice,omitempty"`
+	TaxIdentifiers   json.RawMessage     `json:"taxIdentifiers,omitempty"`
+	PurchaseLocation json.RawMessage     `json:"purchaseLocation,omitempty"`
+	Payment          checkoutPaymentJSON `json:"payment"`
+	Metadata         map[string]any      `json:"metadata,omitempty"`
+	CreatedTime      time.Time           `json:"createdTime"`
+	UpdatedTime      time.Time           `json:"updatedTime"`
+	LiveMode         bool                `json:"liveMode"`
 }
 
-type chargeJSON struct {
-	ID     string `json:"id"`
-	Amount amount `json:"amount"`
-	State  string `json:"state"`
-}
-
+// orderJSON is an order ("Processing orders"; "The order lifecycle" for state, fraudState and
+// stateTransitions; "Charges" for payment.charges).
 type orderJSON struct {
-	ID          string         `json:"id"`
-	CheckoutID  string         `json:"checkoutId"`
-	UpstreamID  string         `json:"upstreamId,omitempty"`
-	State       string         `json:"state"`
-	Currency    string         `json:"currency"`
-	Email       string         `json:"email,omitempty"`
-	ShipTo      *contact       `json:"shipTo,omitempty"`
-	BillTo      *contact       `json:"billTo,omitempty"`
-	Items       []itemJSON     `json:"items"`
-	TotalAmount amount         `json:"totalAmount"`
-	Charges     []chargeJSON   `json:"charges"`
-	Metadata    map[string]any `json:"metadata,omitempty"`
-	CreatedTime time.Time      `json:"createdTime"`
-	UpdatedTime time.Time      `json:"updatedTime"`
-	LiveMode    bool           `json:"liveMode"`
+	ID               string               `json:"id"`
+	CheckoutID       string               `json:"checkoutId"`
+	UpstreamID       string               `json:"upstreamId,omitempty"`
+	CustomerID       string               `json:"customerId,omitempty"`
+	State            string               `json:"state"`
+	StateTransitions map[string]time.Time `json:"stateTransitions"`
+	FraudState       string               `json:"fraudState"`
+	Currency         string               `json:"currency"`
+	Email            string               `json:"email,omitempty"`
+	ShipTo           *contact             `json:"shipTo,omitempty"`
+	BillTo           *contact             `json:"billTo,omitempty"`
+	Items            []itemJSON           `json:"items"`
+	Subtotal         amount               `json:"subtotal"`
+	TotalAmount      amount               `json:"totalAmount"`
+	Payment          orderPaymentJSON     `json:"payment"`
+	Locale           string               `json:"locale,omitempty"`
+	BrowserIP        string               `json:"browserIp,omitempty"`
+	Metadata         map[string]any       `json:"metadata,omitempty"`
+	CreatedTime      time.Time            `json:"createdTime"`
+	UpdatedTime      time.Time            `json:"updatedTime"`
+	LiveMode         bool                 `json:"liveMode"`
 }
 
+// orderList is a list answer: {"data": [...], "hasMore": bool}.
 type orderList struct {
 	Data    []orderJSON `json:"data"`
 	HasMore bool        `json:"hasMore"`
@@ -193,6 +326,18 @@ const (
 	typeInternalError = "internal_server_error"
 )
 
+// Error codes the documentation names ("Error types, codes, and objects",
+// developer-resources/reference/error-types-codes-and-objects; "Using product details";
+// "Describing line items"; "Payment sessions"; "Processing orders").
+const (
+	codeNotFound          = "not_found"
+	codeMissingParameter  = "missing_parameter"
+	codeInvalidParameter  = "invalid_parameter"
+	codeUnknownParameter  = "unknown_parameter"
+	codeOrderSubmitFailed = "order_submit_failed"
+	codeFailedRequest     = "failed-request"
+)
+
 // apiError is Digital River's error body: {"type": ..., "errors": [{"code", "parameter", "message"}]}.
 type apiError struct {
 	status int
@@ -202,7 +347,7 @@ type apiError struct {
 
 type errorDetail struct {
 	Code      string `json:"code"`
-	Parameter string `json:"parameter"`
+	Parameter string `json:"parameter,omitempty"`
 	Message   string `json:"message"`
 }
 
@@ -213,7 +358,7 @@ func newError(status int, typ, code, parameter, format string, args ...any) *api
 }
 
 func notFound(parameter, what, id string) *apiError {
-	return newError(http.StatusNotFound, typeNotFound, "resource-not-found", parameter, "%s %s not found.", what, id)
+	return newError(http.StatusNotFound, typeNotFound, codeNotFound, parameter, "%s %s not found.", what, id)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
