@@ -21,6 +21,7 @@ type sandboxCmd struct {
 	RyeResetEpoch bool          `arg:"--rye-reset-epoch" help:"Rye Ratelimit-Reset as the Unix epoch second of the reset instead of seconds until it (docs are ambiguous)"`
 	RyeRetryAfter bool          `arg:"--rye-retry-after" help:"add Retry-After to Rye 429 answers (not documented for Rye)"`
 	DRRPS         float64       `arg:"--dr-rps" help:"Digital River requests/s; 0 unlimited (real: 25 test, 250 live)"`
+	DRReused      int           `arg:"--dr-reused-checkout-status" default:"404" help:"Digital River status for reusing a consumed checkout: 404 (documented), 409 or 400"`
 	FaultRate     float64       `arg:"--fault-rate" help:"fraction of submits answered 503 before doing anything"`
 	TimeoutRate   float64       `arg:"--timeout-rate" help:"fraction of submits answered 504 after submitting"`
 	LatencyMin    time.Duration `arg:"--latency-min" help:"uniform random latency added to every request: lower bound"`
@@ -36,7 +37,7 @@ func (c *sandboxCmd) run(ctx context.Context, log *slog.Logger) error {
 			Seed: c.Seed, Logger: log},
 		DigitalRiver: digitalriver.Config{APIKey: c.DRKey, PlacementStep: c.PlacementStep, RPS: c.DRRPS,
 			FaultRate: c.FaultRate, TimeoutRate: c.TimeoutRate, LatencyMin: c.LatencyMin, LatencyMax: c.LatencyMax,
-			Seed: c.Seed},
+			Seed: c.Seed, ReusedCheckoutStatus: c.DRReused},
 	}
 	sb, err := sandbox.New(cfg)
 	if err != nil {
