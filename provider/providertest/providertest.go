@@ -265,8 +265,9 @@ func waitPhase(t *testing.T, p provider.Provider, cartID string, want provider.P
 	t.Fatalf("cart %s never reached %v: %+v", cartID, want, last)
 }
 
-// dropper loses the answer of the next request once armed: the request reaches the server
-// and takes effect, the client sees a broken connection.
+// dropper loses the answer of the next POST once armed (Submit's charging call: Rye submitCart,
+// Digital River POST /orders; reads before it go through): the request reaches the server and
+// takes effect, the client sees a broken connection.
 type dropper struct{ armed atomic.Bool }
 
 func (d *dropper) arm() { d.armed.Store(true) }
@@ -274,7 +275,7 @@ func (d *dropper) arm() { d.armed.Store(true) }
 func (d *dropper) wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		resp, err := rt.RoundTrip(r)
-		if err == nil && d.armed.CompareAndSwap(true, false) {
+		if err == nil && r.Method == http.MethodPost && d.armed.CompareAndSwap(true, false) {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			_ = resp.Body.Close()
 			return nil, fmt.Errorf("connection reset by peer (answer dropped by providertest)")

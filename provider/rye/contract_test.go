@@ -110,7 +110,7 @@ func TestContract(t *testing.T) {
 			buyer:   func(b *provider.Buyer) { b.Email = "ada.example.com" },
 			submits: []want{notRetry("BUYER_IDENTITY_INVALID_EMAIL", provider.ActionFixInput)}},
 		{name: "missing shopper ip", items: []provider.Item{amazon("B07")}, token: "tok_visa", noIP: true,
-			submits: []want{notRetry("SHOPPER_IP_IS_REQUIRED", provider.ActionFixInput)}},
+			submits: []want{notRetry("SUBMIT_CART_FAILED", provider.ActionFixInput)}},
 		{name: "oos-once", items: []provider.Item{amazon("oos-once:B08")}, token: "tok_visa",
 			submits: []want{ok}, phase: provider.PhaseFailed, failureCode: "OUT_OF_STOCK", failureRetry: yes,
 			ledger: ledgerWant{1, true, true}},
@@ -145,7 +145,8 @@ func TestContract(t *testing.T) {
 			submits: []want{ok}, phase: provider.PhaseFailed, failureCode: "INTERNAL_ERROR", failureRetry: nil,
 			ledger: ledgerWant{1, true, true}},
 		{name: "expired", items: []provider.Item{amazon("expired:B21")}, token: "tok_visa",
-			submits: []want{notRetry("CART_EXPIRED_ERROR", provider.ActionNewCart)}},
+			// A root error carries no retryable flag (docs.rye.com root-errors); the code decides.
+			submits: []want{{Class: provider.ClassNotRetryable, Code: "CART_EXPIRED_ERROR", Action: provider.ActionNewCart, HTTPStatus: 200}}},
 		{name: "empty cart", token: "tok_visa",
 			submits: []want{notRetry("CART_IS_EMPTY", provider.ActionFixInput)}},
 		{name: "resubmit", items: []provider.Item{amazon("B22")}, token: "tok_visa",

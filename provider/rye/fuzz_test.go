@@ -99,13 +99,16 @@ func checkError(t *testing.T, op string, status int, err error) *provider.Error 
 	return pe
 }
 
+// amz is an AmazonStore member of SubmitStoreResult.store.
+const amz = `"store":{"__typename":"AmazonStore","store":"amazon","cartLines":[]}`
+
 var submitSeeds = []string{
-	`{"data":{"submitCart":{"cart":{"id":"c1","stores":[{"store":"amazon","orderId":"o1","isSubmitted":true,"status":"COMPLETED","errors":[]}]},"errors":[]}}}`,
-	`{"data":{"submitCart":{"cart":{"id":"c1","stores":[{"store":"amazon","orderId":null,"isSubmitted":false,"status":"FAILED","errors":[{"code":"PAYMENT_FAILED","message":"declined"}]}]},"errors":[]}},"extensions":{"retryable":false}}`,
-	`{"data":{"submitCart":{"cart":{"id":"c1","stores":[{"store":"amazon","isSubmitted":false,"status":"FAILED","errors":[{"code":"SUBMIT_STORE_FAILED","message":"x"}]}]},"errors":[]}}}`,
+	`{"data":{"submitCart":{"cart":{"id":"c1","stores":[{` + amz + `,"orderId":"o1","requestId":"o1","isSubmitted":true,"status":"COMPLETED","errors":[]}]},"errors":[]}}}`,
+	`{"data":{"submitCart":{"cart":{"id":"c1","stores":[{` + amz + `,"orderId":"o1","requestId":"o1","isSubmitted":false,"status":"PAYMENT_FAILED","errors":[{"code":"PAYMENT_FAILED","message":"declined"}]}]},"errors":[]}},"extensions":{"retryable":false}}`,
+	`{"data":{"submitCart":{"cart":{"id":"c1","stores":[{` + amz + `,"orderId":"o1","requestId":"o1","isSubmitted":false,"status":null,"errors":[{"code":"SUBMIT_STORE_FAILED","message":"x"}]}]},"errors":[]}}}`,
 	`{"data":{"submitCart":{"cart":{"id":"c1","stores":[]},"errors":[{"code":"ALREADY_SUBMITTED","message":"again"}]}},"extensions":{"retryable":false}}`,
-	`{"data":{"submitCart":{"cart":{"id":"c1","stores":[{"store":"a","isSubmitted":true,"status":"COMPLETED","errors":[]},{"store":"b","isSubmitted":false,"status":"FAILED","errors":[{"code":"UPSTREAM_SERVICE_ERROR","message":"x"}]}]},"errors":[]}},"extensions":{"retryable":true}}`,
-	`{"data":null,"errors":[{"message":"cart expired","extensions":{"code":"CART_EXPIRED_ERROR","retryable":false}}],"extensions":{"retryable":false}}`,
+	`{"data":{"submitCart":{"cart":{"id":"c1","stores":[{"store":{"__typename":"AmazonStore","store":"amazon","cartLines":[]},"orderId":"a","requestId":"a","isSubmitted":true,"status":"COMPLETED","errors":[]},{"store":{"__typename":"ShopifyStore","store":"b.myshopify.com","cartLines":[]},"orderId":"b","requestId":"b","isSubmitted":false,"status":"FAILED","errors":[{"code":"UPSTREAM_SERVICE_ERROR","message":"x"}]}]},"errors":[]}},"extensions":{"retryable":true}}`,
+	`{"data":null,"errors":[{"message":"cart expired","extensions":{"code":"CART_EXPIRED_ERROR"}}],"extensions":{"retryable":false}}`,
 	`{"errors":[{"message":"boom","extensions":{"retryable":"maybe"}}]}`,
 	`{"data":{"submitCart":null}}`,
 	`{"data":{"submitCart":{"cart":{"id":"` + fuzzKey + `"},"errors":[{"code":"` + fuzzToken + `","message":"` + fuzzKey + `"}]}},"extensions":{"retryable":true}}`,
@@ -139,12 +142,12 @@ func FuzzSubmitResponse(f *testing.F) {
 }
 
 var statusSeeds = []string{
-	`{"data":{"checkoutByCartID":{"status":"PENDING","orders":[{"id":"o1","status":"PENDING","store":"amazon","cartLines":[{"productId":"B1","quantity":1,"price":{"value":500}}],"events":[]}]}}}`,
-	`{"data":{"checkoutByCartID":{"status":"FAILED","orders":[{"id":"o1","status":"FAILED","store":"shop/x","cartLines":[],"events":[` +
+	`{"data":{"checkoutByCartID":{"status":"PENDING","cart":{"id":"c1","stores":[{"__typename":"AmazonStore","store":"amazon","orderId":"o1","requestId":"o1","cartLines":[{"quantity":1,"product":{"id":"B1"}}]}]},"orders":[{"id":"o1","status":"PENDING","requiredActions":[],"events":[]}]}}}`,
+	`{"data":{"checkoutByCartID":{"status":"FAILED","cart":{"id":"c1","stores":[{"__typename":"ShopifyStore","store":"x.myshopify.com","orderId":"o1","requestId":"o1","cartLines":[{"quantity":1,"variant":{"id":"44454219743530"}}]}]},"orders":[{"id":"o1","status":"FAILED","requiredActions":[],"events":[` +
 		`{"__typename":"OrderSubmissionStartedOrderEvent","id":"e1","createdAt":"2026-01-01T00:00:00Z"},` +
 		`{"__typename":"OrderFailedOrderEvent","id":"e2","createdAt":"2026-01-01T00:00:01Z","reason":"r","reasonCode":"OUT_OF_STOCK","retryable":null}]}]}}}`,
-	`{"data":{"checkoutByCartID":{"status":"SUCCEEDED","orders":[{"id":"o1","status":"SUCCEEDED","store":"a","cartLines":[],"events":[{"__typename":"NewFancyEvent","id":"e1","createdAt":"2026-01-01T00:00:00Z"}]}]}}}`,
-	`{"data":{"checkoutByCartID":null},"errors":[{"message":"no cart","extensions":{"code":"CART_NOT_FOUND","retryable":false}}]}`,
+	`{"data":{"checkoutByCartID":{"status":"ACTION_REQUIRED","cart":{"id":"c1","stores":[]},"orders":[{"id":"o1","status":"ACTION_REQUIRED","requiredActions":[{"__typename":"CompletePaymentChallenge","redirectURL":"https://x/3ds"}],"events":[{"__typename":"NewFancyEvent","id":"e1","createdAt":"2026-01-01T00:00:00Z"}]}]}}}`,
+	`{"data":{"checkoutByCartID":null},"errors":[{"message":"no cart","extensions":{"code":"CART_NOT_FOUND_ERROR"}}]}`,
 	`<html>bad gateway</html>`,
 }
 
@@ -158,7 +161,8 @@ func FuzzStatusResponse(f *testing.F) {
 	known := map[string]bool{
 		provider.EventSubmissionStarted: true, provider.EventSubmissionSucceeded: true, provider.EventPlaced: true,
 		provider.EventFailed: true, provider.EventPaymentSucceeded: true, provider.EventPaymentFailed: true,
-		provider.EventPaymentRefunded: true, provider.EventTrackingObtained: true,
+		provider.EventPaymentRefunded: true, provider.EventTrackingObtained: true, provider.EventCancelStarted: true,
+		provider.EventCancelSucceeded: true, provider.EventCancelFailed: true, provider.EventRefundCreated: true,
 	}
 	f.Fuzz(func(t *testing.T, status int, reset string, body []byte) {
 		if status < 100 || status > 599 {

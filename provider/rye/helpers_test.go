@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +35,9 @@ func newEnv(t *testing.T, cfg ryesandbox.Config) *env {
 	if cfg.PlacementStep == 0 {
 		cfg.PlacementStep = testStep
 	}
+	if cfg.StrictRPS == 0 {
+		cfg.StrictRPS = -1 // unlimited: these tests are not about Rye's real 1/s strict tier
+	}
 	sb, err := sandbox.New(sandbox.Config{Rye: cfg})
 	if err != nil {
 		t.Fatalf("sandbox.New: %v", err)
@@ -62,7 +66,13 @@ func amazon(id string) provider.Item {
 	return provider.Item{Merchant: "amazon", ProductID: id, Quantity: 1}
 }
 
+// shop is a Shopify item of store merchant. The client sends ProductID verbatim as the plain
+// variant id; the sandbox's trigger "<variant>@<store>" tells it which store sells the variant
+// (real Rye resolves the store itself).
 func shop(merchant, id string) provider.Item {
+	if !strings.Contains(id, "@") {
+		id += "@" + merchant
+	}
 	return provider.Item{Merchant: merchant, ProductID: id, Quantity: 1}
 }
 

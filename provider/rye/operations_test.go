@@ -87,7 +87,7 @@ func TestSentRequestsValidateAgainstRealSchema(t *testing.T) {
 	ctx := context.Background()
 	full := buyer()
 	partial := provider.Buyer{CountryCode: "US", PostalCode: "94105"}
-	_, _ = c.CreateCart(ctx, cartReq("o/1", amazon("B000000001"), shop("shop-a.myshopify.com", "44454219743530")))
+	_, _ = c.CreateCart(ctx, cartReq("o/1", amazon("B000000001"), provider.Item{Merchant: "shop-a.myshopify.com", ProductID: "44454219743530", Quantity: 1}))
 	_, _ = c.CreateCart(ctx, provider.CartRequest{Items: []provider.Item{amazon("B000000002")}})
 	_, _ = c.Submit(ctx, provider.SubmitRequest{CartID: "cart-1", ShopperIP: shopperIP, PaymentRef: "tok_visa", Billing: &full})
 	_, _ = c.Submit(ctx, provider.SubmitRequest{CartID: "cart-2", ShopperIP: shopperIP, Billing: &partial})
