@@ -93,7 +93,8 @@ var Skeleton = []Scenario{Placed, PaymentDeclined, OutOfStockOnce}
 func All() []Scenario {
 	return []Scenario{Placed, PaymentDeclined, OutOfStockOnce, Undeliverable, UpstreamFlaky, TimeoutPlaced,
 		TimeoutLost, Stuck, PlacementFailed, RetryabilityUnknown, AlwaysUnavailable, CartExpired, PartialAcrossMerchants,
-		DRPlaced, DRDeclined, DRBadTax, DRPendingFunds, DRTimeoutCreated, DRServerError}
+		DRPlaced, DRDeclined, DRBadTax, DRSessionNotReady, DRTimeoutCreated, DRServerError,
+		DRDelayedPayment, DRDelayedUnfunded, DRFulfilled}
 }
 
 // Order is one generated request and the outcome it must reach.
@@ -137,8 +138,23 @@ var (
 	DRBadTax = Scenario{Name: "dr-bad-request-400", Want: "dead_lettered:fix-checkout", Build: func(id string, n int) schemas.OrderRequested {
 		return digitalRiver(id, "src_visa", fmt.Sprintf("bad-tax:SKU-BT-%06d", n))
 	}}
-	DRPendingFunds = Scenario{Name: "dr-payment-session-not-ready", Want: "dead_lettered:new-payment-method", Build: func(id string, n int) schemas.OrderRequested {
-		return digitalRiver(id, "src_pending_funds", fmt.Sprintf("SKU-PF-%06d", n))
+	// DRSessionNotReady has no payment source: the payment session stays requires_source and the
+	// client refuses POST /orders (after finding no order for the checkout).
+	DRSessionNotReady = Scenario{Name: "dr-payment-session-not-ready", Want: "dead_lettered:new-payment-method", Build: func(id string, n int) schemas.OrderRequested {
+		return digitalRiver(id, "", fmt.Sprintf("SKU-PF-%06d", n))
+	}}
+	// DRDelayedPayment pays with a delayed (receiver-flow) method: the order waits in
+	// pending_payment with a pending_funds session until the funds arrive, then is accepted.
+	DRDelayedPayment = Scenario{Name: "dr-delayed-payment-placed", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
+		return digitalRiver(id, "src_pending_funds", fmt.Sprintf("SKU-DP-%06d", n))
+	}}
+	// DRDelayedUnfunded: the funds never arrive; Digital River cancels the order.
+	DRDelayedUnfunded = Scenario{Name: "dr-delayed-payment-cancelled", Want: "dead_lettered:investigate", Build: func(id string, n int) schemas.OrderRequested {
+		return digitalRiver(id, "src_pending_funds_never", fmt.Sprintf("SKU-DU-%06d", n))
+	}}
+	// DRFulfilled walks the happy path past accepted: fulfilled, then complete.
+	DRFulfilled = Scenario{Name: "dr-fulfilled-complete", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
+		return digitalRiver(id, "src_visa", fmt.Sprintf("fulfilled:SKU-FC-%06d", n))
 	}}
 	DRTimeoutCreated = Scenario{Name: "dr-timeout-but-created", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
 		return digitalRiver(id, "src_visa", fmt.Sprintf("timeout-created:SKU-TC-%06d", n))

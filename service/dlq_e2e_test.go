@@ -15,7 +15,9 @@ import (
 	"github.com/orderflow/orderflow/demo"
 	"github.com/orderflow/orderflow/dlq"
 	"github.com/orderflow/orderflow/processor"
+	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
+	drclient "github.com/orderflow/orderflow/provider/digitalriver"
 	"github.com/orderflow/orderflow/sandbox/ledger"
 	"github.com/orderflow/orderflow/schemas"
 )
@@ -26,9 +28,16 @@ type dlqStack struct{ *stack }
 
 func startDLQStack(t *testing.T) *dlqStack { return &dlqStack{startStack(t)} }
 
+// tool returns a dlq.Tool on the stack; cfg.Providers and cfg.Sender default to the stack's.
 func (s *dlqStack) tool(t *testing.T, cfg dlq.Config) *dlq.Tool {
 	t.Helper()
-	cfg.Store, cfg.Topology, cfg.Providers, cfg.Sender, cfg.Operator = s.store, s.topo, s.providers, s.svc.Producer(), "e2e"
+	if cfg.Providers == nil {
+		cfg.Providers = s.providers
+	}
+	if cfg.Sender == nil {
+		cfg.Sender = s.svc.Producer()
+	}
+	cfg.Store, cfg.Topology, cfg.Operator = s.store, s.topo, "e2e"
 	if cfg.Rate == 0 {
 		cfg.Rate = 1000
 	}
@@ -436,6 +445,140 @@ func TestDeadLetterReplayEndToEnd(t *testing.T) {
 		}
 	})
 
+	// A Digital River checkout that was consumed after all (a late duplicate, another actor, or a
+	// reused-checkout answer an older client mislabelled) is never replayed into a second charge,
+	// whichever status Digital River gives its reuse: the tool and the client look the checkout's
+	// orders up before deciding anything. The sandbox answers each reuse with the status of the
+	// checkout's "reused-<status>:" trigger.
+	for _, status := range []int{404, 409, 400} {
+		t.Run(fmt.Sprintf("digital river: a consumed checkout is never charged twice (reuse answered %d)", status), func(t *testing.T) {
+			t.Parallel()
+			dr := s.drClient(t)
+			reusedOrder := func(id string, n int) schemas.OrderRequested {
+				o := demo.DRBadTax.Build(id, n)
+				o.Items = append(o.Items, schemas.Item{Merchant: drclient.Name, ProductID: fmt.Sprintf("reused-%d:SKU-RU-%06d", status, n), Quantity: 1, PriceCents: 999})
+				return o
+			}
+
+			// After the fact: the dead letter's checkout became an order before anyone replays it.
+			id := fmt.Sprintf("dlq-drreuse-%d", status)
+			s.send(t, reusedOrder(id, 10+status))
+			dl, all := s.waitDeadLetter(t, id, 1)
+			if dl.Action != string(provider.ActionFixCheckout) || dl.CartID == "" {
+				t.Fatalf("dead letter %+v", dl.DeadLetter)
+			}
+			order := consumeCheckout(t, dr, dl.CartID)
+			tool := s.tool(t, dlq.Config{})
+			patch := mustPatch(t, "address1=2 Market St")
+			dry := replayOne(t, tool, all, dl, dlq.Options{ReplayID: "r-drreuse-dry", DryRun: true, Patch: patch})
+			if dry.Label != dlq.LabelCheckoutConsumed && dry.Label != dlq.LabelAlreadyPlaced {
+				t.Fatalf("dry run after the checkout became order %s: %s (%s)", order, dry.Label, dry.Detail)
+			}
+			waitCheckoutPlaced(t, dr, dl.CartID)
+			for _, force := range []bool{false, true} {
+				rid := fmt.Sprintf("r-drreuse-%d-%v", status, force)
+				r := replayOne(t, tool, all, dl, dlq.Options{ReplayID: rid, Patch: patch, Force: force})
+				if r.Label != dlq.LabelAlreadyPlaced || r.Result != dlq.ResultNoop || len(s.replayed(t, rid)) != 0 {
+					t.Fatalf("replay (force %v) of a dead letter whose checkout placed: %s %s (%s)", force, r.Label, r.Result, r.Detail)
+				}
+			}
+			wantOneCharge(t, s, id, dl.CartID)
+
+			// During the replay: the checkout is consumed between the plan and the fix, so the
+			// update itself gets the reused-checkout answer.
+			id = fmt.Sprintf("dlq-drrace-%d", status)
+			s.send(t, reusedOrder(id, 20+status))
+			dl, all = s.waitDeadLetter(t, id, 1)
+			providers := map[string]provider.Provider{}
+			for k, v := range s.providers {
+				providers[k] = v
+			}
+			providers[drclient.Name] = &racingFixer{Client: dr, before: func(checkoutID string) { consumeCheckout(t, dr, checkoutID) }}
+			racing := s.tool(t, dlq.Config{Providers: providers})
+			rid := fmt.Sprintf("r-drrace-%d", status)
+			r := replayOne(t, racing, all, dl, dlq.Options{ReplayID: rid, Patch: patch})
+			if r.Label != dlq.LabelWillSubmit || r.Result != dlq.ResultRefused || !strings.Contains(r.Reason, "consumed meanwhile") ||
+				!strings.Contains(r.Reason, fmt.Sprintf("HTTP %d", status)) || len(s.replayed(t, rid)) != 0 {
+				t.Fatalf("replay racing the consumption: %s %s (%s)", r.Label, r.Result, r.Reason)
+			}
+			wantOneCharge(t, s, id, dl.CartID)
+		})
+	}
+
+	t.Run("digital river: a checkout consumed before the replayed attempt submits it is polled, not resubmitted", func(t *testing.T) {
+		t.Parallel()
+		dr := s.drClient(t)
+		id := "dlq-drworker-1"
+		s.send(t, demo.DRBadTax.Build(id, 31))
+		dl, all := s.waitDeadLetter(t, id, 1)
+		sender := &hookSender{Sender: s.svc.Producer(), before: func(msgs []producer.Message) {
+			for _, m := range msgs {
+				if _, ok := m.Value.(schemas.OrderRequested); ok {
+					consumeCheckout(t, dr, dl.CartID)
+				}
+			}
+		}}
+		tool := s.tool(t, dlq.Config{Sender: sender})
+		r := replayOne(t, tool, all, dl, dlq.Options{ReplayID: "r-drworker", Patch: mustPatch(t, "address1=2 Market St")})
+		if r.Result != dlq.ResultSubmitted || r.ReuseCart != dl.CartID {
+			t.Fatalf("replay: %+v", r)
+		}
+		// The worker finds the checkout consumed, looks its orders up, and tracks that order.
+		s.waitEvent(t, id, fmt.Sprintf("%d/digitalriver/placed", r.Published))
+		if ev := s.tally.Events(id); !slices.Contains(ev, fmt.Sprintf("%d//outcome_unknown", r.Published)) {
+			t.Errorf("events %v: the replayed attempt should have found its checkout already submitted", ev)
+		}
+		wantOneCharge(t, s, id, dl.CartID)
+	})
+
+	t.Run("digital river: a new-checkout dead letter whose checkout was consumed is not replayed", func(t *testing.T) {
+		t.Parallel()
+		dr := s.drClient(t)
+		id := "dlq-dr409-consumed"
+		s.send(t, demo.DRDeclined.Build(id, 32))
+		dl, all := s.waitDeadLetter(t, id, 1)
+		// What an older client produced for a reused checkout answered 409: a new-checkout dead
+		// letter naming a checkout that did become an order.
+		o := demo.DRPlaced.Build(id, 32)
+		cart, err := dr.CreateCart(context.Background(), provider.CartRequest{OrderRef: id + "/1", Currency: o.Currency, PaymentRef: "src_visa",
+			Buyer: provider.Buyer{CountryCode: "US"}, Items: []provider.Item{{Merchant: drclient.Name, ProductID: "SKU-DRC-1", Quantity: 1, PriceCents: 4999}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dr.Submit(context.Background(), provider.SubmitRequest{CartID: cart.ID}); err != nil {
+			t.Fatal(err)
+		}
+		dl.CartID = cart.ID
+		tool := s.tool(t, dlq.Config{})
+		patch := mustPatch(t, "payment_ref=src_visa")
+		for i, force := range []bool{false, true} {
+			rid := fmt.Sprintf("r-dr409-consumed-%d", i)
+			r := replayOne(t, tool, all, dl, dlq.Options{ReplayID: rid, Patch: patch, Force: force})
+			if (r.Label != dlq.LabelCheckoutConsumed && r.Label != dlq.LabelAlreadyPlaced) || r.Result == dlq.ResultSubmitted || len(s.replayed(t, rid)) != 0 {
+				t.Fatalf("replay (force %v): %s %s (%s)", force, r.Label, r.Result, r.Detail)
+			}
+		}
+		wantOneCharge(t, s, id, cart.ID)
+	})
+
+	t.Run("digital river: a patch of items replays with a new checkout", func(t *testing.T) {
+		t.Parallel()
+		id := "dlq-dritems-1"
+		s.send(t, demo.DRBadTax.Build(id, 33))
+		dl, all := s.waitDeadLetter(t, id, 1)
+		tool := s.tool(t, dlq.Config{})
+		patch := mustPatch(t, "item.0.product_id="+after(dl.Request.Items[0].ProductID))
+		r := replayOne(t, tool, all, dl, dlq.Options{ReplayID: "r-dritems", Patch: patch})
+		if r.Result != dlq.ResultSubmitted || r.ReuseCart != "" || !strings.Contains(r.Detail, "can not change") {
+			t.Fatalf("replay: %s %s reuse %q (%s)", r.Label, r.Result, r.ReuseCart, r.Detail)
+		}
+		s.waitEvent(t, id, fmt.Sprintf("%d/digitalriver/placed", r.Published))
+		e := ledgerOf(s.env.Sandbox.Ledger(), id)
+		if len(e) != 1 || e[0].CartID == dl.CartID || e[0].OrderRef != fmt.Sprintf("%s/%d", id, r.Published) {
+			t.Fatalf("ledger %+v, want one new checkout (not %s)", e, dl.CartID)
+		}
+	})
+
 	// Every other Rye action: fix, replay, placed once.
 	for _, tc := range []struct {
 		name, action string
@@ -494,6 +637,83 @@ func TestDeadLetterReplayEndToEnd(t *testing.T) {
 			t.Errorf("order attempts submitted twice: %v", d)
 		}
 	})
+}
+
+// drClient is the stack's Digital River client.
+func (s *dlqStack) drClient(t *testing.T) *drclient.Client {
+	t.Helper()
+	c, ok := s.providers[drclient.Name].(*drclient.Client)
+	if !ok {
+		t.Fatalf("the stack's %s provider is a %T", drclient.Name, s.providers[drclient.Name])
+	}
+	return c
+}
+
+// consumeCheckout turns a refused bad-tax checkout into an order outside orderflow: shipTo is
+// fixed, then POST /orders. It returns the order id.
+func consumeCheckout(t *testing.T, c *drclient.Client, checkoutID string) string {
+	t.Helper()
+	ctx := context.Background()
+	fixed := provider.Buyer{FirstName: "Ada", LastName: "Lovelace", Address1: "3 Market St", City: "San Francisco",
+		ProvinceCode: "CA", PostalCode: "94105", CountryCode: "US"}
+	if err := c.UpdateCheckout(ctx, checkoutID, drclient.CheckoutPatch{ShipTo: &fixed}); err != nil {
+		t.Errorf("fixing checkout %s out of band: %v", checkoutID, err)
+		return ""
+	}
+	sub, err := c.Submit(ctx, provider.SubmitRequest{CartID: checkoutID})
+	if err != nil {
+		t.Errorf("consuming checkout %s out of band: %v", checkoutID, err)
+		return ""
+	}
+	return sub.Orders[0].OrderID
+}
+
+// waitCheckoutPlaced polls the provider until the checkout's order is placed.
+func waitCheckoutPlaced(t *testing.T, c *drclient.Client, checkoutID string) {
+	t.Helper()
+	var last provider.Placement
+	poll(t, 10*time.Second, func() string { return fmt.Sprintf("checkout %s placed (%+v)", checkoutID, last) }, func() bool {
+		pl, err := c.Status(context.Background(), checkoutID)
+		last = pl
+		return err == nil && len(pl.Orders) == 1 && pl.Orders[0].Phase() == provider.PhasePlaced
+	})
+}
+
+// wantOneCharge checks that the order was charged exactly once, by checkout cartID.
+func wantOneCharge(t *testing.T, s *dlqStack, orderID, cartID string) {
+	t.Helper()
+	var mine []ledger.Entry
+	for _, e := range s.env.Sandbox.Ledger().Entries() {
+		if e.CartID == cartID || strings.HasPrefix(e.OrderRef, orderID+"/") {
+			mine = append(mine, e)
+		}
+	}
+	if len(mine) != 1 || mine[0].CartID != cartID || !mine[0].Charged {
+		t.Fatalf("ledger %+v, want checkout %s charged once and nothing else for %s", mine, cartID, orderID)
+	}
+}
+
+// racingFixer is the Digital River client whose checkout updates run before first: the checkout
+// is consumed between the replay's plan and its fix.
+type racingFixer struct {
+	*drclient.Client
+	before func(checkoutID string)
+}
+
+func (r *racingFixer) UpdateCheckout(ctx context.Context, checkoutID string, patch drclient.CheckoutPatch) error {
+	r.before(checkoutID)
+	return r.Client.UpdateCheckout(ctx, checkoutID, patch)
+}
+
+// hookSender runs before ahead of every Send.
+type hookSender struct {
+	dlq.Sender
+	before func([]producer.Message)
+}
+
+func (h *hookSender) Send(ctx context.Context, msgs ...producer.Message) error {
+	h.before(msgs)
+	return h.Sender.Send(ctx, msgs...)
 }
 
 // after strips a sandbox scenario prefix ("unknown-error:B0UE1" -> "B0UE1").

@@ -239,6 +239,9 @@ var sequences = map[string][]string{
 	"dr-bad-request-400":           {"1//cart_created", "1//failed", "1/digitalriver/dead_lettered"},
 	"dr-timeout-but-created":       {"1//cart_created", "1//outcome_unknown", "1/digitalriver/placed", "1//placed"},
 	"dr-500-then-resubmitted":      {"1//cart_created", "1//outcome_unknown", "1//resubmitted", "1/digitalriver/placed", "1//placed"},
+	"dr-delayed-payment-placed":    {"1//cart_created", "1//submitted", "1/digitalriver/submitted", "1/digitalriver/placed", "1//placed"},
+	"dr-delayed-payment-cancelled": {"1//cart_created", "1//submitted", "1/digitalriver/submitted", "1/digitalriver/failed", "1/digitalriver/dead_lettered"},
+	"dr-fulfilled-complete":        {"1//cart_created", "1//submitted", "1/digitalriver/submitted", "1/digitalriver/placed", "1//placed"},
 }
 
 // ledgerWant is how many carts each attempt of a scenario submits: {attempt 1, attempt 2}.
