@@ -82,7 +82,19 @@ var (
 		return rye(id, "tok_visa", amazon(fmt.Sprintf("expired:B0EX%06d", n)))
 	}}
 	PartialAcrossMerchants = Scenario{Name: "two-merchants-one-replaced", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("B0MM%06d", n)), shop("shop-a.myshopify.com", fmt.Sprintf("oos-once:V%06d", n)))
+		// Shopify variant ids are sent verbatim; the sandbox finds the store after the last "@".
+		return rye(id, "tok_visa", amazon(fmt.Sprintf("B0MM%06d", n)), shop("shop-a.myshopify.com", fmt.Sprintf("oos-once:V%06d@shop-a.myshopify.com", n)))
+	}}
+	// 3-D Secure: the customer completes the challenge, fails it, or never completes it (dead-
+	// lettered after the processor's ActionTimeout: short in the embedded demo and the tests).
+	ThreeDSPassed = Scenario{Name: "3ds-passed", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
+		return rye(id, "tok_visa", amazon(fmt.Sprintf("3ds-pass:B03P%06d", n)))
+	}}
+	ThreeDSFailed = Scenario{Name: "3ds-failed", Want: "dead_lettered:new-payment-method", Build: func(id string, n int) schemas.OrderRequested {
+		return rye(id, "tok_visa", amazon(fmt.Sprintf("3ds-fail:B03F%06d", n)))
+	}}
+	ThreeDSAbandoned = Scenario{Name: "3ds-abandoned", Want: "dead_lettered:complete-payment-challenge", Build: func(id string, n int) schemas.OrderRequested {
+		return rye(id, "tok_visa", amazon(fmt.Sprintf("3ds-abandon:B03A%06d", n)))
 	}}
 )
 
@@ -93,6 +105,7 @@ var Skeleton = []Scenario{Placed, PaymentDeclined, OutOfStockOnce}
 func All() []Scenario {
 	return []Scenario{Placed, PaymentDeclined, OutOfStockOnce, Undeliverable, UpstreamFlaky, TimeoutPlaced,
 		TimeoutLost, Stuck, PlacementFailed, RetryabilityUnknown, AlwaysUnavailable, CartExpired, PartialAcrossMerchants,
+		ThreeDSPassed, ThreeDSFailed, ThreeDSAbandoned,
 		DRPlaced, DRDeclined, DRBadTax, DRSessionNotReady, DRTimeoutCreated, DRServerError,
 		DRDelayedPayment, DRDelayedUnfunded, DRFulfilled}
 }

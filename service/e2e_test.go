@@ -43,7 +43,7 @@ func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *
 	cfg := embedded.Config{
 		RegistryURL: os.Getenv("ORDERFLOW_TEST_REGISTRY"),
 		RedisURL:    os.Getenv("ORDERFLOW_TEST_REDIS"),
-		Sandbox: sandbox.Config{Rye: rye.Config{PlacementStep: 20 * time.Millisecond},
+		Sandbox: sandbox.Config{Rye: rye.Config{PlacementStep: 50 * time.Millisecond},
 			DigitalRiver: digitalriver.Config{PlacementStep: 20 * time.Millisecond}},
 	}
 	if b := os.Getenv("ORDERFLOW_TEST_BROKERS"); b != "" {
@@ -78,6 +78,8 @@ func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *
 		Processor: processor.Config{
 			PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
 			RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,
+			// An abandoned 3-D Secure challenge is dead-lettered after this (the default is 1h).
+			ActionTimeout: 2 * time.Second,
 		},
 		Redis:      idempotencyConfig(run),
 		RateLimits: limits,
@@ -233,6 +235,9 @@ var sequences = map[string][]string{
 	"always-unavailable":           {"1//cart_created", "1//failed", "1//retry_scheduled", "1//retry_scheduled", "1//retry_scheduled", "1/amazon/dead_lettered"},
 	"two-merchants-one-replaced":   {"1//cart_created", "1//submitted", "1/amazon/submitted", "1/shop-a.myshopify.com/submitted", "1/amazon/placed", "1/shop-a.myshopify.com/failed", "1/shop-a.myshopify.com/replaced", "2//cart_created", "2//submitted", "2/shop-a.myshopify.com/submitted", "2/shop-a.myshopify.com/placed", "2//placed"},
 	"cart-expired":                 {"1//cart_created", "1//failed", "1//replaced", "2//cart_created", "2//failed", "2//replaced", "3//cart_created", "3//failed", "3/amazon/dead_lettered"},
+	"3ds-passed":                   {"1//cart_created", "1//submitted", "1/amazon/submitted", "1/amazon/action_required", "1/amazon/placed", "1//placed"},
+	"3ds-failed":                   {"1//cart_created", "1//submitted", "1/amazon/submitted", "1/amazon/action_required", "1/amazon/failed", "1/amazon/dead_lettered"},
+	"3ds-abandoned":                {"1//cart_created", "1//submitted", "1/amazon/submitted", "1/amazon/action_required", "1/amazon/failed", "1/amazon/dead_lettered"},
 	"dr-payment-session-not-ready": {"1//cart_created", "1//failed", "1/digitalriver/dead_lettered"},
 	"dr-placed":                    {"1//cart_created", "1//submitted", "1/digitalriver/submitted", "1/digitalriver/placed", "1//placed"},
 	"dr-declined-409":              {"1//cart_created", "1//failed", "1/digitalriver/dead_lettered"},
