@@ -324,3 +324,43 @@ func TestProductDetailsAgainstTheSandbox(t *testing.T) {
 		t.Fatalf("ledger %+v", es)
 	}
 }
+
+// TestGateOfAConsumedCheckout: Digital River may still return a consumed checkout, its payment
+// session past requires_confirmation. The gate's refusal is decided after the lookup too.
+func TestGateOfAConsumedCheckout(t *testing.T) {
+	for _, tc := range []struct {
+		state, list string
+		class       provider.Class
+		action      provider.Action
+	}{
+		{"complete", `{"data":[{"id":"o1","checkoutId":"chk_1","state":"accepted"}]}`, provider.ClassAlreadySubmitted, provider.ActionNone},
+		{"pending_funds", `{"data":[{"id":"o1","checkoutId":"chk_1","state":"pending_payment"}]}`, provider.ClassAlreadySubmitted, provider.ActionNone},
+		{"complete", `{"data":[]}`, provider.ClassNotRetryable, provider.ActionInvestigate},
+		{"requires_source", `{"data":[]}`, provider.ClassNotRetryable, provider.ActionNewPaymentMethod},
+	} {
+		t.Run(tc.state+" "+tc.list, func(t *testing.T) {
+			posted := false
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch {
+				case r.Method == http.MethodGet && r.URL.Path == "/checkouts/chk_1":
+					fmt.Fprintf(w, `{"id":"chk_1","payment":{"session":{"state":%q,"amountRemainingToBeContributed":0}}}`, tc.state)
+				case r.Method == http.MethodGet && r.URL.Path == "/orders":
+					fmt.Fprint(w, tc.list)
+				default:
+					posted = true
+					w.WriteHeader(http.StatusTeapot)
+				}
+			}))
+			defer srv.Close()
+			c, err := digitalriver.New(digitalriver.Config{BaseURL: srv.URL, APIKey: testKey})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Submit(context.Background(), provider.SubmitRequest{CartID: "chk_1"})
+			pe := asProviderError(t, err)
+			if pe == nil || pe.Class != tc.class || pe.Action != tc.action || posted {
+				t.Fatalf("Submit = %v (%+v), POST sent %v; want %v %q and no POST", err, pe, posted, tc.class, tc.action)
+			}
+		})
+	}
+}
