@@ -208,7 +208,10 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	sb, err := sandbox.New(sandbox.Config{Rye: rye.Config{PlacementStep: 2 * time.Millisecond}, DigitalRiver: digitalriver.Config{PlacementStep: 2 * time.Millisecond}})
+	// Rye's real rate limits (the sandbox's default, 1 createCart/submitCart per second) would
+	// make each crash point wait out 429s: off here, as in the embedded stack.
+	sb, err := sandbox.New(sandbox.Config{Rye: rye.Config{PlacementStep: 2 * time.Millisecond, StrictRPS: rye.Unlimited, DefaultRPS: rye.Unlimited},
+		DigitalRiver: digitalriver.Config{PlacementStep: 2 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +272,7 @@ func (w *world) start(t *testing.T, name string, crashAt int) *process {
 	cfg := &processor.Config{
 		Store: store, Providers: provs, Events: busSender{w.bus, c}, Codec: w.bus.codec, Topology: w.topo, Owner: name,
 		RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond, PollInterval: 5 * time.Millisecond,
-		NeverStartedAfter: 100 * time.Millisecond, StuckAfter: 200 * time.Millisecond,
+		NeverStartedAfter: 100 * time.Millisecond, StuckAfter: 200 * time.Millisecond, ActionTimeout: 50 * time.Millisecond,
 	}
 	wk, err := processor.NewWorker(cfg)
 	if err != nil {
@@ -331,7 +334,8 @@ func (w *world) run(t *testing.T, o schemas.OrderRequested, crashAt int) bool {
 }
 
 func TestStepCrash(t *testing.T) {
-	for _, sc := range []demo.Scenario{demo.Placed, demo.TimeoutPlaced, demo.TimeoutLost, demo.OutOfStockOnce, demo.PaymentDeclined, demo.DRPlaced, demo.DRTimeoutCreated} {
+	for _, sc := range []demo.Scenario{demo.Placed, demo.TimeoutPlaced, demo.TimeoutLost, demo.OutOfStockOnce, demo.PaymentDeclined, demo.DRPlaced, demo.DRTimeoutCreated,
+		demo.ThreeDSPassed, demo.ThreeDSAbandoned} {
 		t.Run(sc.Name, func(t *testing.T) {
 			w := newWorld(t)
 			points := 0
