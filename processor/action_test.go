@@ -218,9 +218,11 @@ func TestBillingAndShopperIPReachTheProvider(t *testing.T) {
 	h2 := newHarness(t, func(time.Duration) (provider.Placement, error) {
 		return one(provider.OrderPlacement{Merchant: "amazon", OrderID: "ord-1", Events: placedEvents()}), nil
 	}, nil)
-	h2.run(testRequest("billing-2"), time.Minute)
-	if len(h2.prov.submits) != 1 || h2.prov.submits[0].Billing != nil {
-		t.Fatalf("submits %+v: want no billing address when the request has none", h2.prov.submits)
+	req2 := testRequest("billing-2")
+	h2.run(req2, time.Minute)
+	if len(h2.prov.submits) != 1 || h2.prov.submits[0].Billing == nil || h2.prov.submits[0].Billing.PostalCode != req2.Buyer.PostalCode ||
+		h2.prov.submits[0].Billing.LastName != req2.Buyer.LastName {
+		t.Fatalf("submits %+v: want the buyer's address as billing address when the request has none", h2.prov.submits)
 	}
 }
 

@@ -320,13 +320,14 @@ func cartRequest(req schemas.OrderRequested) provider.CartRequest {
 }
 
 // submitRequest is the submit of cartID for req (the worker's, and the tracker's resubmit).
+// The billing address is the request's own, else the buyer's: Rye's current docs require
+// submitCart's billingAddress.
 func submitRequest(req schemas.OrderRequested, cartID string) provider.SubmitRequest {
-	sr := provider.SubmitRequest{CartID: cartID, OrderRef: orderRef(req), ShopperIP: req.ShopperIP, PaymentRef: req.PaymentRef}
+	billing := providerBuyer(req.Buyer)
 	if req.Billing != nil {
-		b := providerBuyer(*req.Billing)
-		sr.Billing = &b
+		billing = providerBuyer(*req.Billing)
 	}
-	return sr
+	return provider.SubmitRequest{CartID: cartID, OrderRef: orderRef(req), ShopperIP: req.ShopperIP, PaymentRef: req.PaymentRef, Billing: &billing}
 }
 
 func providerBuyer(b schemas.Buyer) provider.Buyer {

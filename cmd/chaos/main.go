@@ -41,34 +41,35 @@ import (
 )
 
 type options struct {
-	orders     int
-	rate       float64
-	kills      int
-	timeout    time.Duration
-	keep       bool
-	bin        string
-	services   string
-	dir        string
-	brokers    string
-	registry   string
-	redis      string
-	workers    int
-	trackers   int
-	sandbox    string
-	faultRate  float64
-	timeoutRt  float64
-	latency    time.Duration
-	step       time.Duration
-	seed       uint64
-	settle     time.Duration
-	noKafka    bool
-	noRedis    bool
-	strict     bool
-	tiers      string
-	pollEvery  time.Duration
-	neverStart time.Duration
-	stuckAfter time.Duration
-	session    time.Duration
+	orders        int
+	rate          float64
+	kills         int
+	timeout       time.Duration
+	keep          bool
+	bin           string
+	services      string
+	dir           string
+	brokers       string
+	registry      string
+	redis         string
+	workers       int
+	trackers      int
+	sandbox       string
+	faultRate     float64
+	timeoutRt     float64
+	latency       time.Duration
+	step          time.Duration
+	seed          uint64
+	settle        time.Duration
+	noKafka       bool
+	noRedis       bool
+	strict        bool
+	tiers         string
+	pollEvery     time.Duration
+	neverStart    time.Duration
+	actionTimeout time.Duration
+	stuckAfter    time.Duration
+	session       time.Duration
 }
 
 func parseFlags() options {
@@ -98,6 +99,7 @@ func parseFlags() options {
 	flag.BoolVar(&o.strict, "strict", false, "every outcome different from the scenario's is a violation (no degraded escalations)")
 	flag.StringVar(&o.tiers, "retry-tiers", "500ms,2s", "roles: retry delay tiers")
 	flag.DurationVar(&o.pollEvery, "poll-interval", 200*time.Millisecond, "roles: tracker poll interval")
+	flag.DurationVar(&o.actionTimeout, "action-timeout", 8*time.Second, "roles: dead-letter an order whose 3-D Secure challenge was not completed after this")
 	flag.DurationVar(&o.neverStart, "never-started-after", 3*time.Second, "roles: resubmit a cart with no placement events after this")
 	flag.DurationVar(&o.stuckAfter, "stuck-after", 6*time.Second, "roles: needs attention after this")
 	flag.DurationVar(&o.session, "session-timeout", 6*time.Second, "roles: consumer group session timeout")
@@ -374,7 +376,7 @@ func (r *runner) startRoles() error {
 		"--dr-url", r.sbURL + "/dr", "--dr-key", "sk_test_orderflow_sandbox",
 		"--prefix", r.topo.Prefix,
 		"--poll-interval", o.pollEvery.String(), "--never-started-after", o.neverStart.String(),
-		"--stuck-after", o.stuckAfter.String(), "--session-timeout", o.session.String(),
+		"--stuck-after", o.stuckAfter.String(), "--action-timeout", o.actionTimeout.String(), "--session-timeout", o.session.String(),
 		"--rye-submit-rps", "1000", "--dr-rps", "1000", "--lease", "10s",
 		"--retry-tiers"}
 	for _, t := range r.topo.Tiers {
