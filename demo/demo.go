@@ -106,7 +106,7 @@ func All() []Scenario {
 	return []Scenario{Placed, PaymentDeclined, OutOfStockOnce, Undeliverable, UpstreamFlaky, TimeoutPlaced,
 		TimeoutLost, Stuck, PlacementFailed, RetryabilityUnknown, AlwaysUnavailable, CartExpired, PartialAcrossMerchants,
 		ThreeDSPassed, ThreeDSFailed, ThreeDSAbandoned,
-		DRPlaced, DRDeclined, DRBadTax, DRSessionNotReady, DRTimeoutCreated, DRServerError,
+		DRPlaced, DRProductDetails, DRDeclined, DRBadTax, DRSessionNotReady, DRTimeoutCreated, DRServerError,
 		DRDelayedPayment, DRDelayedUnfunded, DRFulfilled}
 }
 
@@ -144,6 +144,14 @@ func digitalRiver(orderID, source string, skus ...string) schemas.OrderRequested
 var (
 	DRPlaced = Scenario{Name: "dr-placed", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
 		return digitalRiver(id, "src_visa", fmt.Sprintf("SKU-OK-%06d", n))
+	}}
+	// DRProductDetails orders an item that is in no Digital River catalogue: sent as
+	// productDetails (skuGroupId, name, countryOfOrigin) next to a catalogue SKU.
+	DRProductDetails = Scenario{Name: "dr-product-details", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
+		o := digitalRiver(id, "src_visa", fmt.Sprintf("SKU-PD-%06d", n))
+		o.Items = append(o.Items, schemas.Item{Merchant: "digitalriver", ProductID: fmt.Sprintf("kbd-%06d", n), Quantity: 1, PriceCents: 2999,
+			Name: "Wireless keyboard", SKUGroupID: "wireless-keyboards", CountryOfOrigin: "DE"})
+		return o
 	}}
 	DRDeclined = Scenario{Name: "dr-declined-409", Want: "dead_lettered:new-checkout", Build: func(id string, n int) schemas.OrderRequested {
 		return digitalRiver(id, "src_declined", fmt.Sprintf("SKU-DC-%06d", n))

@@ -180,10 +180,11 @@ func Fingerprint(o schemas.OrderRequested) string {
 		PriceCents int64
 		Name       string `json:",omitempty"`
 		SKUGroupID string `json:",omitempty"`
+		Country    string `json:",omitempty"`
 	}
 	items := make([]item, len(o.Items))
 	for i, it := range o.Items {
-		items[i] = item{it.Merchant, it.ProductID, it.Quantity, it.PriceCents, it.Name, it.SKUGroupID}
+		items[i] = item{it.Merchant, it.ProductID, it.Quantity, it.PriceCents, it.Name, it.SKUGroupID, it.CountryOfOrigin}
 	}
 	if o.Items == nil {
 		items = nil

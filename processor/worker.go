@@ -311,7 +311,7 @@ func orderRef(req schemas.OrderRequested) string {
 func cartRequest(req schemas.OrderRequested) provider.CartRequest {
 	items := make([]provider.Item, len(req.Items))
 	for i, it := range req.Items {
-		items[i] = provider.Item{Merchant: it.Merchant, ProductID: it.ProductID, Quantity: it.Quantity, PriceCents: it.PriceCents, Name: it.Name, SKUGroupID: it.SKUGroupID}
+		items[i] = provider.Item{Merchant: it.Merchant, ProductID: it.ProductID, Quantity: it.Quantity, PriceCents: it.PriceCents, Name: it.Name, SKUGroupID: it.SKUGroupID, CountryOfOrigin: it.CountryOfOrigin}
 	}
 	return provider.CartRequest{
 		OrderRef: orderRef(req), Items: items, Currency: req.Currency, PaymentRef: req.PaymentRef,

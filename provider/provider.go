@@ -52,6 +52,9 @@ type Item struct {
 	// River productDetails); an empty SKUGroupID means ProductID is a catalogue id.
 	Name       string
 	SKUGroupID string
+	// CountryOfOrigin is where an uncatalogued item was made (Digital River productDetails);
+	// empty = the client's default.
+	CountryOfOrigin string
 }
 
 // CartRequest is what CreateCart needs. OrderRef ("order-id/attempt") lets the provider's

@@ -90,7 +90,7 @@ func itemsNative(items []Item) []any {
 		out[i] = map[string]any{
 			"merchant": it.Merchant, "product_id": it.ProductID,
 			"quantity": int32(it.Quantity), "price_cents": it.PriceCents,
-			"name": it.Name, "sku_group_id": it.SKUGroupID,
+			"name": it.Name, "sku_group_id": it.SKUGroupID, "country_of_origin": it.CountryOfOrigin,
 		}
 	}
 	return out
@@ -105,7 +105,7 @@ func itemsFrom(v any) []Item {
 	for _, e := range arr {
 		r := asRec(e)
 		out = append(out, Item{Merchant: r.str("merchant"), ProductID: r.str("product_id"), Quantity: r.int("quantity"), PriceCents: r.long("price_cents"),
-			Name: r.str("name"), SKUGroupID: r.str("sku_group_id")})
+			Name: r.str("name"), SKUGroupID: r.str("sku_group_id"), CountryOfOrigin: r.str("country_of_origin")})
 	}
 	return out
 }

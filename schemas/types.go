@@ -40,6 +40,9 @@ type Item struct {
 	// productDetails); an empty SKUGroupID means ProductID is a catalogue id.
 	Name       string
 	SKUGroupID string
+	// CountryOfOrigin is where an uncatalogued item was made (Digital River productDetails
+	// countryOfOrigin, required there); empty = the client's configured default.
+	CountryOfOrigin string
 }
 
 // OrderStatus is one state change, keyed by order id. EventID is deterministic.

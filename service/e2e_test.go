@@ -240,6 +240,7 @@ var sequences = map[string][]string{
 	"3ds-abandoned":                {"1//cart_created", "1//submitted", "1/amazon/submitted", "1/amazon/action_required", "1/amazon/failed", "1/amazon/dead_lettered"},
 	"dr-payment-session-not-ready": {"1//cart_created", "1//failed", "1/digitalriver/dead_lettered"},
 	"dr-placed":                    {"1//cart_created", "1//submitted", "1/digitalriver/submitted", "1/digitalriver/placed", "1//placed"},
+	"dr-product-details":           {"1//cart_created", "1//submitted", "1/digitalriver/submitted", "1/digitalriver/placed", "1//placed"},
 	"dr-declined-409":              {"1//cart_created", "1//failed", "1/digitalriver/dead_lettered"},
 	"dr-bad-request-400":           {"1//cart_created", "1//failed", "1/digitalriver/dead_lettered"},
 	"dr-timeout-but-created":       {"1//cart_created", "1//outcome_unknown", "1/digitalriver/placed", "1//placed"},

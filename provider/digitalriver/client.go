@@ -92,8 +92,9 @@ type Config struct {
 	// id, duration). Default: discard.
 	Logger *slog.Logger
 	// CountryOfOrigin is the ISO 3166 alpha-2 country where uncatalogued items (provider.Item with
-	// a SKUGroupID, sent as productDetails) are made; Digital River requires it in productDetails.
-	// Empty: CreateCart refuses such items (ClassNotRetryable, ActionFixInput) without a request.
+	// a SKUGroupID, sent as productDetails) are made, for items that do not name their own
+	// (Item.CountryOfOrigin); Digital River requires it in productDetails. Neither set: CreateCart
+	// refuses such items (ClassNotRetryable, ActionFixInput) without a request.
 	CountryOfOrigin string
 	// ApplicationID is sent as the upstream-application-id header ("<application>/<version>").
 	// Default "orderflow".

@@ -67,7 +67,7 @@ func itemsOf(items []orderItem) []provider.Item {
 	for i, it := range items {
 		pi := provider.Item{Merchant: Name, ProductID: it.SKUID, Quantity: it.Quantity}
 		if d := it.ProductDetails; d != nil && it.SKUID == "" { // an item sent as productDetails
-			pi.ProductID, pi.SKUGroupID, pi.Name = d.ID, d.SKUGroupID, d.Name
+			pi.ProductID, pi.SKUGroupID, pi.Name, pi.CountryOfOrigin = d.ID, d.SKUGroupID, d.Name, d.CountryOfOrigin
 		}
 		switch {
 		case it.Price != nil:

@@ -300,7 +300,8 @@ func TestProductDetailsAgainstTheSandbox(t *testing.T) {
 	ctx := context.Background()
 	req := cartRequest("pd/1", "src_ok", "SKU1")
 	req.ShopperIP = "203.0.113.9"
-	req.Items = append(req.Items, provider.Item{Merchant: "digitalriver", ProductID: "kb-1", Name: "Keyboard", SKUGroupID: "wireless-keyboards", Quantity: 3, PriceCents: 1000})
+	req.Items = append(req.Items, provider.Item{Merchant: "digitalriver", ProductID: "kb-1", Name: "Keyboard", SKUGroupID: "wireless-keyboards", Quantity: 3, PriceCents: 1000},
+		provider.Item{Merchant: "digitalriver", ProductID: "ms-1", Name: "Mouse", SKUGroupID: "mice", CountryOfOrigin: "JP", Quantity: 1, PriceCents: 500})
 	cart, err := c.CreateCart(ctx, req)
 	if err != nil {
 		t.Fatal(err)
@@ -315,12 +316,13 @@ func TestProductDetailsAgainstTheSandbox(t *testing.T) {
 	got := p.Orders[0].Items
 	want := []provider.Item{
 		{Merchant: "digitalriver", ProductID: "SKU1", Quantity: 1, PriceCents: 1999},
-		{Merchant: "digitalriver", ProductID: "kb-1", Name: "Keyboard", SKUGroupID: "wireless-keyboards", Quantity: 3, PriceCents: 1000},
+		{Merchant: "digitalriver", ProductID: "kb-1", Name: "Keyboard", SKUGroupID: "wireless-keyboards", CountryOfOrigin: "DE", Quantity: 3, PriceCents: 1000},
+		{Merchant: "digitalriver", ProductID: "ms-1", Name: "Mouse", SKUGroupID: "mice", CountryOfOrigin: "JP", Quantity: 1, PriceCents: 500}, // the item's own country wins
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("order items %+v, want %+v", got, want)
 	}
-	if es := e.ledger.Entries(); len(es) != 1 || es[0].AmountCents != 1999+3000 {
+	if es := e.ledger.Entries(); len(es) != 1 || es[0].AmountCents != 1999+3000+500 {
 		t.Fatalf("ledger %+v", es)
 	}
 }

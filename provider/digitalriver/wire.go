@@ -113,7 +113,7 @@ type productDetails struct {
 }
 
 // lineItemsOf builds the items of a create checkout request. An item with a SKUGroupID is sent as
-// productDetails (id = ProductID, name = Name, countryOfOrigin = the client's CountryOfOrigin);
+// productDetails (id = ProductID, name = Name, countryOfOrigin = the item's, else the client's CountryOfOrigin);
 // every other item as skuId = ProductID. It refuses, before anything is sent, an uncatalogued item
 // without a name or without a country of origin: Digital River would answer 400 for it.
 func lineItemsOf(items []provider.Item, countryOfOrigin string) ([]lineItem, error) {
@@ -124,13 +124,17 @@ func lineItemsOf(items []provider.Item, countryOfOrigin string) ([]lineItem, err
 			out[i].SKUID = it.ProductID
 			continue
 		}
+		origin := it.CountryOfOrigin
+		if origin == "" {
+			origin = countryOfOrigin
+		}
 		switch {
 		case strings.TrimSpace(it.Name) == "":
 			return nil, fmt.Errorf("item %d (%s): productDetails needs a name", i, it.ProductID)
-		case countryOfOrigin == "":
-			return nil, fmt.Errorf("item %d (%s): productDetails needs a countryOfOrigin: set the client's CountryOfOrigin", i, it.ProductID)
+		case origin == "":
+			return nil, fmt.Errorf("item %d (%s): productDetails needs a countryOfOrigin: set the item's or the client's CountryOfOrigin", i, it.ProductID)
 		}
-		out[i].ProductDetails = &productDetails{ID: it.ProductID, SKUGroupID: it.SKUGroupID, Name: it.Name, CountryOfOrigin: countryOfOrigin}
+		out[i].ProductDetails = &productDetails{ID: it.ProductID, SKUGroupID: it.SKUGroupID, Name: it.Name, CountryOfOrigin: origin}
 	}
 	return out, nil
 }

@@ -207,7 +207,7 @@ func TestCheckoutLifecycle(t *testing.T) {
 	// Line items can not be changed on an existing checkout: 400, as "Describing line items" shows.
 	itemID := s.call("GET", "/checkouts/"+id, "").body["items"].([]any)[0].(map[string]any)["id"].(string)
 	for body, param := range map[string]string{
-		`{"items":[{"skuId":"SKU1","quantity":3,"price":1.25}]}`:    "skuId",
+		`{"items":[{"skuId":"SKU1","quantity":3,"price":1.25}]}`:  "skuId",
 		fmt.Sprintf(`{"items":[{"id":%q,"price":1.25}]}`, itemID): "price",
 		fmt.Sprintf(`{"items":[{"id":%q,"quantity":3}]}`, itemID): "quantity",
 	} {
