@@ -19,7 +19,7 @@ func TestConformance(t *testing.T) {
 	providertest.Run(t, providertest.Harness{
 		APIKey: testKey,
 		New: func(t *testing.T, env providertest.Env) (provider.Provider, *ledger.Ledger) {
-			cfg := ryesandbox.Config{APIKey: testKey, PlacementStep: testStep, StrictRPS: -1}
+			cfg := ryesandbox.Config{APIKey: testKey, PlacementStep: testStep, StrictRPS: ryesandbox.Unlimited, DefaultRPS: ryesandbox.Unlimited}
 			if env.RateLimited {
 				cfg.StrictRPS = ryesandbox.RealStrictRPS
 			}

@@ -14,7 +14,7 @@ import (
 
 // Example places an order at the Rye sandbox: create a cart, submit it, poll until placed.
 func Example() {
-	sb, _ := sandbox.New(sandbox.Config{Rye: ryesandbox.Config{APIKey: "key", PlacementStep: 5 * time.Millisecond, StrictRPS: -1}})
+	sb, _ := sandbox.New(sandbox.Config{Rye: ryesandbox.Config{APIKey: "key", PlacementStep: 5 * time.Millisecond, StrictRPS: ryesandbox.Unlimited, DefaultRPS: ryesandbox.Unlimited}})
 	defer sb.Close()
 	srv := httptest.NewServer(sb)
 	defer srv.Close()

@@ -36,7 +36,10 @@ func newEnv(t *testing.T, cfg ryesandbox.Config) *env {
 		cfg.PlacementStep = testStep
 	}
 	if cfg.StrictRPS == 0 {
-		cfg.StrictRPS = -1 // unlimited: these tests are not about Rye's real 1/s strict tier
+		cfg.StrictRPS = ryesandbox.Unlimited // these tests are not about Rye's real 1/s strict tier
+	}
+	if cfg.DefaultRPS == 0 {
+		cfg.DefaultRPS = ryesandbox.Unlimited // nor about the 100/s default tier their polling may exceed
 	}
 	sb, err := sandbox.New(sandbox.Config{Rye: cfg})
 	if err != nil {
