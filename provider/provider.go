@@ -17,7 +17,8 @@ import (
 // Error contract: every method returns nil or an error that errors.As can turn into *Error.
 // Transport errors that happen before a request left the process are ClassRetryable;
 // a timeout or 5xx after Submit sent its request is ClassOutcomeUnknown and must be resolved
-// by Status, never by calling Submit again.
+// by Status, never by calling Submit again. The one exception is ErrNotCalled, which a
+// decorator returns when its own infrastructure stopped the call before it was made.
 type Provider interface {
 	// Name is the provider's stable identifier ("rye", "digitalriver").
 	Name() string
@@ -31,6 +32,11 @@ type Provider interface {
 	// (Rye checkoutByCartID, Digital River GET /orders by checkout).
 	Status(ctx context.Context, cartID string) (Placement, error)
 }
+
+// ErrNotCalled marks an error that is no answer of the provider: a decorator's infrastructure
+// (the shared rate limiter's Redis) failed, or its context ended, before the call was made.
+// It is never a *Error. Callers record nothing about it and retry the work later (fail closed).
+var ErrNotCalled = errors.New("provider: not called")
 
 // Buyer is who the order ships to (and, as CartRequest.Billing, who pays). Every field but
 // CountryCode is optional to the provider.

@@ -47,7 +47,7 @@ func New(rdb redis.UniversalClient, prefix string) *Limiter {
 }
 
 // Wait blocks until a call under key at perSecond is allowed, or ctx ends. It also waits out
-// a block set by Block. Redis errors are returned (callers fail closed).
+// a block set by Block. Redis errors and ctx's end are returned (callers fail closed).
 func (l *Limiter) Wait(ctx context.Context, key string, perSecond float64) error {
 	for {
 		wait, err := l.blockedFor(ctx, key)
@@ -71,7 +71,7 @@ func (l *Limiter) Wait(ctx context.Context, key string, perSecond float64) error
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return fmt.Errorf("waiting for the rate limit of %s: %w", key, ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -112,6 +112,7 @@ func (l *Limiter) blockedFor(ctx context.Context, key string) (time.Duration, er
 }
 
 // Provider wraps p so that its calls wait for the shared limits and a 429 blocks every instance.
+// A call the limiter stopped returns an error wrapping provider.ErrNotCalled (see limited.call).
 func Provider(p provider.Provider, l *Limiter, lim Limits) provider.Provider {
 	return &limited{Provider: p, l: l, lim: lim}
 }
@@ -122,10 +123,13 @@ type limited struct {
 	lim Limits
 }
 
+// call waits for the limit, then runs fn. When the limiter fails (Redis) or ctx ends while it
+// waits, the provider was not called: the error wraps provider.ErrNotCalled and is no
+// *provider.Error, so it never takes a provider's class nor enters an order's history.
 func (p *limited) call(ctx context.Context, tier string, rate float64, fn func() error) error {
 	key := p.Name() + ":" + tier
 	if err := p.l.Wait(ctx, key, rate); err != nil {
-		return &provider.Error{Class: provider.ClassRetryable, Op: "rate limit", Message: err.Error()}
+		return fmt.Errorf("%w: %w", provider.ErrNotCalled, err)
 	}
 	err := fn()
 	var pe *provider.Error
