@@ -46,9 +46,22 @@ type writer struct {
 }
 
 // NewCodec returns a Codec that looks schema ids up in reg.
+//
+// It caps goavro's process-wide goavro.MaxBlockCount at MaxBlockCount (once, before any Codec
+// decodes): goavro allocates an array or map block's claimed count up front, so a 22-byte record
+// claiming 2^31-1 items would otherwise take the process down with a fatal out-of-memory error,
+// which no recover can catch.
 func NewCodec(reg Registry) *Codec {
+	capBlockCount.Do(func() { goavro.MaxBlockCount = min(goavro.MaxBlockCount, MaxBlockCount) })
 	return &Codec{reg: reg, writers: map[string]writer{}, readers: map[int]reader{}}
 }
+
+// MaxBlockCount is the most items one Avro array or map block may claim when decoded (goavro
+// writes an array in one block): far above any order's item count limit, and at most 16 MiB
+// allocated for a hostile claim.
+const MaxBlockCount = 1 << 20
+
+var capBlockCount sync.Once
 
 // Subject is the registry subject of a topic's values (Confluent's TopicNameStrategy).
 func Subject(topic string) string { return topic + "-value" }
@@ -141,6 +154,10 @@ func (c *Codec) reader(ctx context.Context, id int) (reader, error) {
 		var re *sr.ResponseError
 		if errors.As(err, &re) && re.StatusCode == 404 {
 			return reader{}, fmt.Errorf("%w: unknown schema id %d", ErrUndecodable, id)
+		}
+		if re != nil && re.StatusCode >= 400 && re.StatusCode < 500 && re.StatusCode != 408 && re.StatusCode != 429 {
+			// The registry refuses the id itself (negative, malformed): asking again can not help.
+			return reader{}, fmt.Errorf("%w: schema id %d refused by the registry: %v", ErrUndecodable, id, err)
 		}
 		return reader{}, fmt.Errorf("fetching schema id %d: %w", id, err)
 	}

@@ -192,9 +192,14 @@ func (d DeadLetter) native() map[string]any {
 		"request": nil, "failed_items": itemsNative(d.FailedItems), "attempts": attemptsNative(d.Attempts),
 		"replay_count": int32(d.ReplayCount), "replay_id": d.ReplayID,
 		"trace_context": stringMapNative(d.TraceContext), "at": d.At,
+		"raw_digest": nil, "omitted": stringsNative(d.Omitted),
 	}
 	if d.Request != nil {
 		m["request"] = goavro.Union(ns+"OrderRequested", d.Request.native())
+	}
+	if g := d.RawDigest; g != nil {
+		m["raw_digest"] = goavro.Union(ns+"RawDigest", map[string]any{
+			"key_size": g.KeySize, "key_sha256": g.KeySHA256, "value_size": g.ValueSize, "value_sha256": g.ValueSHA256})
 	}
 	return m
 }
@@ -215,7 +220,32 @@ func deadLetterFrom(v any) DeadLetter {
 		req := orderRequestedFrom(u)
 		d.Request = &req
 	}
+	if u := r.union("raw_digest"); u != nil {
+		g := asRec(u)
+		d.RawDigest = &RawDigest{KeySize: g.long("key_size"), KeySHA256: g.str("key_sha256"),
+			ValueSize: g.long("value_size"), ValueSHA256: g.str("value_sha256")}
+	}
+	d.Omitted = stringsFrom(r["omitted"])
 	return d
+}
+
+func stringsNative(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func stringsFrom(v any) []string {
+	arr, _ := v.([]any)
+	var out []string
+	for _, e := range arr {
+		if s, ok := e.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (a ReplayAudit) native() map[string]any {

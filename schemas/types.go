@@ -127,6 +127,11 @@ type DeadLetter struct {
 	ReplayID        string
 	TraceContext    map[string]string
 	At              time.Time
+	// RawDigest describes RawKey and RawValue when they were left out to fit the topic's
+	// record limit (see Shrink); nil otherwise.
+	RawDigest *RawDigest
+	// Omitted lists what Shrink left out, in order; empty for a complete dead letter.
+	Omitted []string
 }
 
 // Tracking is a submitted cart whose placement the tracker polls (internal topic).
