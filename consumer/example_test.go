@@ -2,6 +2,7 @@ package consumer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"sync/atomic"
@@ -63,4 +64,20 @@ func Example() {
 	// order-1 paid
 	// dead letter "\xff": decoding order event: unexpected byte 0xff
 	// order-1 shipped
+}
+
+// Recover turns a handler's panic into a Permanent error: the engine dead-letters the record
+// with the panic value as its reason and moves on; the stack goes to the logger.
+func ExampleRecover() {
+	h := consumer.Chain(consumer.HandlerFunc(func(_ context.Context, r *kgo.Record) error {
+		var m map[string]int
+		m[string(r.Key)]++ // a defect: assignment to entry in nil map
+		return nil
+	}), consumer.Recover(nil))
+	err := h.Handle(context.Background(), &kgo.Record{Key: []byte("order-1")})
+	fmt.Println(consumer.IsPermanent(err), errors.Is(err, consumer.ErrPanic))
+	fmt.Println(err)
+	// Output:
+	// true true
+	// handler panicked: assignment to entry in nil map
 }
