@@ -314,6 +314,21 @@ func (c *Config) history(ctx context.Context, orderID string) ([]schemas.Attempt
 	return out, nil
 }
 
+// notAnswered returns the error to retry the record with when err, returned by a provider call
+// made under ctx, is no answer of the provider, and nil when it is one: the call was not made
+// (provider.ErrNotCalled: the shared rate limiter's Redis failed), or ctx ended (shutdown, a
+// lost partition) and whatever the call returned says nothing about the order. Such an error
+// is never classified nor recorded in the order's history: the record is retried (fail closed).
+func notAnswered(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, provider.ErrNotCalled):
+		return err
+	case ctx.Err() != nil:
+		return fmt.Errorf("calling the provider: %w (%v)", ctx.Err(), err)
+	}
+	return nil
+}
+
 // asProviderError returns err as a *provider.Error; an unclassified error is treated as
 // retryable for calls that charge nothing and as outcome unknown otherwise.
 func asProviderError(err error, op string, charges bool) *provider.Error {

@@ -73,6 +73,9 @@ func (t *Tracker) Handle(ctx context.Context, r *kgo.Record) error {
 	now := t.cfg.Now()
 	elapsed := now.Sub(tr.SubmittedAt)
 	if err != nil {
+		if err := notAnswered(ctx, err); err != nil {
+			return err // no answer: retried, and never counted as unreadable placement
+		}
 		pe := asProviderError(err, "status", false)
 		if unreadable := now.Sub(t.unreadableSince(tr)); unreadable >= 2*t.cfg.StuckAfter {
 			// Placement has been unreadable for twice the stuck threshold: a person must ask
@@ -294,6 +297,15 @@ func (t *Tracker) resubmit(ctx context.Context, tr schemas.Tracking, prov provid
 	t.cfg.Logger.Info("cart never reached placement: resubmitting the original cart", "order", tr.OrderID, "attempt", tr.Attempt, "cart", tr.CartID)
 	_, err = prov.Submit(ctx, submitRequest(tr.Request, tr.CartID))
 	if err != nil {
+		if ierr := notAnswered(ctx, err); ierr != nil {
+			if errors.Is(ierr, provider.ErrNotCalled) {
+				// Not sent: back to submitted under this chain; the retried record resubmits.
+				if _, err := t.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitted, idempotency.Change{Release: true}, idempotency.StateSubmitting); err != nil {
+					return errors.Join(ierr, err)
+				}
+			}
+			return ierr
+		}
 		pe := asProviderError(err, "submit", true)
 		w := &Worker{cfg: t.cfg}
 		switch pe.Class {

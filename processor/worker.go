@@ -108,6 +108,16 @@ func (w *Worker) call(ctx context.Context, req schemas.OrderRequested, phase, ca
 		if errors.As(err, &ie) {
 			return nil, ie.error
 		}
+		if err := notAnswered(ctx, err); err != nil {
+			// Not called for certain: step back (between) so the retried record submits
+			// instead of polling a cart that was never sent.
+			if between != nil && errors.Is(err, provider.ErrNotCalled) {
+				if berr := between(); berr != nil {
+					return nil, errors.Join(err, berr)
+				}
+			}
+			return nil, err
+		}
 		pe := asProviderError(err, phase, phase == PhaseSubmission)
 		if err := w.cfg.record(ctx, req.OrderID, attemptOf(req, phase, cartID, pe, start, w.cfg.Now().Sub(start))); err != nil {
 			return pe, err
