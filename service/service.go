@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -56,7 +57,9 @@ type Config struct {
 	KafkaOpts []kgo.Opt
 	// ConsumerOpts are extra franz-go options for the role consumers only.
 	ConsumerOpts []kgo.Opt
-	// Redis tunes the idempotency store (prefix, lease, TTL).
+	// Redis tunes the idempotency store (prefix, lease, TTL). Redis.Prefix is the deployment's
+	// Redis namespace, shared by the store and the rate limiter; empty = RedisPrefix of the
+	// topology's prefix, so deployments apart in Kafka are apart in Redis too.
 	Redis idempotency.Config
 	// RateLimits per provider name, shared by every instance through Redis. A provider missing
 	// here gets its documented limits (ratelimit.RyeLimits, ratelimit.DigitalRiverTest);
@@ -89,8 +92,34 @@ func (c *Config) Validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	return c.Topology.Validate()
+	if err := c.Topology.Validate(); err != nil {
+		return err
+	}
+	if c.Redis.Prefix == "" {
+		c.Redis.Prefix = RedisPrefix(c.Topology.Prefix)
+	}
+	return nil
 }
+
+// RedisPrefix is the Redis namespace of a deployment whose topics and groups are prefixed
+// topicPrefix: "orderflow" for the default "orders." (the namespace of every deployment before
+// namespaces were derived, so an upgrade keeps the records of attempts in flight), else
+// "orderflow:" + topicPrefix. Kafka names can not hold ':', so distinct topic prefixes give
+// disjoint key spaces: idempotency records, histories, attempt allocations and rate limits.
+func RedisPrefix(topicPrefix string) string {
+	if topicPrefix == topology.Default().Prefix {
+		return "orderflow"
+	}
+	return "orderflow:" + topicPrefix
+}
+
+// ConfigError is an error retrying can not fix: the Config is invalid, or a dependency refused
+// it (Redis rejected the credentials or the database). New returns every such error as one, so
+// a caller that retries New while dependencies come up stops at once.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
 
 // Service runs the configured roles.
 type Service struct {
@@ -105,7 +134,7 @@ type Service struct {
 // the roles. It returns no half-built Service: on error everything opened is closed.
 func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, &ConfigError{err}
 	}
 	s := &Service{cfg: cfg, consumers: map[string]*consumer.Consumer{}}
 
@@ -116,11 +145,14 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	}()
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return nil, fmt.Errorf("parsing redis url: %w", err)
+		return nil, &ConfigError{fmt.Errorf("parsing redis url: %w", err)}
 	}
 	s.rdb = redis.NewClient(opt)
 	store, err := idempotency.New(s.rdb, cfg.Redis)
 	if err != nil {
+		return nil, &ConfigError{err}
+	}
+	if err := pingRedis(ctx, s.rdb, opt); err != nil {
 		return nil, err
 	}
 	reg, err := sr.NewClient(sr.URLs(cfg.RegistryURL))
@@ -152,7 +184,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	pc := cfg.Processor
 	pc.Store, pc.Providers, pc.Events, pc.Codec, pc.Topology, pc.Logger = store, providers, s.producer, s.producer.Codec(), cfg.Topology, cfg.Logger
 	if err := pc.Validate(); err != nil {
-		return nil, err
+		return nil, &ConfigError{err}
 	}
 	s.proc = &pc
 	for _, role := range cfg.Roles {
@@ -175,6 +207,21 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		s.consumers[role] = c
 	}
 	return s, nil
+}
+
+// pingRedis checks at startup that Redis answers and accepts the credentials and database,
+// as Ensure does for Kafka: an unreachable Redis is an error the caller may retry, a refusal
+// (wrong password or user, no permission, no such database) a *ConfigError.
+func pingRedis(ctx context.Context, rdb *redis.Client, opt *redis.Options) error {
+	err := rdb.Ping(ctx).Err()
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("connecting to redis at %s (db %d): %w", opt.Addr, opt.DB, err)
+	if redis.IsAuthError(err) || redis.IsPermissionError(err) || strings.Contains(err.Error(), "DB index") {
+		return &ConfigError{err}
+	}
+	return err
 }
 
 var defaultLimits = map[string]ratelimit.Limits{"rye": ratelimit.RyeLimits, "digitalriver": ratelimit.DigitalRiverTest}

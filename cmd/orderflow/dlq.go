@@ -23,6 +23,7 @@ import (
 	drclient "github.com/orderflow/orderflow/provider/digitalriver"
 	ryeclient "github.com/orderflow/orderflow/provider/rye"
 	"github.com/orderflow/orderflow/schemas"
+	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/topology"
 )
 
@@ -35,7 +36,7 @@ type dlqCmd struct {
 	Brokers     []string `arg:"--brokers,env:ORDERFLOW_BROKERS,required" help:"Kafka bootstrap brokers"`
 	Registry    string   `arg:"--registry,env:ORDERFLOW_REGISTRY,required" help:"schema registry URL"`
 	Redis       string   `arg:"--redis,env:ORDERFLOW_REDIS" help:"redis:// URL of the idempotency store (show and replay)"`
-	RedisPrefix string   `arg:"--redis-prefix,env:ORDERFLOW_REDIS_PREFIX" default:"orderflow" help:"key prefix of the idempotency store"`
+	RedisPrefix string   `arg:"--redis-prefix,env:ORDERFLOW_REDIS_PREFIX" help:"Redis key namespace of the deployment (default: derived from --prefix, as orderflow run does)"`
 	Prefix      string   `arg:"--prefix,env:ORDERFLOW_TOPIC_PREFIX" default:"orders." help:"topic prefix"`
 	RyeURL      string   `arg:"--rye-url,env:ORDERFLOW_RYE_URL" help:"Rye API base URL, to probe carts whose outcome is unknown"`
 	RyeKey      string   `arg:"--rye-key,env:ORDERFLOW_RYE_KEY" help:"Rye API key"`
@@ -164,10 +165,14 @@ func (c *dlqCmd) tool(log *slog.Logger, topo topology.Topology, sender dlq.Sende
 	}
 	opt, err := redis.ParseURL(c.Redis)
 	if err != nil {
-		return nil, nil, fmt.Errorf("parsing redis url: %w", err)
+		return nil, nil, configError{fmt.Errorf("--redis %s: %w", redactURL(c.Redis), err)}
 	}
 	rdb := redis.NewClient(opt)
-	store, err := idempotency.New(rdb, idempotency.Config{Prefix: c.RedisPrefix})
+	ns := c.RedisPrefix
+	if ns == "" {
+		ns = service.RedisPrefix(topo.Prefix) // the namespace orderflow run derives
+	}
+	store, err := idempotency.New(rdb, idempotency.Config{Prefix: ns})
 	if err != nil {
 		rdb.Close()
 		return nil, nil, err

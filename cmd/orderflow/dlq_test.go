@@ -19,6 +19,7 @@ import (
 	"github.com/orderflow/orderflow/idempotency"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/schemas"
+	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/topology"
 )
 
@@ -34,7 +35,7 @@ func TestDLQArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := a.Dlq.Replay
-	if a.Dlq == nil || r == nil || a.Dlq.Brokers[0] != "k1:9092" || a.Dlq.Prefix != "orders." || a.Dlq.RedisPrefix != "orderflow" ||
+	if a.Dlq == nil || r == nil || a.Dlq.Brokers[0] != "k1:9092" || a.Dlq.Prefix != "orders." || a.Dlq.RedisPrefix != "" ||
 		len(r.IDs) != 2 || len(r.Patch) != 2 || !r.DryRun || r.Rate != 5 || r.MaxReplays != 3 || r.Actions[0] != "new-payment-method" {
 		t.Fatalf("parsed %+v / %+v", a.Dlq, r)
 	}
@@ -83,7 +84,9 @@ func TestDLQCommands(t *testing.T) {
 	opt, _ := redis.ParseURL(env.RedisURL)
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
-	store, _ := idempotency.New(rdb, idempotency.Config{Prefix: "cli"})
+	// The deployment's namespace, as orderflow run derives it from the topic prefix: the tool,
+	// given only --prefix, must read and allocate in the same one.
+	store, _ := idempotency.New(rdb, idempotency.Config{Prefix: service.RedisPrefix(topo.Prefix)})
 	rec, err := store.Acquire(ctx, "cli-1", 1, "fp", "test")
 	if err == nil {
 		_, err = store.Transition(ctx, rec, idempotency.StateTerminal, idempotency.Change{Outcome: "failed"}, idempotency.StateReserved)
@@ -101,7 +104,7 @@ func TestDLQCommands(t *testing.T) {
 		}
 		argv := append([]string{"dlq"}, sub...)
 		argv = append(argv, "--brokers", strings.Join(env.Brokers, ","), "--registry", env.RegistryURL, "--redis", env.RedisURL,
-			"--redis-prefix", "cli", "--prefix", topo.Prefix)
+			"--prefix", topo.Prefix)
 		if err := p.Parse(argv); err != nil {
 			t.Fatalf("parsing %v: %v", argv, err)
 		}

@@ -17,6 +17,8 @@ import (
 	"syscall"
 
 	"github.com/alexflint/go-arg"
+
+	"github.com/orderflow/orderflow/service"
 )
 
 type args struct {
@@ -63,6 +65,10 @@ func main() {
 // errMismatch reports demo orders that ended other than their scenario says.
 var errMismatch = errors.New("some orders ended with an unexpected outcome")
 
+// exitCode maps run's error to the exit code: 0 done or interrupted, 2 a configuration that can
+// never work (a bad flag, or credentials a dependency refused; go-arg's usage errors are 2 too),
+// 3 demo orders ended unexpectedly, 1 anything else (a dependency unreachable past
+// --start-timeout, a role failing).
 func exitCode(err error) int {
 	switch {
 	case err == nil, errors.Is(err, context.Canceled):
@@ -70,6 +76,9 @@ func exitCode(err error) int {
 	case errors.Is(err, errMismatch):
 		fmt.Fprintln(os.Stderr, "orderflow:", err)
 		return 3
+	case errors.As(err, new(configError)), errors.As(err, new(*service.ConfigError)):
+		fmt.Fprintln(os.Stderr, "orderflow: invalid configuration:", err)
+		return 2
 	}
 	fmt.Fprintln(os.Stderr, "orderflow:", err)
 	return 1

@@ -41,27 +41,31 @@ type runCmd struct {
 	RyeKey   string   `arg:"--rye-key,env:ORDERFLOW_RYE_KEY" help:"Rye API key"`
 	DRURL    string   `arg:"--dr-url,env:ORDERFLOW_DR_URL" help:"Digital River API base URL (default: the in-process sandbox)"`
 	DRKey    string   `arg:"--dr-key,env:ORDERFLOW_DR_KEY" help:"Digital River confidential key"`
-	Roles    []string `arg:"--roles,env:ORDERFLOW_ROLES" help:"roles to run (worker, tracker, reconciler; default all)"`
-	Prefix   string   `arg:"--prefix,env:ORDERFLOW_TOPIC_PREFIX" default:"orders." help:"topic and group name prefix"`
+	Roles    []string `arg:"--roles,env:ORDERFLOW_ROLES" help:"roles to run, space- or comma-separated (worker, tracker, reconciler; default all)"`
+	Prefix   string   `arg:"--prefix,env:ORDERFLOW_TOPIC_PREFIX" default:"orders." help:"topic and group name prefix, unique per deployment"`
 	Demo     *bool    `arg:"--demo" help:"send demo orders (default: on when Kafka is embedded)"`
 	Orders   int      `arg:"--orders" help:"with the demo: stop after this many orders reached a terminal state (0: until Ctrl-C)"`
 	Rate     float64  `arg:"--rate" default:"20" help:"demo orders per second"`
 	Skeleton bool     `arg:"--skeleton" help:"demo only the three walking-skeleton scenarios"`
 
-	PollInterval      time.Duration   `arg:"--poll-interval,env:ORDERFLOW_POLL_INTERVAL" help:"tracker polling period (default 2s; embedded demo 200ms)"`
-	NeverStartedAfter time.Duration   `arg:"--never-started-after,env:ORDERFLOW_NEVER_STARTED_AFTER" help:"resubmit a cart with no placement events after this (default 5m)"`
-	StuckAfter        time.Duration   `arg:"--stuck-after,env:ORDERFLOW_STUCK_AFTER" help:"needs attention when only OrderSubmissionStarted after this (default 10m)"`
-	ActionTimeout     time.Duration   `arg:"--action-timeout,env:ORDERFLOW_ACTION_TIMEOUT" help:"how long an order waits for the customer to complete a required action (3-D Secure) before it is dead-lettered (default 1h)"`
-	Tiers             []time.Duration `arg:"--retry-tiers,env:ORDERFLOW_RETRY_TIERS" help:"delay tiers for retries (default 1s 10s 1m)"`
-	SessionTimeout    time.Duration   `arg:"--session-timeout,env:ORDERFLOW_SESSION_TIMEOUT" help:"consumer group session timeout (default 45s)"`
-	RyeStrictRPS      *float64        `arg:"--rye-submit-rps" help:"shared Rye createCart/submitCart limit (default 1/s; 0 unlimited)"`
-	DRRPS             *float64        `arg:"--dr-rps" help:"shared Digital River limit (default 25/s; 0 unlimited)"`
-	Lease             time.Duration   `arg:"--lease,env:ORDERFLOW_LEASE" help:"idempotency lease: how long a killed process blocks its order attempts (default 60s)"`
-	StartTimeout      time.Duration   `arg:"--start-timeout,env:ORDERFLOW_START_TIMEOUT" default:"2m" help:"keep retrying to reach Kafka, the registry and Redis at startup this long"`
-	MetricsAddr       string          `arg:"--metrics-addr,env:ORDERFLOW_METRICS_ADDR" help:"serve Prometheus metrics at http://ADDR/metrics (off when empty)"`
+	PollInterval      time.Duration `arg:"--poll-interval,env:ORDERFLOW_POLL_INTERVAL" help:"tracker polling period (default 2s; embedded demo 200ms)"`
+	NeverStartedAfter time.Duration `arg:"--never-started-after,env:ORDERFLOW_NEVER_STARTED_AFTER" help:"resubmit a cart with no placement events after this (default 5m)"`
+	StuckAfter        time.Duration `arg:"--stuck-after,env:ORDERFLOW_STUCK_AFTER" help:"needs attention when only OrderSubmissionStarted after this (default 10m)"`
+	ActionTimeout     time.Duration `arg:"--action-timeout,env:ORDERFLOW_ACTION_TIMEOUT" help:"how long an order waits for the customer to complete a required action (3-D Secure) before it is dead-lettered (default 1h)"`
+	Tiers             []string      `arg:"--retry-tiers,env:ORDERFLOW_RETRY_TIERS" help:"delay tiers for retries, ascending, space- or comma-separated (default 1s 10s 1m)"`
+	SessionTimeout    time.Duration `arg:"--session-timeout,env:ORDERFLOW_SESSION_TIMEOUT" help:"consumer group session timeout (default 45s)"`
+	RyeStrictRPS      *float64      `arg:"--rye-submit-rps" help:"shared Rye createCart/submitCart limit (default 1/s; 0 unlimited)"`
+	DRRPS             *float64      `arg:"--dr-rps" help:"shared Digital River limit (default 25/s; 0 unlimited)"`
+	Lease             time.Duration `arg:"--lease,env:ORDERFLOW_LEASE" help:"idempotency lease: how long a killed process blocks its order attempts (default 60s)"`
+	RedisPrefix       string        `arg:"--redis-prefix,env:ORDERFLOW_REDIS_PREFIX" help:"Redis key namespace, unique per deployment (default: orderflow for --prefix orders., else orderflow:<prefix>)"`
+	StartTimeout      time.Duration `arg:"--start-timeout,env:ORDERFLOW_START_TIMEOUT" default:"2m" help:"keep retrying to reach Kafka, the registry and Redis at startup this long"`
+	MetricsAddr       string        `arg:"--metrics-addr,env:ORDERFLOW_METRICS_ADDR" help:"serve Prometheus metrics at http://ADDR/metrics (off when empty)"`
 }
 
 func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
 	embeddedKafka := len(c.Brokers) == 0
 	sbCfg := sandbox.Config{Rye: rye.Config{PlacementStep: 100 * time.Millisecond}}
 	env, err := embedded.Start(embedded.Config{Brokers: c.Brokers, RegistryURL: c.Registry, RedisURL: c.Redis, Sandbox: sbCfg})
@@ -75,8 +79,9 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 	}
 	cfg := service.Config{
 		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers,
-		Topology: topology.Topology{Prefix: c.Prefix}, Roles: c.Roles, Logger: log,
+		Topology: topology.Topology{Prefix: c.Prefix}, Roles: c.roles(), Logger: log,
 	}
+	cfg.Redis.Prefix = c.RedisPrefix // empty: derived from the topic prefix
 	if embeddedKafka {
 		// The embedded demo runs the seed's clocks 150x faster: never-started after 2s instead
 		// of 5m, stuck after 4s instead of 10m, a customer's 3-D Secure challenge abandoned
@@ -130,7 +135,8 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 }
 
 // startService builds the service, retrying with a capped, jittered backoff while a
-// dependency is unreachable (a broker restarting, say), for at most timeout.
+// dependency is unreachable (a broker restarting, say), for at most timeout. A dependency that
+// refuses the configuration (Redis credentials) ends it at once with a *service.ConfigError.
 func startService(ctx context.Context, cfg service.Config, timeout time.Duration, log *slog.Logger) (*service.Service, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -141,6 +147,9 @@ func startService(ctx context.Context, cfg service.Config, timeout time.Duration
 		attemptCtx, cancelAttempt := context.WithTimeout(ctx, 30*time.Second)
 		defer cancelAttempt()
 		if svc, last = service.New(attemptCtx, cfg); last != nil {
+			if errors.As(last, new(*service.ConfigError)) {
+				return last // refused, not unreachable: retrying can not help
+			}
 			log.Warn("starting: a dependency is not reachable yet; retrying", "err", last)
 			return retry.RetryableError(last)
 		}
@@ -151,6 +160,9 @@ func startService(ctx context.Context, cfg service.Config, timeout time.Duration
 	}
 	if err != nil && last != nil {
 		err = last
+	}
+	if errors.As(err, new(*service.ConfigError)) {
+		return nil, fmt.Errorf("starting orderflow: %w", err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("starting orderflow (gave up after %v): %w", timeout, err)
@@ -186,9 +198,9 @@ func (c *runCmd) override(cfg *service.Config) {
 	if c.ActionTimeout > 0 {
 		cfg.Processor.ActionTimeout = c.ActionTimeout
 	}
-	if len(c.Tiers) > 0 {
+	if tiers, _ := c.tiers(); len(tiers) > 0 { // validated
 		cfg.Topology.Tiers = nil
-		for _, d := range c.Tiers {
+		for _, d := range tiers {
 			cfg.Topology.Tiers = append(cfg.Topology.Tiers, topology.Tier{Name: d.String(), Delay: d})
 		}
 	}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/orderflow/orderflow/service"
+)
+
+// configError is a flag or setting that can never work: it is reported at once with exit code
+// 2, like a usage error, instead of being retried as if a dependency were unreachable.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
+
+// validate checks every flag of run before anything starts and reports every mistake at once.
+// It changes nothing: roles and tiers give the parsed lists.
+func (c *runCmd) validate() error {
+	var errs []string
+	bad := func(flag, format string, a ...any) {
+		errs = append(errs, flag+": "+fmt.Sprintf(format, a...))
+	}
+	if err := checkTopicPrefix(c.Prefix); err != nil {
+		bad("--prefix", "%v", err)
+	}
+	if c.RedisPrefix != "" && strings.TrimSpace(c.RedisPrefix) != c.RedisPrefix {
+		bad("--redis-prefix", "%q has leading or trailing spaces", c.RedisPrefix)
+	}
+	for _, r := range c.roles() {
+		if !slices.Contains(service.AllRoles, r) {
+			bad("--roles", "unknown role %q (want %s)", r, strings.Join(service.AllRoles, ", "))
+		}
+	}
+	if _, err := c.tiers(); err != nil {
+		bad("--retry-tiers", "%v", err)
+	}
+	if c.Redis != "" {
+		if _, err := redis.ParseURL(c.Redis); err != nil {
+			bad("--redis", "%s: %v (want redis://, rediss:// or unix://)", redactURL(c.Redis), err)
+		}
+	}
+	for _, u := range []struct{ flag, value string }{{"--registry", c.Registry}, {"--rye-url", c.RyeURL}, {"--dr-url", c.DRURL}} {
+		if u.value == "" {
+			continue
+		}
+		if err := checkHTTPURL(u.value); err != nil {
+			bad(u.flag, "%s: %v", redactURL(u.value), err)
+		}
+	}
+	for _, b := range c.Brokers {
+		if b == "" || strings.Contains(b, "://") {
+			bad("--brokers", "%q: want host:port", b)
+		}
+	}
+	if c.Orders < 0 {
+		bad("--orders", "%d: must not be negative", c.Orders)
+	}
+	if c.Rate <= 0 {
+		bad("--rate", "%g: must be positive", c.Rate)
+	}
+	if c.StartTimeout <= 0 {
+		bad("--start-timeout", "%v: must be positive", c.StartTimeout)
+	}
+	for _, d := range []struct {
+		flag  string
+		value time.Duration
+	}{
+		{"--poll-interval", c.PollInterval}, {"--never-started-after", c.NeverStartedAfter}, {"--stuck-after", c.StuckAfter},
+		{"--action-timeout", c.ActionTimeout}, {"--session-timeout", c.SessionTimeout}, {"--lease", c.Lease},
+	} {
+		if d.value < 0 {
+			bad(d.flag, "%v: must not be negative (0 or unset: the default)", d.value)
+		}
+	}
+	for _, r := range []struct {
+		flag  string
+		value *float64
+	}{{"--rye-submit-rps", c.RyeStrictRPS}, {"--dr-rps", c.DRRPS}} {
+		if r.value != nil && *r.value < 0 {
+			bad(r.flag, "%g: must not be negative (0: unlimited)", *r.value)
+		}
+	}
+	if len(errs) > 0 {
+		return configError{errors.New(strings.Join(errs, "; "))}
+	}
+	return nil
+}
+
+// roles is --roles as a list: each value may hold several roles, space- or comma-separated.
+func (c *runCmd) roles() []string { return splitList(c.Roles) }
+
+// tiers parses --retry-tiers: durations, space- or comma-separated in one value or several,
+// each positive and longer than the one before (each names its topic, orders.retry.<d>).
+func (c *runCmd) tiers() ([]time.Duration, error) {
+	var out []time.Duration
+	for _, s := range splitList(c.Tiers) {
+		d, err := time.ParseDuration(s)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%q is not a duration such as 500ms or 2s", s)
+		case d <= 0:
+			return nil, fmt.Errorf("%s: a delay tier must be positive", s)
+		case len(out) > 0 && d <= out[len(out)-1]:
+			return nil, fmt.Errorf("%s after %s: tiers must be ascending and distinct", d, out[len(out)-1])
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// splitList splits every value at spaces and commas: "--roles worker,tracker",
+// "--retry-tiers '500ms 2s'" and repeated values all read as lists.
+func splitList(values []string) []string {
+	var out []string
+	for _, v := range values {
+		out = append(out, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })...)
+	}
+	return out
+}
+
+// checkTopicPrefix accepts what Kafka accepts in a topic name (ASCII letters, digits, '.', '_',
+// '-'), leaving room for the longest topic name orderflow derives from it.
+func checkTopicPrefix(p string) error {
+	switch {
+	case p == "":
+		return errors.New("must not be empty: it keeps this deployment's topics, groups and Redis keys apart")
+	case len(p) > 200:
+		return fmt.Errorf("%d characters: at most 200", len(p))
+	}
+	for _, r := range p {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("%q: Kafka names allow only ASCII letters, digits, '.', '_' and '-'", p)
+		}
+	}
+	return nil
+}
+
+func checkHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return errors.New("not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("scheme %q: want http:// or https://", u.Scheme)
+	case u.Host == "":
+		return errors.New("no host")
+	}
+	return nil
+}
+
+// redactURL is s without its password, for messages.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(an unparsable URL)"
+	}
+	return u.Redacted()
+}
