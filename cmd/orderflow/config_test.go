@@ -166,7 +166,7 @@ func startConfig(t *testing.T, redisURL string) service.Config {
 		t.Fatal(err)
 	}
 	return service.Config{Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: redisURL, Providers: providers,
-		Topology: topology.Topology{Prefix: fmt.Sprintf("start%d.", time.Now().UnixNano()), Partitions: 1},
+		Topology:  topology.Topology{Prefix: fmt.Sprintf("start%d.", time.Now().UnixNano()), Partitions: 1},
 		Processor: processor.Config{}}
 }
 
