@@ -57,6 +57,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sethvargo/go-retry"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -128,6 +129,10 @@ type Config struct {
 	CommitInterval time.Duration
 	// RetryBase and RetryMax shape the backoff for transient handler errors. Defaults 50ms, 5s.
 	RetryBase, RetryMax time.Duration
+	// LagInterval is how often the lag gauge (orderflow_consumer_lag) is refreshed: the
+	// committed lag of every partition this member owns, from the brokers' end offsets and the
+	// group's committed offsets. Only with a Registerer. Default 5s.
+	LagInterval time.Duration
 	// DeadLetter receives records whose handler returned a Permanent error. Required.
 	DeadLetter DeadLetterFunc
 	// Logger; nil discards.
@@ -166,6 +171,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetryMax <= 0 {
 		c.RetryMax = 5 * time.Second
+	}
+	if c.LagInterval <= 0 {
+		c.LagInterval = 5 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -291,15 +299,20 @@ func (c *Consumer) Client() *kgo.Client { return c.cl }
 // finish within RevokeTimeout, commits, and leaves the group. It returns nil on a clean stop.
 func (c *Consumer) Run(ctx context.Context) error {
 	defer c.Close()
-	commitDone := make(chan struct{})
+	commitDone, lagDone := make(chan struct{}), make(chan struct{})
 	commitCtx, stopCommits := context.WithCancel(context.Background())
 	go func() {
 		defer close(commitDone)
 		c.commitLoop(commitCtx)
 	}()
+	go func() {
+		defer close(lagDone)
+		c.lagLoop(commitCtx)
+	}()
 	err := c.pollLoop(ctx)
 	stopCommits()
 	<-commitDone
+	<-lagDone
 	return err
 }
 
@@ -328,12 +341,6 @@ func (c *Consumer) pollOnce(ctx context.Context, max int) bool {
 	fetches.EachError(func(t string, p int32, err error) {
 		if !errors.Is(err, context.Canceled) {
 			c.cfg.Logger.Warn("fetch error", "topic", t, "partition", p, "err", err)
-		}
-	})
-	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if n := len(fp.Records); n > 0 {
-			c.metrics.lag.WithLabelValues(fp.Topic, strconv.Itoa(int(fp.Partition))).
-				Set(float64(fp.HighWatermark - fp.Records[n-1].Offset - 1))
 		}
 	})
 	fetches.EachRecord(c.accept)
@@ -694,6 +701,8 @@ func (c *Consumer) detachLocked(p *partition, touched map[string]bool) {
 	if p.running > 0 {
 		p.drained = make(chan struct{})
 	}
+	// Another member reports its lag from now on.
+	c.metrics.lag.DeleteLabelValues(p.tp.topic, strconv.Itoa(int(p.tp.partition)))
 	c.metrics.inFlight.Set(float64(c.inFlight))
 	select {
 	case c.space <- struct{}{}:
@@ -730,6 +739,88 @@ func (c *Consumer) commitLoop(ctx context.Context) {
 			c.commitMu.Unlock()
 		}
 	}
+}
+
+// lagLoop refreshes the lag gauge every LagInterval until ctx ends.
+func (c *Consumer) lagLoop(ctx context.Context) {
+	if c.cfg.Registerer == nil {
+		return // nobody can read it
+	}
+	adm := kadm.NewClient(c.cl)
+	t := time.NewTicker(c.cfg.LagInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := c.updateLag(ctx, adm); err != nil && ctx.Err() == nil {
+				c.cfg.Logger.Warn("refreshing the lag gauge", "group", c.cfg.Group, "err", err)
+			}
+		}
+	}
+}
+
+// updateLag sets the lag gauge of every partition this member owns to its committed lag: the
+// partition's end offset (high watermark) minus the group's committed offset, or minus the log
+// start offset while the group committed nothing for it. This is the lag a stuck partition
+// keeps: its records were fetched and accepted long ago, but its commit point does not move.
+// Both offsets come from the brokers, so the gauge is right whatever the engine believes.
+func (c *Consumer) updateLag(ctx context.Context, adm *kadm.Client) error {
+	c.mu.Lock()
+	owned := make(map[tp]*partition, len(c.parts))
+	var topics []string
+	for k, p := range c.parts {
+		owned[k] = p
+		if !slices.Contains(topics, k.topic) {
+			topics = append(topics, k.topic)
+		}
+	}
+	c.mu.Unlock()
+	if len(owned) == 0 || c.dead.Load() {
+		return nil
+	}
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("listing end offsets: %w", err)
+	}
+	commits, err := adm.FetchOffsets(ctx, c.cfg.Group)
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+		return fmt.Errorf("fetching committed offsets: %w", err)
+	}
+	var starts kadm.ListedOffsets
+	lags := make(map[tp]int64, len(owned))
+	for k := range owned {
+		end, ok := ends.Lookup(k.topic, k.partition)
+		if !ok || end.Err != nil {
+			continue
+		}
+		from := int64(-1)
+		if o, ok := commits.Lookup(k.topic, k.partition); ok && o.Err == nil {
+			from = o.At
+		}
+		if from < 0 {
+			if starts == nil {
+				if starts, err = adm.ListStartOffsets(ctx, topics...); err != nil {
+					return fmt.Errorf("listing start offsets: %w", err)
+				}
+			}
+			start, ok := starts.Lookup(k.topic, k.partition)
+			if !ok || start.Err != nil {
+				continue
+			}
+			from = start.Offset
+		}
+		lags[k] = max(0, end.Offset-from)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, lag := range lags {
+		if p := c.parts[k]; p != nil && p == owned[k] { // still this assignment (detach deletes)
+			c.metrics.lag.WithLabelValues(k.topic, strconv.Itoa(int(k.partition))).Set(float64(lag))
+		}
+	}
+	return nil
 }
 
 // commit synchronously commits every partition's finished prefix that is ahead of what was

@@ -664,6 +664,7 @@ func TestHandlerErrors(t *testing.T) {
 		reg := prometheus.NewRegistry()
 		cfg := testConfig(c, group, topic)
 		cfg.Registerer = reg
+		cfg.LagInterval = 50 * time.Millisecond
 		cfg.DeadLetter = func(_ context.Context, r *kgo.Record, reason error) error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -681,6 +682,10 @@ func TestHandlerErrors(t *testing.T) {
 			return nil
 		}))
 		waitFor(t, 30*time.Second, "the partition committed to its end", func() bool { return c.committed(t, group, topic)[0] == 12 })
+		waitFor(t, 30*time.Second, "the lag gauge at 0", func() bool {
+			lag, ok := gaugeValue(t, reg, "orderflow_consumer_lag", map[string]string{"topic": topic, "partition": "0"})
+			return ok && lag == 0
+		})
 		m.shutdown(t)
 
 		mu.Lock()
@@ -713,8 +718,8 @@ func TestHandlerErrors(t *testing.T) {
 		if got := metricValue(t, reg, "orderflow_consumer_in_flight", nil); got != 0 {
 			t.Errorf("in_flight = %v after the end, want 0", got)
 		}
-		if got := metricValue(t, reg, "orderflow_consumer_lag", map[string]string{"topic": topic, "partition": "0"}); got != 0 {
-			t.Errorf("lag = %v after the end, want 0", got)
+		if lag, ok := gaugeValue(t, reg, "orderflow_consumer_lag", map[string]string{"topic": topic, "partition": "0"}); ok {
+			t.Errorf("lag = %v after the partition was revoked: want no series (its next owner reports it)", lag)
 		}
 	})
 

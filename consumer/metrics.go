@@ -19,7 +19,9 @@ func newMetrics(reg prometheus.Registerer, group string) (*metrics, error) {
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "orderflow", Subsystem: "consumer", Name: "in_flight",
 			Help: "Records taken from Kafka and not yet finished.", ConstLabels: labels}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "orderflow", Subsystem: "consumer", Name: "lag",
-			Help: "Records behind the high watermark at the last poll.", ConstLabels: labels}, []string{"topic", "partition"}),
+			Help: "Committed lag of each partition this member owns: its high watermark minus the group's committed offset " +
+				"(the log start offset while nothing is committed), refreshed every LagInterval. A stuck partition keeps its lag.",
+			ConstLabels: labels}, []string{"topic", "partition"}),
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "orderflow", Subsystem: "consumer", Name: "records_total",
 			Help: "Records by outcome: ok, dead_lettered, retried (per failed try), abandoned.", ConstLabels: labels}, []string{"topic", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "orderflow", Subsystem: "consumer", Name: "handler_seconds",
