@@ -67,7 +67,9 @@ type Record struct {
 
 // Config configures a Store.
 type Config struct {
-	// Prefix of every key. Default "orderflow".
+	// Prefix of every key: the deployment's Redis namespace. Two deployments sharing a Redis
+	// need different prefixes (service.RedisPrefix derives one from the topic prefix).
+	// Default "orderflow".
 	Prefix string
 	// Lease is how long an Acquire or transition holds the attempt. Default 60s.
 	Lease time.Duration

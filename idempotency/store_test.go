@@ -174,3 +174,46 @@ func TestUnavailableFailsClosed(t *testing.T) {
 		t.Fatalf("err = %v, want ErrUnavailable", err)
 	}
 }
+
+// Two stores on one Redis with different prefixes (two deployments) share nothing: an attempt,
+// its history and its allocations in one are absent from the other, and the same order attempt
+// with another payload is no conflict there.
+func TestPrefixesKeepDeploymentsApart(t *testing.T) {
+	for name, newClient := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			rdb := newClient(t)
+			run := fmt.Sprintf("ns-%d", time.Now().UnixNano())
+			a, errA := New(rdb, Config{Prefix: run + ":a"})
+			b, errB := New(rdb, Config{Prefix: run + ":b"})
+			if err := errors.Join(errA, errB); err != nil {
+				t.Fatal(err)
+			}
+			r, err := a.Acquire(ctx, "o", 1, "fp-a", "w")
+			if err == nil {
+				_, err = a.Transition(ctx, r, StateTerminal, Change{CartID: "cart-a", Outcome: "placed"}, StateReserved)
+			}
+			if err == nil {
+				err = a.AppendHistory(ctx, "o", []byte("a"))
+			}
+			if err == nil {
+				_, err = a.AllocateAttempt(ctx, "o", "failure-a", 1)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			rb, err := b.Acquire(ctx, "o", 1, "fp-b", "w")
+			if err != nil || rb.State != StateReserved || rb.CartID != "" {
+				t.Fatalf("b acquires %+v, %v; want a new reserved attempt of its own", rb, err)
+			}
+			h, _ := b.History(ctx, "o")
+			al, _ := b.Allocations(ctx, "o")
+			if len(h) != 0 || al.Highest != 0 {
+				t.Fatalf("b sees history %q and allocations %+v of a", h, al)
+			}
+			if n, _ := b.AllocateAttempt(ctx, "o", "failure-b", 1); n != 2 {
+				t.Fatalf("b allocated attempt %d, want 2 (its own first replacement)", n)
+			}
+		})
+	}
+}
