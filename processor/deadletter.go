@@ -2,28 +2,53 @@ package processor
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderflow/orderflow/consumer"
 	"github.com/orderflow/orderflow/producer"
+	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/schemas"
 )
 
 // ActionFixRecord is the dead-letter action of a record that could not be processed at all.
 const ActionFixRecord = "fix-record"
 
+// Rules of the engine's dead letters.
+const (
+	RuleUnprocessable  = "unprocessable-record"
+	RuleRecordRejected = "record-rejected" // an effect of the record could never be produced
+)
+
+// deadLetterTries bounds how often DeadLetterer produces one dead letter that the producer
+// rejects: each broker refusal makes the producer learn the topic's limit and shrink further.
+const deadLetterTries = 3
+
 // DeadLetterer returns the engine's dead-letter path: a record a handler marked Permanent
-// (undecodable, or a conflicting duplicate) is kept whole in the dead-letter topic with the
-// reason, and the partition moves on.
+// (undecodable, a conflicting duplicate, or a record whose effects could never be produced) is
+// kept in the dead-letter topic with the reason, and the partition moves on.
+//
+// The dead letter holds the raw key and value and, when the record decodes (as a request, a
+// tracking record or a failure event), the request; the producer shrinks it to fit the topic
+// (schemas.DeadLetter.Shrink: the raw bytes first, replaced by their size and SHA-256). A
+// record whose handler could not produce its effects (producer.ErrRejected) is dead-lettered
+// with rule record-rejected and action investigate: its order may be under way. When even the
+// smallest dead letter is rejected, the record is escalated: logged at error level with its
+// source offset and digest, and the partition moves on (retrying could only block it forever).
 func DeadLetterer(cfg *Config) consumer.DeadLetterFunc {
 	return func(ctx context.Context, r *kgo.Record, reason error) error {
 		dl := schemas.DeadLetter{
 			DeadLetterID: fmt.Sprintf("raw/%s/%d/%d", r.Topic, r.Partition, r.Offset),
-			Reason:       reason.Error(), Action: ActionFixRecord, Rule: "unprocessable-record",
+			Reason:       reason.Error(), Action: ActionFixRecord, Rule: RuleUnprocessable,
 			SourceTopic: r.Topic, SourcePartition: r.Partition, SourceOffset: r.Offset,
 			RawKey: r.Key, RawValue: r.Value, TraceContext: traceContext(r), At: cfg.Now().UTC(),
+		}
+		if errors.Is(reason, producer.ErrRejected) {
+			dl.Rule, dl.Action = RuleRecordRejected, string(provider.ActionInvestigate)
 		}
 		if dl.RawKey == nil {
 			dl.RawKey = []byte{}
@@ -31,10 +56,46 @@ func DeadLetterer(cfg *Config) consumer.DeadLetterFunc {
 		if dl.RawValue == nil {
 			dl.RawValue = []byte{}
 		}
-		if req, err := cfg.Codec.DecodeOrderRequested(ctx, r.Value); err == nil {
+		if req, ok := requestOf(ctx, cfg.Codec, r.Value); ok {
 			dl.OrderID, dl.Attempt, dl.Provider, dl.Request = req.OrderID, req.Attempt, req.Provider, &req
 		}
+		key := dl.OrderID
+		if key == "" || len(key) > MaxIDBytes {
+			key = string(r.Key)
+		}
+		if len(key) > MaxIDBytes {
+			key = "sha256:" + digest(r.Key)
+		}
 		cfg.Logger.Warn("dead-lettering an unprocessable record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "reason", reason)
-		return cfg.Events.Send(ctx, producer.Message{Topic: cfg.Topology.DLQ(), Key: string(r.Key), Value: dl})
+		var err error
+		for range deadLetterTries {
+			if err = cfg.Events.Send(ctx, producer.Message{Topic: cfg.Topology.DLQ(), Key: key, Value: dl}); !errors.Is(err, producer.ErrRejected) {
+				return err
+			}
+		}
+		cfg.Logger.Error("escalating: the record can not even be dead-lettered; moving on",
+			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "order", clipped(dl.OrderID),
+			"value_bytes", len(r.Value), "value_sha256", digest(r.Value), "reason", reason, "err", err)
+		return nil
 	}
+}
+
+// requestOf decodes the order request a record carries: the record itself, or the request
+// inside a tracking record or a failure event.
+func requestOf(ctx context.Context, c *schemas.Codec, b []byte) (schemas.OrderRequested, bool) {
+	if req, err := c.DecodeOrderRequested(ctx, b); err == nil {
+		return req, true
+	}
+	if t, err := c.DecodeTracking(ctx, b); err == nil && t.Request.OrderID != "" {
+		return t.Request, true
+	}
+	if f, err := c.DecodeOrderFailure(ctx, b); err == nil && f.Request.OrderID != "" {
+		return f.Request, true
+	}
+	return schemas.OrderRequested{}, false
+}
+
+func digest(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }

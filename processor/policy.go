@@ -97,6 +97,15 @@ func (p *Policy) Validate() error {
 	return nil
 }
 
+// Deadline is the order's deadline: its own, else MaxAge after it was requested. Past it
+// nothing is retried or replaced; the tracker resubmits a refused cart until then.
+func (p Policy) Deadline(req schemas.OrderRequested) time.Time {
+	if !req.Deadline.IsZero() {
+		return req.Deadline
+	}
+	return req.RequestedAt.Add(p.MaxAge)
+}
+
 // Decision is what the policy chose for one failure.
 type Decision struct {
 	Do     Do
@@ -121,10 +130,7 @@ func (p Policy) Decide(f schemas.OrderFailure, retries int, now time.Time) Decis
 	if d.Action == "" {
 		d.Action = string(provider.ActionInvestigate)
 	}
-	deadline := f.Request.Deadline
-	if deadline.IsZero() {
-		deadline = f.Request.RequestedAt.Add(p.MaxAge)
-	}
+	deadline := p.Deadline(f.Request)
 	switch {
 	case d.Do != DoRetry && d.Do != DoReplace:
 	case now.After(deadline):

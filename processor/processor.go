@@ -94,7 +94,15 @@ type Config struct {
 	// required action (a 3-D Secure challenge), from when the tracker first sees it waiting.
 	// While it waits, the never-started and stuck clocks do not run for it. Default 1h.
 	ActionTimeout time.Duration
-	// MaxResubmits bounds never-started resubmissions of one cart. Default 2.
+	// MaxResubmits bounds the resubmits of a cart that never started (no placement events
+	// NeverStartedAfter after its submit) whose outcome is unknown: the provider accepted them,
+	// answered that it already has the cart, or gave no usable answer (5xx, timeout, a lost
+	// answer). A cart still not started after that many needs a person (needs_attention,
+	// contact-provider): the provider holds it, or may, and does not place it. A resubmit the
+	// provider refused with certainty (retryable, rate limited) does not count: nothing
+	// happened, and the tracker resubmits again after a backoff (from PollInterval, doubling,
+	// up to NeverStartedAfter) until the order's deadline (Policy.Deadline), where the refusal
+	// is dead-lettered (deadline-passed). `orderflow run --max-resubmits`. Default 2.
 	MaxResubmits int
 	// Policy is the reconciler's failure policy. Default DefaultPolicy().
 	Policy Policy

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -130,7 +131,8 @@ func (t *Tracker) Handle(ctx context.Context, r *kgo.Record) error {
 		}
 	case notStarted == len(pl.Orders) && elapsed >= t.cfg.NeverStartedAfter:
 		if tr.Resubmits >= t.cfg.MaxResubmits {
-			return t.finish(ctx, tr, pl, errors.New("never started, resubmits exhausted"))
+			// The provider took the cart (or may have) that often and never started it.
+			return t.finish(ctx, tr, pl, fmt.Errorf("never started after %d resubmits the provider accepted or left unanswered (MaxResubmits)", tr.Resubmits))
 		}
 		return t.resubmit(ctx, tr, prov)
 	case stuck > 0:
@@ -312,13 +314,19 @@ func (t *Tracker) resubmit(ctx context.Context, tr schemas.Tracking, prov provid
 		case provider.ClassOutcomeUnknown, provider.ClassAlreadySubmitted:
 			// It may have gone through: keep polling; the never-started clock restarts.
 		case provider.ClassRetryable, provider.ClassRateLimited:
-			// Refused with certainty: the cart is still unsubmitted. Give it to the retry path
-			// (reconciler, delay tier, worker) like any retryable submit failure. The failure
-			// is produced first: until the state moves the reconciler waits, and after a crash
-			// this chain's redelivered record recovers the attempt (recoverResubmit).
-			if err := w.cfg.record(ctx, tr.OrderID, attemptOf(tr.Request, PhaseSubmission, tr.CartID, pe, t.cfg.Now(), 0)); err != nil {
+			// Refused with certainty: nothing happened to the cart. Not a resubmit against
+			// MaxResubmits: the tracker tries again after a backoff, until the deadline.
+			if err := t.recordAnswer(ctx, tr, pe); err != nil {
 				return err
 			}
+			if now, deadline := t.cfg.Now(), t.cfg.Policy.Deadline(tr.Request); !now.After(deadline) {
+				return t.refused(ctx, tr, rec, pe, now, deadline)
+			}
+			// Past the order's deadline: give it to the retry path (reconciler) like any
+			// retryable submit failure; the policy dead-letters it (deadline-passed). The
+			// failure is produced first: until the state moves the reconciler waits, and
+			// after a crash this chain's redelivered record recovers the attempt
+			// (recoverResubmit).
 			history, err := t.cfg.history(ctx, tr.OrderID)
 			if err != nil {
 				return err
@@ -336,12 +344,66 @@ func (t *Tracker) resubmit(ctx context.Context, tr schemas.Tracking, prov provid
 		}
 	}
 	tr.Resubmits++
-	st := t.cfg.status(tr.Request, StateResubmitted, tr.CartID, "", "")
-	st.Message = fmt.Sprintf("no placement events after %v: resubmitted the original cart", t.cfg.NeverStartedAfter)
+	// Every resubmit is its own event: its number is part of the id. A redelivery of this
+	// record resubmits under the same number (or recovers it without an event).
+	st := t.cfg.status(tr.Request, fmt.Sprintf("%s/%d", StateResubmitted, tr.Resubmits), tr.CartID, "", "")
+	st.State = StateResubmitted
+	st.Message = fmt.Sprintf("no placement events after %v: resubmitted the original cart (resubmit %d)", t.cfg.NeverStartedAfter, tr.Resubmits)
 	if err := t.cfg.emit(ctx, outcome{Status: []schemas.OrderStatus{st}}); err != nil {
 		return err
 	}
 	return t.handOver(ctx, tr, rec)
+}
+
+// refused puts a cart whose resubmit the provider refused with certainty back in submitted
+// under the same chain, and polls it again after refusalBackoff: if it still never started,
+// it is resubmitted then. The state moves before the next record is produced: after a crash
+// in between, the redelivered record (same chain, submitted) resubmits at once instead of
+// taking the refusal for a lost answer.
+func (t *Tracker) refused(ctx context.Context, tr schemas.Tracking, rec idempotency.Record, pe *provider.Error, now, deadline time.Time) error {
+	wait := t.refusalBackoff(tr, pe, now, deadline)
+	t.cfg.Logger.Info("resubmit refused; resubmitting after a backoff", "order", tr.OrderID, "attempt", tr.Attempt, "cart", tr.CartID,
+		"class", pe.Class, "code", pe.Code, "wait", wait, "deadline", deadline)
+	if _, err := t.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitted, idempotency.Change{Release: true}, idempotency.StateSubmitting); err != nil {
+		return err
+	}
+	return t.reschedule(ctx, tr, wait)
+}
+
+// refusalBackoff is how long a refused cart waits before its next resubmit: as long as it has
+// waited since it became due for one (NeverStartedAfter after its last resubmit), so the waits
+// double, within [PollInterval, NeverStartedAfter], jittered by ±20%, at least the provider's
+// RetryAfter, and ending just past the order's deadline at the latest, so that the last
+// resubmit is made at the deadline. The tracking record carries no retry count: the time waited
+// is the state.
+func (t *Tracker) refusalBackoff(tr schemas.Tracking, pe *provider.Error, now, deadline time.Time) time.Duration {
+	waited := now.Sub(tr.SubmittedAt.Add(t.cfg.NeverStartedAfter))
+	d := min(max(waited, t.cfg.PollInterval), t.cfg.NeverStartedAfter)
+	d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	d = max(d, pe.RetryAfter)
+	return min(d, deadline.Sub(now)+time.Millisecond)
+}
+
+// recordAnswer appends a provider's answer to a resubmit to the order's history, unless the
+// last entry is the same answer for the same cart: a cart refused for hours is one entry (the
+// logs have every refusal), so the history, and the dead letter that carries it, stay small.
+func (t *Tracker) recordAnswer(ctx context.Context, tr schemas.Tracking, pe *provider.Error) error {
+	a := attemptOf(tr.Request, PhaseSubmission, tr.CartID, pe, t.cfg.Now(), 0)
+	history, err := t.cfg.history(ctx, tr.OrderID)
+	if err != nil {
+		return err
+	}
+	if n := len(history); n > 0 && sameAnswer(history[n-1], a) {
+		return nil
+	}
+	return t.cfg.record(ctx, tr.OrderID, a)
+}
+
+// sameAnswer reports whether two history entries are the same answer about the same cart.
+func sameAnswer(a, b schemas.Attempt) bool {
+	return a.Attempt == b.Attempt && a.Phase == b.Phase && a.CartID == b.CartID && a.Code == b.Code &&
+		a.HTTPStatus == b.HTTPStatus && (a.Retryable == nil) == (b.Retryable == nil) &&
+		(a.Retryable == nil || *a.Retryable == *b.Retryable)
 }
 
 // finish ends the attempt from the placement seen: per merchant order placed, failed (a

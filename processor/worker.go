@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/sethvargo/go-retry"
@@ -40,8 +41,14 @@ func (w *Worker) Handle(ctx context.Context, r *kgo.Record) error {
 	if err != nil {
 		return err
 	}
+	if len(req.OrderID) > MaxIDBytes {
+		return consumer.Permanent(fmt.Errorf("order id of %d bytes: longer than %d", len(req.OrderID), MaxIDBytes))
+	}
 	if err := validate(req, w.cfg.Providers); err != nil {
 		return w.reject(ctx, r, req, err)
+	}
+	if over, err := w.overLimits(ctx, r, req); over || err != nil {
+		return err
 	}
 	rec, err := w.cfg.Store.Acquire(ctx, req.OrderID, req.Attempt, Fingerprint(req), w.cfg.Owner)
 	if errors.Is(err, idempotency.ErrConflict) {
@@ -273,26 +280,70 @@ type infraError struct{ error }
 
 func (e infraError) Unwrap() error { return e.error }
 
+// overLimits dead-letters a request over the Limits, or whose derived records would not fit
+// their topics, and reports whether it did. An attempt the store already knows was accepted
+// before the limits changed: it is finished as it began, never ended twice.
+func (w *Worker) overLimits(ctx context.Context, r *kgo.Record, req schemas.OrderRequested) (bool, error) {
+	why := w.cfg.Limits.Check(req, len(r.Value))
+	if why == nil {
+		why = w.cfg.fits(req, len(r.Value))
+	}
+	if why == nil {
+		return false, nil
+	}
+	rec, err := w.cfg.Store.Get(ctx, req.OrderID, req.Attempt)
+	if err != nil {
+		return true, err
+	}
+	if rec.State != idempotency.StateNone {
+		w.cfg.Logger.Warn("attempt over the limits is already under way: finishing it", "order", req.OrderID, "attempt", req.Attempt, "limit", why)
+		return false, nil
+	}
+	return true, w.reject(ctx, r, req, why)
+}
+
 // reject dead-letters a request that decoded but can not be an order (no items, unknown
-// provider...). The order is finished: downstream sees dead_lettered.
+// provider, over a limit...). Nothing was created at the provider. The order is finished:
+// downstream sees dead_lettered, per merchant of its items, or once for the whole order when it
+// claims more items than an order may have.
 func (w *Worker) reject(ctx context.Context, r *kgo.Record, req schemas.OrderRequested, reason error) error {
-	final := w.cfg.final(req, StateDeadLettered, req.Items, "", "invalid-request", string(provider.ActionFixInput), reason.Error())
+	rule, code := "invalid-request", "invalid-request"
+	if IsLimit(reason) {
+		rule, code = "request-limit", "limit-exceeded"
+	}
+	items := req.Items
+	if len(items) > w.cfg.Limits.MaxItems {
+		items = nil
+	}
+	final := w.cfg.final(req, StateDeadLettered, items, "", code, string(provider.ActionFixInput), reason.Error())
 	dl := schemas.DeadLetter{
 		DeadLetterID: EventID(req.OrderID, req.Attempt, "", "dlq/invalid"), OrderID: req.OrderID, Attempt: req.Attempt,
-		Provider: req.Provider, Reason: reason.Error(), Action: string(provider.ActionFixInput), Rule: "invalid-request",
+		Provider: req.Provider, Reason: reason.Error(), Action: string(provider.ActionFixInput), Rule: rule, Code: code,
 		SourceTopic: r.Topic, SourcePartition: r.Partition, SourceOffset: r.Offset, Request: &req, At: w.cfg.Now().UTC(),
 	}
 	return w.cfg.emit(ctx, outcome{Status: final}, producer.Message{Topic: w.cfg.Topology.DLQ(), Key: req.OrderID, Value: dl})
 }
 
+// MaxIDBytes bounds an order id. A longer one is no id: its record is dead-lettered as
+// unprocessable (it would key every event of the order).
+const MaxIDBytes = 256
+
 func validate(req schemas.OrderRequested, providers map[string]provider.Provider) error {
 	switch {
-	case req.Attempt < 1:
-		return fmt.Errorf("attempt %d: must be at least 1", req.Attempt)
+	case req.Attempt < 1 || req.Attempt > math.MaxInt32:
+		return fmt.Errorf("attempt %d: must be between 1 and 2^31-1", req.Attempt)
 	case providers[req.Provider] == nil:
-		return fmt.Errorf("unknown provider %q", req.Provider)
+		return fmt.Errorf("unknown provider %q", clipped(req.Provider))
 	}
 	return Validate(req)
+}
+
+// clipped cuts a value quoted in a reason to 64 bytes.
+func clipped(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 // Validate reports why the content of req can not be an order: the checks every request must
@@ -305,6 +356,8 @@ func Validate(req schemas.OrderRequested) error {
 		return errors.New("buyer country code is required")
 	case req.Billing != nil && req.Billing.CountryCode == "":
 		return errors.New("billing country code is required")
+	case req.RequestedAt.Year() > 9999 || req.Deadline.Year() > 9999 || req.RequestedAt.Year() < 0 || req.Deadline.Year() < 0:
+		return errors.New("requested_at and deadline must be within the years 0 to 9999")
 	}
 	for i, it := range req.Items {
 		if it.ProductID == "" || it.Quantity <= 0 {

@@ -52,6 +52,7 @@ type runCmd struct {
 	NeverStartedAfter time.Duration `arg:"--never-started-after,env:ORDERFLOW_NEVER_STARTED_AFTER" help:"resubmit a cart with no placement events after this (default 5m)"`
 	StuckAfter        time.Duration `arg:"--stuck-after,env:ORDERFLOW_STUCK_AFTER" help:"needs attention when only OrderSubmissionStarted after this (default 10m)"`
 	ActionTimeout     time.Duration `arg:"--action-timeout,env:ORDERFLOW_ACTION_TIMEOUT" help:"how long an order waits for the customer to complete a required action (3-D Secure) before it is dead-lettered (default 1h)"`
+	MaxResubmits      uint          `arg:"--max-resubmits,env:ORDERFLOW_MAX_RESUBMITS" help:"resubmits of a never-started cart that the provider accepted or left unanswered (5xx, timeout) before it needs a person; refused resubmits (retryable, 429) do not count and retry until the order's deadline (default 2)"`
 	Tiers             []string      `arg:"--retry-tiers,env:ORDERFLOW_RETRY_TIERS" help:"delay tiers for retries, ascending, space- or comma-separated (default 1s 10s 1m)"`
 	SessionTimeout    time.Duration `arg:"--session-timeout,env:ORDERFLOW_SESSION_TIMEOUT" help:"consumer group session timeout (default 45s)"`
 	RyeStrictRPS      *float64      `arg:"--rye-submit-rps" help:"shared Rye createCart/submitCart limit (default 1/s; 0 unlimited)"`
@@ -197,6 +198,9 @@ func (c *runCmd) override(cfg *service.Config) {
 	}
 	if c.ActionTimeout > 0 {
 		cfg.Processor.ActionTimeout = c.ActionTimeout
+	}
+	if c.MaxResubmits > 0 {
+		cfg.Processor.MaxResubmits = int(c.MaxResubmits)
 	}
 	if tiers, _ := c.tiers(); len(tiers) > 0 { // validated
 		cfg.Topology.Tiers = nil

@@ -1,0 +1,216 @@
+package processor
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orderflow/orderflow/provider"
+	"github.com/orderflow/orderflow/schemas"
+)
+
+// scriptedSubmits answers Submit from a script: answer(n) is the error of the n-th call (1 is
+// the worker's submit), nil accepts. Placement never starts until a submit after the first is
+// accepted; then the cart is placed.
+type scriptedSubmits struct {
+	*fakeProvider
+	answer func(n int) error
+
+	mu     sync.Mutex
+	calls  []time.Time // the fake clock at each Submit call
+	placed bool
+}
+
+func (p *scriptedSubmits) Submit(ctx context.Context, r provider.SubmitRequest) (provider.Submission, error) {
+	p.mu.Lock()
+	p.calls = append(p.calls, p.fakeProvider.now())
+	n := len(p.calls)
+	p.mu.Unlock()
+	if err := p.answer(n); err != nil {
+		return provider.Submission{}, err
+	}
+	s, err := p.fakeProvider.Submit(ctx, r)
+	p.mu.Lock()
+	p.placed = p.placed || n > 1
+	p.mu.Unlock()
+	return s, err
+}
+
+func (p *scriptedSubmits) placement(time.Duration) (provider.Placement, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.placed {
+		return one(provider.OrderPlacement{Merchant: "amazon", OrderID: "ord-1", Status: "SUCCEEDED", Events: placedEvents()}), nil
+	}
+	return one(provider.OrderPlacement{Merchant: "amazon", OrderID: "ord-1"}), nil // no events: never started
+}
+
+func (p *scriptedSubmits) callTimes() []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.calls)
+}
+
+// newScriptedHarness is a harness whose provider answers submits from answer.
+func newScriptedHarness(t *testing.T, answer func(n int) error, tune func(*Config)) (*harness, *scriptedSubmits) {
+	var sp *scriptedSubmits
+	h := newHarness(t, func(e time.Duration) (provider.Placement, error) { return sp.placement(e) }, tune)
+	sp = &scriptedSubmits{fakeProvider: h.prov, answer: answer}
+	h.cfg.Providers["rye"] = sp
+	return h, sp
+}
+
+var (
+	// Refusals with certainty: the provider says nothing happened.
+	upstreamRetryable = &provider.Error{Class: provider.ClassRetryable, Op: "submitCart", Code: "UPSTREAM_SERVICE_ERROR",
+		Message: "upstream unavailable", Retryable: provider.Bool(true), HTTPStatus: 200}
+	rateLimited = &provider.Error{Class: provider.ClassRateLimited, Op: "submitCart", Code: "RATE_LIMITED", HTTPStatus: 429,
+		RetryAfter: 3 * time.Second}
+	// An answer that does not say whether the cart went through.
+	unavailable503 = &provider.Error{Class: provider.ClassOutcomeUnknown, Op: "submitCart", Code: "HTTP_503", HTTPStatus: 503}
+)
+
+// A never-started cart whose resubmits the provider refuses with certainty (retryable, rate
+// limited) is resubmitted with backoff, by the tracker, until the provider accepts: the
+// refusals are no resubmits against MaxResubmits, go to no person and to no retry tier, and
+// the waits between them grow from PollInterval up to NeverStartedAfter (at least the
+// provider's RetryAfter). Before, a refusal went to the reconciler's retry tiers, whose
+// budget (3) ran out: dead-lettered attempts-exhausted though nothing was ever charged.
+func TestRefusedResubmitRetriesUntilAccepted(t *testing.T) {
+	for _, refusal := range []*provider.Error{upstreamRetryable, rateLimited} {
+		t.Run(refusal.Class.String(), func(t *testing.T) {
+			const refusals = 12
+			h, sp := newScriptedHarness(t, func(n int) error {
+				if n >= 2 && n < 2+refusals {
+					return refusal
+				}
+				return nil
+			}, nil)
+			h.run(testRequest("refused-"+refusal.Class.String()), 24*time.Hour)
+
+			want := []string{"1//cart_created", "1//submitted", "1/amazon/submitted", "1//resubmitted", "1/amazon/placed", "1//placed"}
+			if got := h.states(); !slices.Equal(got, want) {
+				t.Fatalf("statuses\n got %v\nwant %v", got, want)
+			}
+			if len(h.failures) != 0 || len(h.dead) != 0 || len(h.prov.carts) != 1 {
+				t.Fatalf("%d failures, %d dead letters, %d carts: want the tracker alone to retry the same cart", len(h.failures), len(h.dead), len(h.prov.carts))
+			}
+			calls := sp.callTimes()
+			if len(calls) != refusals+2 {
+				t.Fatalf("%d submit calls, want the worker's, %d refused resubmits and the accepted one", len(calls), refusals)
+			}
+			var gaps []time.Duration
+			for i := 2; i < len(calls); i++ {
+				gaps = append(gaps, calls[i].Sub(calls[i-1]))
+			}
+			lo := max(h.cfg.PollInterval, refusal.RetryAfter) * 8 / 10
+			hi := h.cfg.NeverStartedAfter*12/10 + h.cfg.PollInterval
+			for i, g := range gaps {
+				if g < lo || g > hi {
+					t.Errorf("wait %d between refused resubmits %v: want within [%v, %v]", i, g, lo, hi)
+				}
+			}
+			if gaps[len(gaps)-1] <= gaps[0] {
+				t.Errorf("waits between refused resubmits %v: want them to grow", gaps)
+			}
+			// The order's history keeps one entry per distinct answer, not one per refusal.
+			if hist, err := h.cfg.history(context.Background(), "refused-"+refusal.Class.String()); err != nil || len(hist) != 1 {
+				t.Errorf("history %+v (%v): want the repeated refusal stored once", hist, err)
+			}
+		})
+	}
+}
+
+// Refusals that last past the order's deadline end there: the last resubmit is made at the
+// deadline, and the refusal goes to the reconciler, whose policy dead-letters it
+// (deadline-passed). Never needs_attention, never a replacement cart.
+func TestRefusedResubmitUntilDeadline(t *testing.T) {
+	h, sp := newScriptedHarness(t, func(n int) error {
+		if n >= 2 {
+			return upstreamRetryable
+		}
+		return nil
+	}, nil)
+	req := testRequest("refused-forever")
+	req.Deadline = h.clock.Add(2 * time.Minute)
+	h.run(req, 24*time.Hour)
+
+	want := []string{"1//cart_created", "1//submitted", "1/amazon/submitted", "1//failed", "1/amazon/dead_lettered"}
+	if got := h.states(); !slices.Equal(got, want) {
+		t.Fatalf("statuses\n got %v\nwant %v", got, want)
+	}
+	if len(h.dead) != 1 || h.dead[0].Action != ActionDeadlinePassed {
+		t.Fatalf("dead letters %+v: want one, %s", h.dead, ActionDeadlinePassed)
+	}
+	calls := sp.callTimes()
+	last := calls[len(calls)-1]
+	if last.Before(req.Deadline) || last.After(req.Deadline.Add(h.cfg.PollInterval)) {
+		t.Errorf("last resubmit at %v: want it at the deadline %v", last, req.Deadline)
+	}
+	if len(calls) < 10 {
+		t.Errorf("%d submit calls in 2 minutes: want the refused cart retried until the deadline", len(calls))
+	}
+	if len(h.prov.carts) != 1 {
+		t.Errorf("%d carts: want no replacement", len(h.prov.carts))
+	}
+}
+
+// Resubmits whose answer leaves the outcome unknown (a 503) count against MaxResubmits: after
+// that many a cart that still never started needs a person. Each resubmit has its own status
+// event id, so a consumer that dedupes on ids sees every one.
+func TestUnknownResubmitsBoundedByMaxResubmits(t *testing.T) {
+	for _, limit := range []int{0, 4} { // 0: the default
+		h, sp := newScriptedHarness(t, func(n int) error {
+			if n >= 2 {
+				return unavailable503
+			}
+			return nil
+		}, func(c *Config) { c.MaxResubmits = limit })
+		h.run(testRequest("unknown"), 24*time.Hour)
+
+		n := h.cfg.MaxResubmits
+		if limit == 0 && n != 2 {
+			t.Fatalf("default MaxResubmits %d, want 2", n)
+		}
+		want := []string{"1//cart_created", "1//submitted", "1/amazon/submitted"}
+		for range n {
+			want = append(want, "1//resubmitted")
+		}
+		want = append(want, "1/amazon/failed", "1/amazon/needs_attention")
+		if got := h.states(); !slices.Equal(got, want) {
+			t.Fatalf("MaxResubmits %d: statuses\n got %v\nwant %v", n, got, want)
+		}
+		if got := len(sp.callTimes()); got != n+1 {
+			t.Errorf("MaxResubmits %d: %d submit calls, want %d", n, got, n+1)
+		}
+		ids := map[string]bool{}
+		for _, st := range h.byState(StateResubmitted) {
+			if ids[st.EventID] {
+				t.Errorf("MaxResubmits %d: two resubmitted events share the id %s", n, st.EventID)
+			}
+			ids[st.EventID] = true
+		}
+		attention := h.byState(StateNeedsAttention)
+		if len(attention) != 1 || attention[0].Action != "contact-provider" {
+			t.Errorf("MaxResubmits %d: needs_attention %+v: want contact-provider", n, attention)
+		}
+	}
+}
+
+// The deadline of an order is its own, else the policy's MaxAge after it was requested.
+func TestPolicyDeadline(t *testing.T) {
+	p := DefaultPolicy()
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	req := schemas.OrderRequested{RequestedAt: time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)}
+	if got, want := p.Deadline(req), req.RequestedAt.Add(p.MaxAge); !got.Equal(want) {
+		t.Errorf("deadline %v, want %v (MaxAge after the request)", got, want)
+	}
+	req.Deadline = req.RequestedAt.Add(time.Hour)
+	if got := p.Deadline(req); !got.Equal(req.Deadline) {
+		t.Errorf("deadline %v, want the order's own %v", got, req.Deadline)
+	}
+}
