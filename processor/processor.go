@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/orderflow/orderflow/consumer"
 	"github.com/orderflow/orderflow/idempotency"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
@@ -106,6 +107,9 @@ type Config struct {
 	MaxResubmits int
 	// Policy is the reconciler's failure policy. Default DefaultPolicy().
 	Policy Policy
+	// Limits bound what one request may ask for, checked before anything is created at a
+	// provider. Zero fields take DefaultLimits.
+	Limits Limits
 	// Logger; nil discards. Personal data and secrets are never logged.
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -154,6 +158,10 @@ func (c *Config) Validate() error {
 	if c.MaxResubmits <= 0 {
 		c.MaxResubmits = 2
 	}
+	if err := c.Limits.Validate(); err != nil {
+		return err
+	}
+	c.Limits.setDefaults()
 	if c.Policy.Rules == nil {
 		c.Policy = DefaultPolicy()
 	}
@@ -242,7 +250,60 @@ func (c *Config) messages(o outcome) []producer.Message {
 }
 
 func (c *Config) emit(ctx context.Context, o outcome, extra ...producer.Message) error {
-	return c.Events.Send(ctx, append(c.messages(o), extra...)...)
+	return c.send(ctx, append(c.messages(o), extra...)...)
+}
+
+// send is every role's way to produce. A record the producer rejects for itself
+// (producer.ErrRejected: too large for its topic even shrunk, refused by the broker) can never
+// be produced, so retrying the handler's record would block its partition forever: the error
+// is marked consumer.Permanent, the engine hands the record to DeadLetterer, and the partition
+// moves on. Any other error is transient.
+func (c *Config) send(ctx context.Context, msgs ...producer.Message) error {
+	err := c.Events.Send(ctx, msgs...)
+	if errors.Is(err, producer.ErrRejected) {
+		return consumer.Permanent(err)
+	}
+	return err
+}
+
+// recordLimiter is a Sender that knows the largest record each topic takes (*producer.Producer).
+type recordLimiter interface {
+	MaxRecordBytes(topic string) int
+}
+
+// derivedHeadroom is what a tracking record or a failure event may add to the request it
+// carries: ids, timestamps, the attempt history, required actions.
+const derivedHeadroom = 64 << 10
+
+// fits reports, as a *LimitError, a request whose tracking record or failure event would not fit
+// its topic (a failure carries the request and its items twice). Checked before anything is
+// created at the provider: an order charged whose tracking record can not be produced would
+// never be followed. Without a recordLimiter Sender it checks nothing.
+func (c *Config) fits(req schemas.OrderRequested, size int) error {
+	rl, ok := c.Events.(recordLimiter)
+	if !ok {
+		return nil
+	}
+	tracking, failures := c.Topology.Tracking(), c.Topology.Failures()
+	if 2*size+derivedHeadroom <= min(rl.MaxRecordBytes(tracking), rl.MaxRecordBytes(failures)) {
+		return nil // the common case, without encoding anything
+	}
+	for _, d := range []struct {
+		topic string
+		v     schemas.Record
+	}{
+		{tracking, schemas.Tracking{OrderID: req.OrderID, Attempt: req.Attempt, Provider: req.Provider, Request: req}},
+		{failures, schemas.OrderFailure{OrderID: req.OrderID, Attempt: req.Attempt, Provider: req.Provider, FailedItems: req.Items, Request: req}},
+	} {
+		b, err := c.Codec.Encode(d.topic, d.v)
+		if err != nil {
+			return fmt.Errorf("encoding the request's %s record: %w", d.topic, err)
+		}
+		if n, limit := len(b)+2*len(req.OrderID)+derivedHeadroom, rl.MaxRecordBytes(d.topic); n > limit {
+			return &LimitError{Limit: "record-bytes", Item: -1, Value: int64(n), Max: int64(limit), Topic: d.topic}
+		}
+	}
+	return nil
 }
 
 func (c *Config) status(req schemas.OrderRequested, state, cartID, merchant, merchantOrderID string) schemas.OrderStatus {

@@ -249,7 +249,7 @@ func (t *Tracker) unreadableSince(tr schemas.Tracking) time.Time {
 }
 
 func (t *Tracker) reschedule(ctx context.Context, tr schemas.Tracking, after time.Duration) error {
-	return t.cfg.Events.Send(ctx, t.next(tr, after))
+	return t.cfg.send(ctx, t.next(tr, after))
 }
 
 // next is tr again, due after the given wait.
