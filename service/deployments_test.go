@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -241,4 +242,19 @@ func cartIDs(entries []ledger.Entry) []string {
 		out[i] = e.CartID
 	}
 	return out
+}
+
+// A topic prefix Kafka would refuse is refused before anything is created: it would also let a
+// derived Redis namespace (which ':' separates) run into another.
+func TestTopicPrefixMustSuitKafka(t *testing.T) {
+	for _, p := range []string{"acme:orders.", "a b.", "acme/"} {
+		cfg := service.Config{Brokers: []string{"k:9092"}, RegistryURL: "http://r", RedisURL: "redis://r:6379/0",
+			Providers: map[string]provider.Provider{"rye": nil}, Topology: topology.Topology{Prefix: p}}
+		if err := cfg.Validate(); err == nil {
+			t.Errorf("topic prefix %q accepted", p)
+		}
+		if _, err := service.New(context.Background(), cfg); !errors.As(err, new(*service.ConfigError)) {
+			t.Errorf("topic prefix %q: New returned %v, want a *service.ConfigError", p, err)
+		}
+	}
 }

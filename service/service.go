@@ -95,6 +95,9 @@ func (c *Config) Validate() error {
 	if err := c.Topology.Validate(); err != nil {
 		return err
 	}
+	if strings.IndexFunc(c.Topology.Prefix, notInKafkaNames) >= 0 {
+		return fmt.Errorf("service: topic prefix %q: Kafka names allow only ASCII letters, digits, '.', '_' and '-'", c.Topology.Prefix)
+	}
 	if c.Redis.Prefix == "" {
 		c.Redis.Prefix = RedisPrefix(c.Topology.Prefix)
 	}
@@ -111,6 +114,10 @@ func RedisPrefix(topicPrefix string) string {
 		return "orderflow"
 	}
 	return "orderflow:" + topicPrefix
+}
+
+func notInKafkaNames(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-')
 }
 
 // ConfigError is an error retrying can not fix: the Config is invalid, or a dependency refused
