@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -59,6 +60,11 @@ type runCmd struct {
 	DRRPS             *float64      `arg:"--dr-rps" help:"shared Digital River limit (default 25/s; 0 unlimited)"`
 	Lease             time.Duration `arg:"--lease,env:ORDERFLOW_LEASE" help:"idempotency lease: how long a killed process blocks its order attempts (default 60s)"`
 	RedisPrefix       string        `arg:"--redis-prefix,env:ORDERFLOW_REDIS_PREFIX" help:"Redis key namespace, unique per deployment (default: orderflow for --prefix orders., else orderflow:<prefix>)"`
+	MaxRequestBytes   uint          `arg:"--max-request-bytes,env:ORDERFLOW_MAX_REQUEST_BYTES" help:"largest encoded order request accepted; larger ones are dead-lettered (fix-input) before anything is created (default 262144)"`
+	MaxItems          uint          `arg:"--max-items,env:ORDERFLOW_MAX_ITEMS" help:"most items (lines) per order (default 100)"`
+	MaxQuantity       uint          `arg:"--max-quantity,env:ORDERFLOW_MAX_QUANTITY" help:"largest quantity per line (default 1000)"`
+	MaxLineAmount     uint64        `arg:"--max-line-amount,env:ORDERFLOW_MAX_LINE_AMOUNT" help:"largest price_cents x quantity per line, in the currency's minor units (default 5000000)"`
+	MaxOrderAmount    uint64        `arg:"--max-order-amount,env:ORDERFLOW_MAX_ORDER_AMOUNT" help:"largest sum of the lines per order, in minor units (default 10000000)"`
 	StartTimeout      time.Duration `arg:"--start-timeout,env:ORDERFLOW_START_TIMEOUT" default:"2m" help:"keep retrying to reach Kafka, the registry and Redis at startup this long"`
 	MetricsAddr       string        `arg:"--metrics-addr,env:ORDERFLOW_METRICS_ADDR" help:"serve Prometheus metrics at http://ADDR/metrics (off when empty)"`
 }
@@ -202,6 +208,10 @@ func (c *runCmd) override(cfg *service.Config) {
 	if c.MaxResubmits > 0 {
 		cfg.Processor.MaxResubmits = int(c.MaxResubmits)
 	}
+	// Request limits (0 keeps the default; the flags are unsigned, so never negative).
+	lim := &cfg.Processor.Limits
+	lim.MaxRequestBytes, lim.MaxItems, lim.MaxQuantity = clampInt(c.MaxRequestBytes), clampInt(c.MaxItems), clampInt(c.MaxQuantity)
+	lim.MaxLineCents, lim.MaxOrderCents = int64(min(c.MaxLineAmount, math.MaxInt64)), int64(min(c.MaxOrderAmount, math.MaxInt64))
 	if tiers, _ := c.tiers(); len(tiers) > 0 { // validated
 		cfg.Topology.Tiers = nil
 		for _, d := range tiers {
@@ -228,6 +238,8 @@ func (c *runCmd) override(cfg *service.Config) {
 		}
 	}
 }
+
+func clampInt(v uint) int { return int(min(v, math.MaxInt)) }
 
 func (c *runCmd) demo(embeddedKafka bool) bool {
 	if c.Demo != nil {
