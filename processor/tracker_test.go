@@ -2,11 +2,15 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/schemas"
 )
@@ -212,5 +216,100 @@ func TestPolicyDeadline(t *testing.T) {
 	req.Deadline = req.RequestedAt.Add(time.Hour)
 	if got := p.Deadline(req); !got.Equal(req.Deadline) {
 		t.Errorf("deadline %v, want the order's own %v", got, req.Deadline)
+	}
+}
+
+// failOnce is the harness bus with one injected produce failure: the first tracking record
+// sent once fail() turns true is refused, as by a broker outage or a crash right before the
+// produce.
+type failOnce struct {
+	*harness
+	fail   func() bool
+	failed bool
+}
+
+func (f *failOnce) Send(ctx context.Context, msgs ...producer.Message) error {
+	for _, m := range msgs {
+		if _, ok := m.Value.(schemas.Tracking); ok && !f.failed && f.fail() {
+			f.failed = true
+			return errors.New("produce failed")
+		}
+	}
+	return f.harness.Send(ctx, msgs...)
+}
+
+// drive is harness.run with redelivery: a record whose handler fails is handled again, first,
+// as the engine retries it (and as Kafka redelivers an uncommitted record after a crash).
+func (h *harness) drive(req schemas.OrderRequested, limit time.Duration) (redelivered int) {
+	h.t.Helper()
+	if err := h.Send(context.Background(), producer.Message{Topic: h.cfg.Topology.Requests(), Key: req.OrderID, Value: req}); err != nil {
+		h.t.Fatal(err)
+	}
+	end := h.clock.Add(limit)
+	for steps := 0; len(h.queue) > 0; steps++ {
+		if steps > 10000 {
+			h.t.Fatal("the order does not end")
+		}
+		i := 0
+		for j, m := range h.queue {
+			if m.Due.IsZero() {
+				i = j
+				break
+			}
+			if m.Due.Before(h.queue[i].Due) {
+				i = j
+			}
+		}
+		m := h.queue[i]
+		h.queue = append(h.queue[:i], h.queue[i+1:]...)
+		if m.Due.After(h.clock) {
+			h.clock = m.Due
+		}
+		if h.clock.After(end) {
+			return redelivered
+		}
+		b, err := h.cfg.Codec.Encode(m.Topic, m.Value)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		handler := h.worker
+		switch m.Topic {
+		case h.cfg.Topology.Tracking():
+			handler = h.tracker
+		case h.cfg.Topology.Failures():
+			handler = h.reconciler
+		}
+		if err := handler.Handle(context.Background(), &kgo.Record{Topic: m.Topic, Key: []byte(m.Key), Value: b}); err != nil {
+			redelivered++
+			m.Due = time.Time{} // retried at once
+			h.queue = append([]producer.Message{m}, h.queue...)
+		}
+	}
+	return redelivered
+}
+
+// A failure between a refused resubmit's state change and the production of the cart's next
+// tracking record (a crash, a broker outage) is retried as the same record: the cart is back
+// in submitted under the same chain, so it is resubmitted, not taken for a lost answer (which
+// would count against MaxResubmits). With MaxResubmits 1 and one accepted resubmit needed, a
+// miscount would end needs_attention.
+func TestRefusedResubmitRetriedAfterProduceFailure(t *testing.T) {
+	h, sp := newScriptedHarness(t, func(n int) error {
+		if n >= 2 && n < 5 {
+			return upstreamRetryable
+		}
+		return nil
+	}, func(c *Config) { c.MaxResubmits = 1 })
+	bus := &failOnce{harness: h, fail: func() bool { return len(sp.callTimes()) == 2 }} // right after the first refusal
+	h.cfg.Events = bus
+	if redelivered := h.drive(testRequest("refused-crash"), 24*time.Hour); redelivered != 1 || !bus.failed {
+		t.Fatalf("%d redeliveries (injected failure: %v), want 1", redelivered, bus.failed)
+	}
+	want := []string{"1//cart_created", "1//submitted", "1/amazon/submitted", "1//resubmitted", "1/amazon/placed", "1//placed"}
+	if got := h.states(); !slices.Equal(got, want) {
+		t.Fatalf("statuses\n got %v\nwant %v", got, want)
+	}
+	if n := len(sp.callTimes()); n != 5 {
+		t.Fatalf("%d submit calls, want the worker's, 3 refused resubmits and the accepted one", n)
 	}
 }
