@@ -102,8 +102,10 @@ type Config struct {
 	// contact-provider): the provider holds it, or may, and does not place it. A resubmit the
 	// provider refused with certainty (retryable, rate limited) does not count: nothing
 	// happened, and the tracker resubmits again after a backoff (from PollInterval, doubling,
-	// up to NeverStartedAfter) until the order's deadline (Policy.Deadline), where the refusal
-	// is dead-lettered (deadline-passed). `orderflow run --max-resubmits`. Default 2.
+	// up to NeverStartedAfter) until the order's deadline (Policy.Deadline); 429s never count,
+	// retryable refusals count against Policy.MaxRetries and then take the retry path like a
+	// refused submit (the reconciler: a delay tier, or a dead letter, attempts-exhausted or
+	// deadline-passed). `orderflow run --max-resubmits`. Default 2.
 	MaxResubmits int
 	// Policy is the reconciler's failure policy. Default DefaultPolicy().
 	Policy Policy

@@ -315,15 +315,23 @@ func (t *Tracker) resubmit(ctx context.Context, tr schemas.Tracking, prov provid
 			// It may have gone through: keep polling; the never-started clock restarts.
 		case provider.ClassRetryable, provider.ClassRateLimited:
 			// Refused with certainty: nothing happened to the cart. Not a resubmit against
-			// MaxResubmits: the tracker tries again after a backoff, until the deadline.
+			// MaxResubmits: the tracker tries again after a backoff, until the deadline. A
+			// 429 never counts as a failure; a retryable refusal counts against the failure
+			// policy's MaxRetries, like a refused submit in the worker, so a refusal that
+			// never goes away (a product that stays unavailable) ends as attempts-exhausted
+			// instead of retrying until the deadline.
 			if err := t.recordAnswer(ctx, tr, pe); err != nil {
 				return err
 			}
-			if now, deadline := t.cfg.Now(), t.cfg.Policy.Deadline(tr.Request); !now.After(deadline) {
+			if pe.Class == provider.ClassRetryable {
+				tr.Refusals++
+			}
+			if now, deadline := t.cfg.Now(), t.cfg.Policy.Deadline(tr.Request); !now.After(deadline) && tr.Refusals < t.cfg.Policy.MaxRetries {
 				return t.refused(ctx, tr, rec, pe, now, deadline)
 			}
-			// Past the order's deadline: give it to the retry path (reconciler) like any
-			// retryable submit failure; the policy dead-letters it (deadline-passed). The
+			// Past the order's deadline or the retries: give it to the retry path (reconciler)
+			// like any retryable submit failure; the policy decides (a retry tier, or a dead
+			// letter: deadline-passed, attempts-exhausted). The
 			// failure is produced first: until the state moves the reconciler waits, and
 			// after a crash this chain's redelivered record recovers the attempt
 			// (recoverResubmit).

@@ -80,12 +80,15 @@ var (
 // limited) is resubmitted with backoff, by the tracker, until the provider accepts: the
 // refusals are no resubmits against MaxResubmits, go to no person and to no retry tier, and
 // the waits between them grow from PollInterval up to NeverStartedAfter (at least the
-// provider's RetryAfter). Before, a refusal went to the reconciler's retry tiers, whose
-// budget (3) ran out: dead-lettered attempts-exhausted though nothing was ever charged.
+// provider's RetryAfter). 429s never count; retryable refusals are bounded by the failure
+// policy's MaxRetries (3) like any refused submit (TestRefusedResubmitBeyondMaxRetries).
 func TestRefusedResubmitRetriesUntilAccepted(t *testing.T) {
-	for _, refusal := range []*provider.Error{upstreamRetryable, rateLimited} {
+	for _, tc := range []struct {
+		refusal  *provider.Error
+		refusals int
+	}{{upstreamRetryable, 2}, {rateLimited, 12}} {
+		refusal, refusals := tc.refusal, tc.refusals
 		t.Run(refusal.Class.String(), func(t *testing.T) {
-			const refusals = 12
 			h, sp := newScriptedHarness(t, func(n int) error {
 				if n >= 2 && n < 2+refusals {
 					return refusal
@@ -127,9 +130,31 @@ func TestRefusedResubmitRetriesUntilAccepted(t *testing.T) {
 	}
 }
 
-// Refusals that last past the order's deadline end there: the last resubmit is made at the
-// deadline, and the refusal goes to the reconciler, whose policy dead-letters it
-// (deadline-passed). Never needs_attention, never a replacement cart.
+// Retryable refusals of a resubmit beyond the failure policy's MaxRetries go to the retry path
+// (reconciler, delay tiers, the worker resubmitting the same cart), as a refused submit in the
+// worker does: the cart is still placed once the provider accepts, nothing goes to a person,
+// and a refusal that never goes away ends as a dead letter (the next test), not in a loop
+// until the deadline.
+func TestRefusedResubmitBeyondMaxRetries(t *testing.T) {
+	h, _ := newScriptedHarness(t, func(n int) error {
+		if n >= 2 && n < 2+12 {
+			return upstreamRetryable
+		}
+		return nil
+	}, nil)
+	h.run(testRequest("refused-long"), 24*time.Hour)
+	got := h.states()
+	if len(got) == 0 || got[len(got)-1] != "1//placed" || slices.Contains(got, "1//needs_attention") {
+		t.Fatalf("statuses %v: want the cart placed in the end, never needs_attention", got)
+	}
+	if len(h.dead) != 0 || len(h.prov.carts) != 1 || !slices.Contains(got, "1//retry_scheduled") {
+		t.Fatalf("%d dead letters, %d carts, statuses %v: want the retry path and the same cart", len(h.dead), len(h.prov.carts), got)
+	}
+}
+
+// Refusals that never go away end: through the retry path, whose policy dead-letters them
+// (attempts-exhausted, or deadline-passed when the deadline comes first). Never
+// needs_attention, never a replacement cart.
 func TestRefusedResubmitUntilDeadline(t *testing.T) {
 	h, sp := newScriptedHarness(t, func(n int) error {
 		if n >= 2 {
@@ -141,20 +166,15 @@ func TestRefusedResubmitUntilDeadline(t *testing.T) {
 	req.Deadline = h.clock.Add(2 * time.Minute)
 	h.run(req, 24*time.Hour)
 
-	want := []string{"1//cart_created", "1//submitted", "1/amazon/submitted", "1//failed", "1/amazon/dead_lettered"}
-	if got := h.states(); !slices.Equal(got, want) {
-		t.Fatalf("statuses\n got %v\nwant %v", got, want)
+	got := h.states()
+	if len(got) == 0 || got[len(got)-1] != "1/amazon/dead_lettered" || slices.Contains(got, "1//needs_attention") {
+		t.Fatalf("statuses %v: want a dead letter, never needs_attention", got)
 	}
-	if len(h.dead) != 1 || h.dead[0].Action != ActionDeadlinePassed {
-		t.Fatalf("dead letters %+v: want one, %s", h.dead, ActionDeadlinePassed)
+	if len(h.dead) != 1 || (h.dead[0].Action != ActionDeadlinePassed && h.dead[0].Action != ActionAttemptsExhausted) {
+		t.Fatalf("dead letters %+v: want one, %s or %s", h.dead, ActionAttemptsExhausted, ActionDeadlinePassed)
 	}
-	calls := sp.callTimes()
-	last := calls[len(calls)-1]
-	if last.Before(req.Deadline) || last.After(req.Deadline.Add(h.cfg.PollInterval)) {
-		t.Errorf("last resubmit at %v: want it at the deadline %v", last, req.Deadline)
-	}
-	if len(calls) < 10 {
-		t.Errorf("%d submit calls in 2 minutes: want the refused cart retried until the deadline", len(calls))
+	if calls := sp.callTimes(); len(calls) < 1+h.cfg.Policy.MaxRetries {
+		t.Errorf("%d submit calls: want the refused cart retried up to the policy's retries", len(calls))
 	}
 	if len(h.prov.carts) != 1 {
 		t.Errorf("%d carts: want no replacement", len(h.prov.carts))

@@ -283,7 +283,7 @@ func replayAuditFrom(v any) ReplayAudit {
 func (t Tracking) native() map[string]any {
 	return map[string]any{
 		"order_id": t.OrderID, "attempt": int32(t.Attempt), "provider": t.Provider, "cart_id": t.CartID,
-		"submitted_at": t.SubmittedAt, "polls": int32(t.Polls), "resubmits": int32(t.Resubmits), "chain": t.Chain, "started_announced": t.Announced,
+		"submitted_at": t.SubmittedAt, "polls": int32(t.Polls), "resubmits": int32(t.Resubmits), "refusals": int32(t.Refusals), "chain": t.Chain, "started_announced": t.Announced,
 		"outcome_unknown": t.OutcomeUnknown, "request": t.Request.native(), "action_waits": actionWaitsNative(t.ActionWaits),
 	}
 }
@@ -317,7 +317,7 @@ func trackingFrom(v any) Tracking {
 	r := asRec(v)
 	return Tracking{
 		OrderID: r.str("order_id"), Attempt: r.int("attempt"), Provider: r.str("provider"), CartID: r.str("cart_id"),
-		SubmittedAt: r.time("submitted_at"), Polls: r.int("polls"), Resubmits: r.int("resubmits"), Chain: r.long("chain"), Announced: r.bool("started_announced"),
+		SubmittedAt: r.time("submitted_at"), Polls: r.int("polls"), Resubmits: r.int("resubmits"), Refusals: r.int("refusals"), Chain: r.long("chain"), Announced: r.bool("started_announced"),
 		OutcomeUnknown: r.bool("outcome_unknown"), Request: orderRequestedFrom(r["request"]), ActionWaits: actionWaitsFrom(r["action_waits"]),
 	}
 }

@@ -143,6 +143,7 @@ type Tracking struct {
 	SubmittedAt    time.Time
 	Polls          int
 	Resubmits      int
+	Refusals       int
 	Chain          int64
 	Announced      bool
 	OutcomeUnknown bool

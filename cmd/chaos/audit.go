@@ -467,6 +467,8 @@ func (r *runner) audit(ctx context.Context, adm *kadm.Client, brokers []string) 
 	}
 	r.printLatency(ids, wants)
 	fmt.Printf("role kill -9s          %d (asked %d)\n", r.kills.Load(), o.kills)
+	fmt.Printf("worker pauses          %d (asked %d; SIGSTOP for twice the %s lease, then SIGCONT)\n", r.paused.Load(), o.pauses, roleLease)
+	fmt.Printf("duplicate requests     %d (the same request under another key, so another partition)\n", r.dups.Load())
 	fmt.Printf("broker kill -9+start   %d\n", r.kafkaKills.Load())
 	fmt.Printf("redis restarts         %d (clean restart: a kill -9 could lose 1 s of AOF writes)\n", r.redisRestar.Load())
 	exits := r.sup.selfExits()

@@ -1,8 +1,9 @@
 // Command chaos runs orderflow as separate OS processes against the real services (Kafka,
 // schema registry, Redis from scripts/services) and a provider sandbox injecting latency and
 // faults, sends N demo orders over every scenario and both providers, and meanwhile kill -9s
-// random role processes (restarting them), kill -9s and restarts the Kafka broker once and
-// restarts Redis once. Then it audits:
+// random role processes (restarting them), pauses a worker (SIGSTOP) for twice the lease and
+// resumes it, sends a fraction of the requests twice under another key (so to another
+// partition), kill -9s and restarts the Kafka broker once and restarts Redis once. Then it audits:
 //
 //  1. every order finished, with its scenario's outcome;
 //  2. exactly one terminal status per merchant order;
@@ -44,6 +45,8 @@ type options struct {
 	orders        int
 	rate          float64
 	kills         int
+	pauses        int
+	dupRate       float64
 	timeout       time.Duration
 	keep          bool
 	bin           string
@@ -77,6 +80,8 @@ func parseFlags() options {
 	flag.IntVar(&o.orders, "orders", 5000, "orders to send")
 	flag.Float64Var(&o.rate, "rate", 0, "orders per second (0: N/60s, clamped to 5..50)")
 	flag.IntVar(&o.kills, "kills", 10, "kill -9s of random role processes")
+	flag.IntVar(&o.pauses, "pauses", 1, "worker processes paused (SIGSTOP) for twice the lease, then resumed (SIGCONT)")
+	flag.Float64Var(&o.dupRate, "dup-rate", 0.05, "fraction of orders sent a second time under another record key (so to another partition)")
 	flag.DurationVar(&o.timeout, "timeout", 0, "give up waiting for orders after this (0: sending time + 3m)")
 	flag.BoolVar(&o.keep, "keep", false, "keep logs, topics and groups; at the end, wait for Ctrl-C before stopping the processes")
 	flag.StringVar(&o.bin, "bin", "bin/orderflow", "orderflow binary")
@@ -144,6 +149,8 @@ type runner struct {
 	sent    atomic.Int64
 
 	kills       atomic.Int64
+	paused      atomic.Int64
+	dups        atomic.Int64
 	kafkaKills  atomic.Int64
 	brokerDown  atomic.Bool
 	redisRestar atomic.Int64
@@ -197,8 +204,8 @@ func run() int {
 		return 2
 	}
 	fmt.Printf("chaos: run %s, seed %d, logs in %s\n", r.runID, o.seed, r.dir)
-	fmt.Printf("chaos: %d orders at %.0f/s, %d kill -9s of roles, broker kill -9: %v, Redis restart (clean, redis.sh restart): %v\n",
-		o.orders, o.rate, o.kills, !o.noKafka, !o.noRedis)
+	fmt.Printf("chaos: %d orders at %.0f/s, %d kill -9s of roles, %d worker pauses, %.0f%% duplicates, broker kill -9: %v, Redis restart (clean, redis.sh restart): %v\n",
+		o.orders, o.rate, o.kills, o.pauses, 100*o.dupRate, !o.noKafka, !o.noRedis)
 
 	code, cleanOK := r.main(ctx)
 	r.cleanup(cleanOK && !o.keep)
@@ -293,6 +300,7 @@ func (r *runner) main(ctx context.Context) (int, bool) {
 	go func() { sendDone <- r.send(ctx) }()
 	var chaosWG sync.WaitGroup
 	chaosWG.Go(func() { r.killRoles(ctx, window) })
+	chaosWG.Go(func() { r.pauseWorkers(ctx, window) })
 	chaosWG.Go(func() { r.restartServices(ctx, window) })
 	go func() { chaosWG.Wait(); r.chaosDone.Store(true) }()
 
@@ -377,7 +385,7 @@ func (r *runner) startRoles() error {
 		"--prefix", r.topo.Prefix,
 		"--poll-interval", o.pollEvery.String(), "--never-started-after", o.neverStart.String(),
 		"--stuck-after", o.stuckAfter.String(), "--action-timeout", o.actionTimeout.String(), "--session-timeout", o.session.String(),
-		"--rye-submit-rps", "1000", "--dr-rps", "1000", "--lease", "10s",
+		"--rye-submit-rps", "1000", "--dr-rps", "1000", "--lease", roleLease.String(),
 		"--retry-tiers"}
 	for _, t := range r.topo.Tiers {
 		base = append(base, t.Delay.String())
@@ -444,8 +452,62 @@ func (r *runner) send(ctx context.Context) error {
 			r.logf("sending %s failed (%v); retrying", ord.Request.OrderID, err)
 		}
 		r.sent.Add(1)
+		if r.randFloat() < r.o.dupRate {
+			// The same request again under another key: another partition, so another worker
+			// (or goroutine) handles it concurrently with the original; the idempotency store
+			// must still make one cart of the attempt.
+			dup := producer.Message{Topic: r.topo.Requests(), Key: ord.Request.OrderID + "/duplicate", Value: ord.Request}
+			if err := r.prod.Send(ctx, dup); err != nil {
+				r.logf("sending a duplicate of %s failed (%v); not counted", ord.Request.OrderID, err)
+			} else {
+				r.dups.Add(1)
+			}
+		}
 	}
 	return nil
+}
+
+// roleLease is the roles' --lease: how long an idempotency lease outlives a silent owner.
+const roleLease = 10 * time.Second
+
+// pauseWorkers freezes random worker processes with SIGSTOP for twice the lease, then resumes
+// them: a zombie whose lease expired and whose partitions moved on must not act (fencing).
+func (r *runner) pauseWorkers(ctx context.Context, window time.Duration) {
+	for i := 0; i < r.o.pauses; i++ {
+		if !sleepUntil(ctx, r.start.Add(r.randDur(window/10, window*8/10))) {
+			return
+		}
+		var up []*proc
+		for _, p := range r.roles {
+			if p.role == "worker" && p.running() {
+				up = append(up, p)
+			}
+		}
+		if len(up) == 0 {
+			continue
+		}
+		p := up[r.randN(len(up))]
+		pid := p.pid()
+		if pid <= 0 || syscall.Kill(pid, syscall.SIGSTOP) != nil {
+			continue
+		}
+		r.paused.Add(1)
+		r.logf("chaos: SIGSTOP %s (pid %d) for %s (twice the lease)", p.name, pid, 2*roleLease)
+		t := time.NewTimer(2 * roleLease)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		_ = syscall.Kill(pid, syscall.SIGCONT) // resumed even when the run is ending
+		r.logf("chaos: SIGCONT %s (pid %d)", p.name, pid)
+	}
+}
+
+func (r *runner) randFloat() float64 {
+	r.rndMu.Lock()
+	defer r.rndMu.Unlock()
+	return r.rnd.Float64()
 }
 
 // killRoles kill -9s random role processes at random moments in the window (every role at
