@@ -81,20 +81,18 @@ var (
 // refusals are no resubmits against MaxResubmits, go to no person and to no retry tier, and
 // the waits between them grow from PollInterval up to NeverStartedAfter (at least the
 // provider's RetryAfter). 429s never count; retryable refusals are bounded by the failure
-// policy's MaxRetries (3) like any refused submit (TestRefusedResubmitBeyondMaxRetries).
+// policy's MaxRetries like any refused submit (here raised to 20; the default 3 is
+// TestRefusedResubmitBeyondMaxRetries).
 func TestRefusedResubmitRetriesUntilAccepted(t *testing.T) {
-	for _, tc := range []struct {
-		refusal  *provider.Error
-		refusals int
-	}{{upstreamRetryable, 2}, {rateLimited, 12}} {
-		refusal, refusals := tc.refusal, tc.refusals
+	for _, refusal := range []*provider.Error{upstreamRetryable, rateLimited} {
 		t.Run(refusal.Class.String(), func(t *testing.T) {
+			const refusals = 12
 			h, sp := newScriptedHarness(t, func(n int) error {
 				if n >= 2 && n < 2+refusals {
 					return refusal
 				}
 				return nil
-			}, nil)
+			}, func(c *Config) { c.Policy = DefaultPolicy(); c.Policy.MaxRetries = 20 })
 			h.run(testRequest("refused-"+refusal.Class.String()), 24*time.Hour)
 
 			want := []string{"1//cart_created", "1//submitted", "1/amazon/submitted", "1//resubmitted", "1/amazon/placed", "1//placed"}
