@@ -22,6 +22,7 @@ const ActionFixRecord = "fix-record"
 const (
 	RuleUnprocessable  = "unprocessable-record"
 	RuleRecordRejected = "record-rejected" // an effect of the record could never be produced
+	RuleHandlerPanic   = "handler-panic"   // the handler panicked (consumer.Recover)
 )
 
 // deadLetterTries bounds how often DeadLetterer produces one dead letter that the producer
@@ -36,7 +37,8 @@ const deadLetterTries = 3
 // tracking record or a failure event), the request; the producer shrinks it to fit the topic
 // (schemas.DeadLetter.Shrink: the raw bytes first, replaced by their size and SHA-256). A
 // record whose handler could not produce its effects (producer.ErrRejected) is dead-lettered
-// with rule record-rejected and action investigate: its order may be under way. When even the
+// with rule record-rejected and action investigate: its order may be under way; so is a record
+// whose handler panicked (consumer.ErrPanic, rule handler-panic). When even the
 // smallest dead letter is rejected, the record is escalated: logged at error level with its
 // source offset and digest, and the partition moves on (retrying could only block it forever).
 func DeadLetterer(cfg *Config) consumer.DeadLetterFunc {
@@ -47,8 +49,12 @@ func DeadLetterer(cfg *Config) consumer.DeadLetterFunc {
 			SourceTopic: r.Topic, SourcePartition: r.Partition, SourceOffset: r.Offset,
 			RawKey: r.Key, RawValue: r.Value, TraceContext: traceContext(r), At: cfg.Now().UTC(),
 		}
-		if errors.Is(reason, producer.ErrRejected) {
+		switch {
+		case errors.Is(reason, producer.ErrRejected):
 			dl.Rule, dl.Action = RuleRecordRejected, string(provider.ActionInvestigate)
+		case errors.Is(reason, consumer.ErrPanic):
+			// A bug, not a bad record; the order may be under way: a person looks first.
+			dl.Rule, dl.Action = RuleHandlerPanic, string(provider.ActionInvestigate)
 		}
 		if dl.RawKey == nil {
 			dl.RawKey = []byte{}

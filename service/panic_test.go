@@ -150,6 +150,9 @@ func TestHandlerPanicDeadLetters(t *testing.T) {
 	if !strings.Contains(dl.Reason, "handler panicked: assignment to entry in nil map") {
 		t.Errorf("dead letter reason %q: want the panic", dl.Reason)
 	}
+	if dl.Action != "investigate" || dl.Rule != processor.RuleHandlerPanic {
+		t.Errorf("dead letter action %q rule %q: want investigate, %s (a bug, and the order may be under way)", dl.Action, dl.Rule, processor.RuleHandlerPanic)
+	}
 	if strings.Contains(dl.Reason, "goroutine") || strings.Contains(dl.Reason, ".go:") {
 		t.Errorf("dead letter reason %q carries a stack; it belongs in the logs", dl.Reason)
 	}
