@@ -147,6 +147,13 @@ func newHarness(t *testing.T, placement func(time.Duration) (provider.Placement,
 // in due order: records without a due time first, in order, then the earliest due.
 func (h *harness) run(req schemas.OrderRequested, limit time.Duration) {
 	h.t.Helper()
+	h.loop(req, limit, false)
+}
+
+// loop is run, and with redeliver a record whose handler fails is handled again, first,
+// instead of failing the test; it returns how many records were redelivered.
+func (h *harness) loop(req schemas.OrderRequested, limit time.Duration, redeliver bool) (redelivered int) {
+	h.t.Helper()
 	if err := h.Send(context.Background(), producer.Message{Topic: h.cfg.Topology.Requests(), Key: req.OrderID, Value: req}); err != nil {
 		h.t.Fatal(err)
 	}
@@ -171,7 +178,7 @@ func (h *harness) run(req schemas.OrderRequested, limit time.Duration) {
 			h.clock = m.Due
 		}
 		if h.clock.After(end) {
-			return
+			return redelivered
 		}
 		b, err := h.cfg.Codec.Encode(m.Topic, m.Value)
 		if err != nil {
@@ -186,9 +193,15 @@ func (h *harness) run(req schemas.OrderRequested, limit time.Duration) {
 			handler = h.reconciler
 		}
 		if err := handler.Handle(context.Background(), r); err != nil {
-			h.t.Fatalf("%s at %v: %v", m.Topic, h.clock, err)
+			if !redeliver {
+				h.t.Fatalf("%s at %v: %v", m.Topic, h.clock, err)
+			}
+			redelivered++
+			m.Due = time.Time{} // retried at once
+			h.queue = append([]producer.Message{m}, h.queue...)
 		}
 	}
+	return redelivered
 }
 
 // states are the status events as "attempt/merchant/state", without placement_started.

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/schemas"
@@ -260,50 +258,7 @@ func (f *failOnce) Send(ctx context.Context, msgs ...producer.Message) error {
 // as the engine retries it (and as Kafka redelivers an uncommitted record after a crash).
 func (h *harness) drive(req schemas.OrderRequested, limit time.Duration) (redelivered int) {
 	h.t.Helper()
-	if err := h.Send(context.Background(), producer.Message{Topic: h.cfg.Topology.Requests(), Key: req.OrderID, Value: req}); err != nil {
-		h.t.Fatal(err)
-	}
-	end := h.clock.Add(limit)
-	for steps := 0; len(h.queue) > 0; steps++ {
-		if steps > 10000 {
-			h.t.Fatal("the order does not end")
-		}
-		i := 0
-		for j, m := range h.queue {
-			if m.Due.IsZero() {
-				i = j
-				break
-			}
-			if m.Due.Before(h.queue[i].Due) {
-				i = j
-			}
-		}
-		m := h.queue[i]
-		h.queue = append(h.queue[:i], h.queue[i+1:]...)
-		if m.Due.After(h.clock) {
-			h.clock = m.Due
-		}
-		if h.clock.After(end) {
-			return redelivered
-		}
-		b, err := h.cfg.Codec.Encode(m.Topic, m.Value)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		handler := h.worker
-		switch m.Topic {
-		case h.cfg.Topology.Tracking():
-			handler = h.tracker
-		case h.cfg.Topology.Failures():
-			handler = h.reconciler
-		}
-		if err := handler.Handle(context.Background(), &kgo.Record{Topic: m.Topic, Key: []byte(m.Key), Value: b}); err != nil {
-			redelivered++
-			m.Due = time.Time{} // retried at once
-			h.queue = append([]producer.Message{m}, h.queue...)
-		}
-	}
-	return redelivered
+	return h.loop(req, limit, true)
 }
 
 // A failure between a refused resubmit's state change and the production of the cart's next
