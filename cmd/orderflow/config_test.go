@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -245,5 +247,39 @@ func TestStartupRetriesUnreachableRedis(t *testing.T) {
 	}
 	if code := exitCode(err); code != 1 {
 		t.Errorf("exit code %d, want 1", code)
+	}
+}
+
+// The startup banner names the Redis it uses without its password.
+func TestBannerHidesRedisPassword(t *testing.T) {
+	const password = "s3cret-banner-pw"
+	mr := miniredis.RunT(t)
+	mr.RequireAuth(password)
+	c, err := parseRun(t, "--redis", "redis://:"+password+"@"+mr.Addr()+"/0", "--orders", "1", "--prefix", "banner.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := os.Stdout
+	os.Stdout = w
+	out := make(chan string)
+	go func() { b, _ := io.ReadAll(r); out <- string(b) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	runErr := c.run(ctx, slog.New(slog.DiscardHandler))
+	os.Stdout = stdout
+	_ = w.Close()
+	printed := <-out
+	if runErr != nil {
+		t.Fatalf("run: %v\n%s", runErr, printed)
+	}
+	if !strings.Contains(printed, "orderflow: kafka") || !strings.Contains(printed, mr.Addr()) {
+		t.Fatalf("no banner naming the Redis in:\n%s", printed)
+	}
+	if strings.Contains(printed, password) {
+		t.Fatalf("the output shows the Redis password:\n%s", printed)
 	}
 }

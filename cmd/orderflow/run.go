@@ -118,7 +118,8 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 	}
 	defer svc.Close()
 
-	fmt.Printf("orderflow: kafka %s, registry %s, redis %s, sandbox %s\n", strings.Join(env.Brokers, ","), env.RegistryURL, env.RedisURL, env.SandboxURL)
+	// URLs may carry credentials (redis://:password@host): the banner shows them redacted.
+	fmt.Printf("orderflow: kafka %s, registry %s, redis %s, sandbox %s\n", strings.Join(env.Brokers, ","), redactURL(env.RegistryURL), redactURL(env.RedisURL), redactURL(env.SandboxURL))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
