@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -135,6 +136,7 @@ type Service struct {
 	producer  *producer.Producer
 	consumers map[string]*consumer.Consumer
 	proc      *processor.Config
+	ready     readiness // for Ready (health.go)
 }
 
 // New connects to every dependency, creates missing topics, registers the schemas and builds
@@ -212,6 +214,10 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 			return nil, err
 		}
 		s.consumers[role] = c
+	}
+	s.ready = readiness{rdb: s.rdb, reg: reg, joined: map[string]*atomic.Bool{}}
+	for _, role := range cfg.Roles {
+		s.ready.joined[role] = new(atomic.Bool)
 	}
 	return s, nil
 }

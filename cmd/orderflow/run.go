@@ -66,7 +66,7 @@ type runCmd struct {
 	MaxLineAmount     uint64        `arg:"--max-line-amount,env:ORDERFLOW_MAX_LINE_AMOUNT" help:"largest price_cents x quantity per line, in the currency's minor units (default 5000000)"`
 	MaxOrderAmount    uint64        `arg:"--max-order-amount,env:ORDERFLOW_MAX_ORDER_AMOUNT" help:"largest sum of the lines per order, in minor units (default 10000000)"`
 	StartTimeout      time.Duration `arg:"--start-timeout,env:ORDERFLOW_START_TIMEOUT" default:"2m" help:"keep retrying to reach Kafka, the registry and Redis at startup this long"`
-	MetricsAddr       string        `arg:"--metrics-addr,env:ORDERFLOW_METRICS_ADDR" help:"serve Prometheus metrics at http://ADDR/metrics (off when empty)"`
+	MetricsAddr       string        `arg:"--metrics-addr,env:ORDERFLOW_METRICS_ADDR" help:"serve Prometheus metrics at http://ADDR/metrics, liveness at /healthz and readiness at /readyz (off when empty)"`
 }
 
 func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
@@ -102,11 +102,12 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 		cfg.RateLimits = map[string]ratelimit.Limits{"rye": {Submit: 500, Other: 2000}, "digitalriver": {Submit: 500, Other: 2000}}
 	}
 	c.override(&cfg)
+	hc := &health{log: log}
 	if c.MetricsAddr != "" {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		cfg.Registerer = reg
-		stopMetrics, err := serveMetrics(c.MetricsAddr, reg)
+		stopMetrics, err := serveMetrics(c.MetricsAddr, metricsMux(reg, hc))
 		if err != nil {
 			return err
 		}
@@ -117,6 +118,7 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	defer svc.Close()
+	hc.set(svc)
 
 	// URLs may carry credentials (redis://:password@host): the banner shows them redacted.
 	fmt.Printf("orderflow: kafka %s, registry %s, redis %s, sandbox %s\n", strings.Join(env.Brokers, ","), redactURL(env.RegistryURL), redactURL(env.RedisURL), redactURL(env.SandboxURL))
@@ -178,17 +180,24 @@ func startService(ctx context.Context, cfg service.Config, timeout time.Duration
 	return svc, nil
 }
 
-// serveMetrics serves reg at addr/metrics until the returned func is called.
-func serveMetrics(addr string, reg *prometheus.Registry) (func(), error) {
+// metricsMux serves reg at /metrics and hc at /healthz and /readyz.
+func metricsMux(reg *prometheus.Registry, hc *health) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", hc.healthz)
+	mux.HandleFunc("GET /readyz", hc.readyz)
+	return mux
+}
+
+// serveMetrics serves h (metricsMux) at addr until the returned func is called.
+func serveMetrics(addr string, h http.Handler) (func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listening for metrics on %s: %w", addr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	fmt.Printf("orderflow: metrics at http://%s/metrics\n", ln.Addr())
+	fmt.Printf("orderflow: metrics at http://%s/metrics, health at /healthz and /readyz\n", ln.Addr())
 	return func() { _ = srv.Close() }, nil
 }
 
