@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
@@ -91,6 +93,31 @@ func (c *runCmd) validate() error {
 		return configError{errors.New(strings.Join(errs, "; "))}
 	}
 	return nil
+}
+
+// newLogger is the logger of every subcommand: --log-format text (slog's TextHandler) or json
+// (JSONHandler: one object per line with time, level, msg and the attributes) at --log-level,
+// written to w. A bad value is a configError (exit code 2).
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var errs []string
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		errs = append(errs, fmt.Sprintf("--log-level: %q: want debug, info, warn or error", level))
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler
+	switch format {
+	case "text":
+		h = slog.NewTextHandler(w, opts)
+	case "json":
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		errs = append(errs, fmt.Sprintf("--log-format: %q: want text or json", format))
+	}
+	if len(errs) > 0 {
+		return nil, configError{errors.New(strings.Join(errs, "; "))}
+	}
+	return slog.New(h), nil
 }
 
 // roles is --roles as a list: each value may hold several roles, space- or comma-separated.

@@ -22,11 +22,12 @@ import (
 )
 
 type args struct {
-	Run      *runCmd     `arg:"subcommand:run" help:"run the roles (and, with no external services, the embedded stack and demo orders)"`
-	Sandbox  *sandboxCmd `arg:"subcommand:sandbox" help:"serve the Rye and Digital River sandbox"`
-	Send     *sendCmd    `arg:"subcommand:send" help:"publish one order request"`
-	Dlq      *dlqCmd     `arg:"subcommand:dlq" help:"list, show and replay dead letters"`
-	LogLevel string      `arg:"--log-level,env:ORDERFLOW_LOG_LEVEL" default:"warn" help:"debug, info, warn or error"`
+	Run       *runCmd     `arg:"subcommand:run" help:"run the roles (and, with no external services, the embedded stack and demo orders)"`
+	Sandbox   *sandboxCmd `arg:"subcommand:sandbox" help:"serve the Rye and Digital River sandbox"`
+	Send      *sendCmd    `arg:"subcommand:send" help:"publish one order request"`
+	Dlq       *dlqCmd     `arg:"subcommand:dlq" help:"list, show and replay dead letters"`
+	LogLevel  string      `arg:"--log-level,env:ORDERFLOW_LOG_LEVEL" default:"warn" help:"debug, info, warn or error"`
+	LogFormat string      `arg:"--log-format,env:ORDERFLOW_LOG_FORMAT" default:"text" help:"text or json (one JSON object per line: time, level, msg, attributes)"`
 }
 
 func (args) Description() string {
@@ -40,15 +41,14 @@ func main() {
 		p.WriteHelp(os.Stderr)
 		os.Exit(2)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(a.LogLevel)); err != nil {
-		p.Fail(err.Error())
+	log, err := newLogger(os.Stderr, a.LogFormat, a.LogLevel)
+	if err != nil {
+		os.Exit(exitCode(err))
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log) // what libraries log through slog.Default follows --log-format too
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var err error
 	switch {
 	case a.Run != nil:
 		err = a.Run.run(ctx, log)
