@@ -250,7 +250,8 @@ func TestStartupRetriesUnreachableRedis(t *testing.T) {
 	}
 }
 
-// The startup banner names the Redis it uses without its password.
+// The startup banner names the Redis it uses without its password, and says that the embedded
+// sandbox lifts Rye's real rate limits.
 func TestBannerHidesRedisPassword(t *testing.T) {
 	const password = "s3cret-banner-pw"
 	mr := miniredis.RunT(t)
@@ -281,5 +282,8 @@ func TestBannerHidesRedisPassword(t *testing.T) {
 	}
 	if strings.Contains(printed, password) {
 		t.Fatalf("the output shows the Redis password:\n%s", printed)
+	}
+	if !strings.Contains(printed, "Rye sandbox rate limits: strict unlimited") {
+		t.Errorf("the embedded run does not say that it lifts Rye's real rate limits:\n%s", printed)
 	}
 }

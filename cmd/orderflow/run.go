@@ -122,6 +122,9 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 
 	// URLs may carry credentials (redis://:password@host): the banner shows them redacted.
 	fmt.Printf("orderflow: kafka %s, registry %s, redis %s, sandbox %s\n", strings.Join(env.Brokers, ","), redactURL(env.RegistryURL), redactURL(env.RedisURL), redactURL(env.SandboxURL))
+	if env.RyeLimits != "" {
+		fmt.Printf("orderflow: %s\n", env.RyeLimits) // the embedded demo lifts Rye's real limits: say so
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
