@@ -92,7 +92,7 @@ func parseFlags() options {
 	flag.StringVar(&o.redis, "redis", envOr("ORDERFLOW_TEST_REDIS", "redis://127.0.0.1:6379/0"), "Redis URL")
 	flag.IntVar(&o.workers, "workers", 2, "worker processes")
 	flag.IntVar(&o.trackers, "trackers", 2, "tracker processes")
-	flag.StringVar(&o.sandbox, "sandbox", "inproc", "inproc: the sandbox package in this process (latency, faults); process: `orderflow sandbox` (faults only: it has no latency flag)")
+	flag.StringVar(&o.sandbox, "sandbox", "inproc", "inproc: the sandbox package in this process, with a per-request access log; process: `orderflow sandbox` (same faults and latency, no access log)")
 	flag.Float64Var(&o.faultRate, "fault-rate", 0.02, "sandbox: fraction of submits (Rye) / requests (Digital River) answered 503 before doing anything")
 	flag.Float64Var(&o.timeoutRt, "timeout-rate", 0.02, "sandbox: fraction of submits answered 504 after taking effect")
 	flag.DurationVar(&o.latency, "latency", 40*time.Millisecond, "sandbox (inproc only): uniform random latency in [0, latency] before every request")

@@ -23,10 +23,9 @@ import (
 // never answers 429 on its own.
 const chaosRyeRPS = 1000
 
-// startSandbox serves the provider sandbox. `orderflow sandbox` has --fault-rate,
-// --timeout-rate and --placement-step but no latency flag, so by default the driver serves the
-// same sandbox package itself (it is never killed) with latency; -sandbox process runs the
-// binary instead (no latency).
+// startSandbox serves the provider sandbox. By default the driver serves the sandbox package
+// itself (it is never killed), which lets it write a per-request access log; -sandbox process
+// runs `orderflow sandbox` with the same faults and latency instead (no access log).
 func (r *runner) startSandbox(ctx context.Context) error {
 	o := r.o
 	switch o.sandbox {
@@ -68,6 +67,7 @@ func (r *runner) startSandbox(ctx context.Context) error {
 		p := &proc{name: "sandbox", bin: o.bin, logPath: logPath, env: os.Environ(), args: []string{"sandbox",
 			"--addr", "127.0.0.1:0", "--placement-step", o.step.String(),
 			"--fault-rate", fmt.Sprint(o.faultRate), "--timeout-rate", fmt.Sprint(o.timeoutRt),
+			"--latency-max", o.latency.String(), "--seed", fmt.Sprint(o.seed),
 			"--rye-strict-rps", fmt.Sprint(chaosRyeRPS), "--rye-default-rps", fmt.Sprint(chaosRyeRPS)}}
 		r.sup.add(p)
 		if err := p.start(); err != nil {
@@ -84,8 +84,8 @@ func (r *runner) startSandbox(ctx context.Context) error {
 					if m := re.FindStringSubmatch(sc.Text()); m != nil {
 						f.Close()
 						r.sbURL = m[1]
-						fmt.Printf("chaos: `orderflow sandbox` at %s (no latency flag exists): fault rate %g, timeout rate %g, placement step %s, Rye limits %d/s (real: 1/s strict)\n",
-							r.sbURL, o.faultRate, o.timeoutRt, o.step, chaosRyeRPS)
+						fmt.Printf("chaos: `orderflow sandbox` at %s: latency [0, %s], fault rate %g, timeout rate %g, placement step %s, Rye limits %d/s (real: 1/s strict)\n",
+							r.sbURL, o.latency, o.faultRate, o.timeoutRt, o.step, chaosRyeRPS)
 						return nil
 					}
 				}
