@@ -22,6 +22,50 @@ type Entry struct {
 	Offset    int64
 	// Copies is how many records carried this DeadLetterID (re-emissions share it).
 	Copies int
+	// Replayed is what replays decided for this dead letter, from the replays topic (see
+	// AttachAudits); nil = never replayed (dry runs record nothing).
+	Replayed *Replayed
+}
+
+// Replayed is what became of a dead letter's replays.
+type Replayed struct {
+	// Last is the latest decision: its result (submitted, noop, refused, failed), label and the
+	// attempt it published.
+	Last schemas.ReplayAudit
+	// Decisions is how many replay decisions were recorded for the dead letter.
+	Decisions int
+	// DeadLetteredAgain is the dead letter of the attempt Last published, if it was dead-lettered too.
+	DeadLetteredAgain string
+}
+
+// AttachAudits sets the Replayed of every entry that audits (as ReadAudits returns them,
+// oldest first) name.
+func AttachAudits(entries []Entry, audits []schemas.ReplayAudit) {
+	byID := make(map[string]*Replayed)
+	for _, a := range audits {
+		r := byID[a.DeadLetterID]
+		if r == nil {
+			r = &Replayed{}
+			byID[a.DeadLetterID] = r
+		}
+		r.Last = a
+		r.Decisions++
+	}
+	for i := range entries {
+		r := byID[entries[i].DeadLetterID]
+		if r == nil {
+			continue
+		}
+		if r.Last.Attempt > 0 {
+			for _, o := range entries {
+				if o.OrderID == r.Last.OrderID && o.Attempt == r.Last.Attempt && o.DeadLetterID != r.Last.DeadLetterID {
+					r.DeadLetteredAgain = o.DeadLetterID
+					break
+				}
+			}
+		}
+		entries[i].Replayed = r
+	}
 }
 
 // ReadConfig says where to read dead letters from.
@@ -37,12 +81,59 @@ type ReadConfig struct {
 // how many records did not decode. It reads from the start without a consumer group and stops
 // at the high watermarks of when it started.
 func Read(ctx context.Context, cfg ReadConfig) (entries []Entry, undecodable int, err error) {
+	byID := map[string]int{}
+	err = scan(ctx, cfg, func(r *kgo.Record) {
+		d, err := cfg.Codec.DecodeDeadLetter(ctx, r.Value)
+		if err != nil || d.DeadLetterID == "" {
+			undecodable++
+			return
+		}
+		if i, ok := byID[d.DeadLetterID]; ok {
+			entries[i].Copies++
+			return
+		}
+		byID[d.DeadLetterID] = len(entries)
+		entries = append(entries, Entry{DeadLetter: d, Partition: r.Partition, Offset: r.Offset, Copies: 1})
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	slices.SortStableFunc(entries, func(a, b Entry) int { return a.At.Compare(b.At) })
+	return entries, undecodable, nil
+}
+
+// ReadAudits returns every replay audit record of cfg.Topic (the replays topic), oldest first,
+// deduplicated by AuditID, and how many records did not decode. It reads like Read.
+func ReadAudits(ctx context.Context, cfg ReadConfig) (audits []schemas.ReplayAudit, undecodable int, err error) {
+	seen := map[string]bool{}
+	err = scan(ctx, cfg, func(r *kgo.Record) {
+		a, err := cfg.Codec.DecodeReplayAudit(ctx, r.Value)
+		if err != nil || a.DeadLetterID == "" {
+			undecodable++
+			return
+		}
+		if a.AuditID != "" && seen[a.AuditID] {
+			return
+		}
+		seen[a.AuditID] = true
+		audits = append(audits, a)
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	slices.SortStableFunc(audits, func(a, b schemas.ReplayAudit) int { return a.At.Compare(b.At) })
+	return audits, undecodable, nil
+}
+
+// scan calls handle with every record of cfg.Topic from the start up to the high watermarks of
+// when it started, without a consumer group.
+func scan(ctx context.Context, cfg ReadConfig, handle func(*kgo.Record)) error {
 	if len(cfg.Brokers) == 0 || cfg.Topic == "" || cfg.Codec == nil {
-		return nil, 0, errors.New("dlq: brokers, topic and codec are required")
+		return errors.New("dlq: brokers, topic and codec are required")
 	}
 	admCl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.Opts...)...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("creating admin client: %w", err)
+		return fmt.Errorf("creating admin client: %w", err)
 	}
 	adm := kadm.NewClient(admCl)
 	ends, err := adm.ListEndOffsets(ctx, cfg.Topic)
@@ -58,7 +149,7 @@ func Read(ctx context.Context, cfg ReadConfig) (entries []Entry, undecodable int
 	}
 	admCl.Close()
 	if err != nil {
-		return nil, 0, fmt.Errorf("listing the offsets of %s: %w", cfg.Topic, err)
+		return fmt.Errorf("listing the offsets of %s: %w", cfg.Topic, err)
 	}
 	want := map[int32]int64{} // partition -> end offset still to reach
 	ends.Each(func(o kadm.ListedOffset) {
@@ -67,7 +158,7 @@ func Read(ctx context.Context, cfg ReadConfig) (entries []Entry, undecodable int
 		}
 	})
 	if len(want) == 0 {
-		return nil, 0, nil
+		return nil
 	}
 	parts := make(map[int32]kgo.Offset, len(want))
 	for p := range want {
@@ -79,40 +170,28 @@ func Read(ctx context.Context, cfg ReadConfig) (entries []Entry, undecodable int
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	}, cfg.Opts...)...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("creating consumer client: %w", err)
+		return fmt.Errorf("creating consumer client: %w", err)
 	}
 	defer cl.Close()
 
-	byID := map[string]int{}
 	for len(want) > 0 {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return nil, 0, fmt.Errorf("reading %s: %w", cfg.Topic, err)
+			return fmt.Errorf("reading %s: %w", cfg.Topic, err)
 		}
 		for _, fe := range fs.Errors() {
 			if !errors.Is(fe.Err, context.Canceled) {
-				return nil, 0, fmt.Errorf("reading %s partition %d: %w", fe.Topic, fe.Partition, fe.Err)
+				return fmt.Errorf("reading %s partition %d: %w", fe.Topic, fe.Partition, fe.Err)
 			}
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
 				delete(want, r.Partition)
 			}
-			d, err := cfg.Codec.DecodeDeadLetter(ctx, r.Value)
-			if err != nil || d.DeadLetterID == "" {
-				undecodable++
-				return
-			}
-			if i, ok := byID[d.DeadLetterID]; ok {
-				entries[i].Copies++
-				return
-			}
-			byID[d.DeadLetterID] = len(entries)
-			entries = append(entries, Entry{DeadLetter: d, Partition: r.Partition, Offset: r.Offset, Copies: 1})
+			handle(r)
 		})
 	}
-	slices.SortStableFunc(entries, func(a, b Entry) int { return a.At.Compare(b.At) })
-	return entries, undecodable, nil
+	return nil
 }
 
 // Filter selects dead letters. Empty fields match everything; a list matches any of its values.

@@ -54,13 +54,36 @@ const timeFormat = "2006-01-02 15:04:05"
 // abbreviated to 12 characters; any unique prefix selects a dead letter.
 func WriteTable(w io.Writer, entries []Entry) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "AT (UTC)\tID\tORDER\tATT\tMERCHANT\tPROVIDER\tACTION\tCODE\tRETRYABLE\tREPLAYS\tREASON")
+	fmt.Fprintln(tw, "AT (UTC)\tID\tORDER\tATT\tMERCHANT\tPROVIDER\tACTION\tCODE\tRETRYABLE\tREPLAYS\tREPLAYED\tREASON")
 	for _, e := range entries {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.At.UTC().Format(timeFormat), short(e.DeadLetterID),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.At.UTC().Format(timeFormat), short(e.DeadLetterID),
 			e.OrderID, e.Attempt, dash(e.Merchant), dash(e.Provider), e.Action, dash(e.Code), retryableText(e.Retryable),
-			replays(e.DeadLetter), truncate(e.Reason, 60))
+			replays(e.DeadLetter), replayedText(e.Replayed), truncate(e.Reason, 60))
 	}
 	return tw.Flush()
+}
+
+// replayedText is the REPLAYED column: "-" (never replayed), or the last decision, e.g.
+// "submitted att 2", "submitted att 2, dead-lettered again 5f3a…", "refused (cap-reached)".
+func replayedText(r *Replayed) string {
+	if r == nil {
+		return "-"
+	}
+	a := r.Last
+	s := a.Result
+	switch {
+	case a.Attempt > 0:
+		s += fmt.Sprintf(" att %d", a.Attempt)
+	case a.Label != "":
+		s += " (" + a.Label + ")"
+	}
+	if r.DeadLetteredAgain != "" {
+		s += ", dead-lettered again " + short(r.DeadLetteredAgain)
+	}
+	if r.Decisions > 1 {
+		s += fmt.Sprintf(" [%d runs]", r.Decisions)
+	}
+	return s
 }
 
 func dash(s string) string {
@@ -97,6 +120,24 @@ type View struct {
 	Attempts        []AttemptView     `json:"attempts"`
 	RawValueBytes   int               `json:"raw_value_bytes,omitempty"`
 	Replay          *PlanView         `json:"replay,omitempty"`
+	// Replayed is null when the dead letter was never replayed.
+	Replayed *ReplayedView `json:"replayed"`
+}
+
+// ReplayedView is what became of a dead letter's replays: the latest recorded decision.
+type ReplayedView struct {
+	ReplayID string    `json:"replay_id"`
+	At       time.Time `json:"at"`
+	Label    string    `json:"label"`
+	// Result is submitted, noop, refused or failed.
+	Result string `json:"result"`
+	// Attempt is the attempt the replay published; 0 when nothing was published.
+	Attempt           int    `json:"attempt"`
+	Reason            string `json:"reason,omitempty"`
+	Forced            bool   `json:"forced,omitempty"`
+	Operator          string `json:"operator,omitempty"`
+	Decisions         int    `json:"decisions"`
+	DeadLetteredAgain string `json:"dead_lettered_again,omitempty"`
 }
 
 // RequestView is a request with its payment reference redacted and, unless full, its buyer.
@@ -146,6 +187,11 @@ func NewView(e Entry, full bool) View {
 		CartID: e.CartID, ReplayCount: replays(e.DeadLetter), ReplayID: e.ReplayID, SourceTopic: e.SourceTopic,
 		SourcePartition: e.SourcePartition, SourceOffset: e.SourceOffset, Copies: e.Copies, TraceContext: e.TraceContext,
 		At: e.At, FailedItems: e.FailedItems, Attempts: []AttemptView{}, RawValueBytes: len(e.RawValue),
+	}
+	if r := e.Replayed; r != nil {
+		v.Replayed = &ReplayedView{ReplayID: r.Last.ReplayID, At: r.Last.At, Label: r.Last.Label, Result: r.Last.Result,
+			Attempt: r.Last.Attempt, Reason: r.Last.Reason, Forced: r.Last.Forced, Operator: r.Last.Operator,
+			Decisions: r.Decisions, DeadLetteredAgain: r.DeadLetteredAgain}
 	}
 	for _, a := range e.Attempts {
 		v.Attempts = append(v.Attempts, AttemptView{At: a.At, Attempt: a.Attempt, Phase: a.Phase, Code: a.Code, Message: a.Message,
@@ -201,6 +247,7 @@ func WriteShow(w io.Writer, e Entry, plan *Plan) error {
 	row("code", fmt.Sprintf("%s  retryable %s  phase %s", dash(v.Code), retryableText(v.Retryable), dash(v.Phase)))
 	row("cart", dash(v.CartID))
 	row("replays", fmt.Sprintf("%d  last replay %s", v.ReplayCount, dash(v.ReplayID)))
+	row("replayed", replayedText(e.Replayed))
 	row("source", fmt.Sprintf("%s partition %d offset %d (%d copies read)", dash(v.SourceTopic), v.SourcePartition, v.SourceOffset, v.Copies))
 	for k, val := range v.TraceContext {
 		row("trace "+k, val)

@@ -83,8 +83,9 @@ type dlqReplayCmd struct {
 	JSON       bool     `arg:"--json" help:"JSON instead of a table"`
 }
 
-// errNotReplayed reports a replay run in which some dead letters failed to replay.
-var errNotReplayed = errors.New("some dead letters failed to replay")
+// errNotReplayed reports a replay run that refused or failed some of the dead letters it
+// selected (exit code 1, so a script never takes a refusal for a replay).
+var errNotReplayed = errors.New("some dead letters were not replayed")
 
 func (c *dlqCmd) run(ctx context.Context, log *slog.Logger) error {
 	if c.out == nil {
@@ -95,11 +96,16 @@ func (c *dlqCmd) run(ctx context.Context, log *slog.Logger) error {
 	}
 	topo := topology.Topology{Prefix: c.Prefix}
 	if err := topo.Validate(); err != nil {
-		return err
+		return configError{err}
+	}
+	if c.Replay != nil {
+		if _, err := c.Replay.patch(); err != nil {
+			return err
+		}
 	}
 	reg, err := sr.NewClient(sr.URLs(c.Registry))
 	if err != nil {
-		return fmt.Errorf("creating schema registry client: %w", err)
+		return configError{fmt.Errorf("creating schema registry client: %w", err)}
 	}
 	codec := schemas.NewCodec(reg)
 	entries, undecodable, err := dlq.Read(ctx, dlq.ReadConfig{Brokers: c.Brokers, Topic: topo.DLQ(), Codec: codec})
@@ -108,6 +114,17 @@ func (c *dlqCmd) run(ctx context.Context, log *slog.Logger) error {
 	}
 	if undecodable > 0 {
 		fmt.Fprintf(c.errOut, "dlq: %d records of %s did not decode and are not shown\n", undecodable, topo.DLQ())
+	}
+	if c.Replay == nil {
+		// What became of earlier replays, for list and show (replay decides from the store).
+		audits, bad, err := dlq.ReadAudits(ctx, dlq.ReadConfig{Brokers: c.Brokers, Topic: topo.Replays(), Codec: codec})
+		if err != nil {
+			return err
+		}
+		if bad > 0 {
+			fmt.Fprintf(c.errOut, "dlq: %d records of %s did not decode; the REPLAYED column may miss them\n", bad, topo.Replays())
+		}
+		dlq.AttachAudits(entries, audits)
 	}
 	switch {
 	case c.List != nil:
@@ -135,12 +152,16 @@ func (f dlqFilter) selection(entries []dlq.Entry, now time.Time) ([]dlq.Entry, e
 	flt := dlq.Filter{IDs: f.IDs, OrderIDs: f.Orders, Codes: f.Codes, Actions: f.Actions, Providers: f.Providers, Retryable: f.Retryable}
 	var err error
 	if flt.Since, err = parseWhen(f.Since, now); err != nil {
-		return nil, fmt.Errorf("--since: %w", err)
+		return nil, configError{fmt.Errorf("--since: %w", err)}
 	}
 	if flt.Until, err = parseWhen(f.Until, now); err != nil {
-		return nil, fmt.Errorf("--until: %w", err)
+		return nil, configError{fmt.Errorf("--until: %w", err)}
 	}
-	return dlq.Select(entries, flt)
+	sel, err := dlq.Select(entries, flt)
+	if err != nil {
+		return nil, configError{err} // a bad --retryable or an ambiguous --id: fix the flags
+	}
+	return sel, nil
 }
 
 func (f dlqFilter) empty() bool {
@@ -257,10 +278,7 @@ func (c *dlqCmd) show(ctx context.Context, log *slog.Logger, topo topology.Topol
 
 func (c *dlqCmd) replay(ctx context.Context, log *slog.Logger, topo topology.Topology, reg *sr.Client, entries []dlq.Entry) error {
 	rc := c.Replay
-	if rc.empty() && !rc.All {
-		return errors.New("dlq: replay needs a filter (--id, --order, --action...) or --all")
-	}
-	patch, err := dlq.ParsePatch(rc.Patch)
+	patch, err := rc.patch()
 	if err != nil {
 		return err
 	}
@@ -300,23 +318,32 @@ func (c *dlqCmd) replay(ctx context.Context, log *slog.Logger, topo topology.Top
 	if werr != nil {
 		return werr
 	}
-	failed := 0
 	counts := map[string]int{}
 	for _, r := range results {
 		counts[r.Result]++
-		if r.Result == dlq.ResultFailed {
-			failed++
-		}
 	}
 	verb := "replay"
 	if rc.DryRun {
 		verb = "dry run"
 	}
 	fmt.Fprintf(c.errOut, "%s %s: %d dead letters: %s\n", verb, opts.ReplayID, len(results), summary(counts))
-	if failed > 0 {
-		return fmt.Errorf("%w: %d", errNotReplayed, failed)
+	if n := counts[dlq.ResultRefused] + counts[dlq.ResultFailed]; n > 0 {
+		return fmt.Errorf("%w: %d refused, %d failed", errNotReplayed, counts[dlq.ResultRefused], counts[dlq.ResultFailed])
 	}
 	return nil
+}
+
+// patch checks the replay's flags before anything is read: a replay without a filter or with a
+// bad --patch is a usage error.
+func (rc *dlqReplayCmd) patch() (dlq.Patch, error) {
+	if rc.empty() && !rc.All {
+		return dlq.Patch{}, configError{errors.New("dlq: replay needs a filter (--id, --order, --action...) or --all")}
+	}
+	p, err := dlq.ParsePatch(rc.Patch)
+	if err != nil {
+		return dlq.Patch{}, configError{err}
+	}
+	return p, nil
 }
 
 func writeResults(w io.Writer, results []dlq.Result, asJSON bool) error {

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -118,6 +120,9 @@ func TestDLQCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "cli-1") || !strings.Contains(out, "0123456789ab") || !strings.Contains(out, "1 of 1 dead letters") {
 		t.Fatalf("list: %v\n%s", err, out)
 	}
+	if !strings.Contains(out, "REPLAYED") || replayedColumn(t, out) != "-" {
+		t.Fatalf("list before any replay: want REPLAYED -\n%s", out)
+	}
 	out, err = run(t, "list", "--json", "--retryable", "true")
 	if err != nil || strings.TrimSpace(out) != "[]" {
 		t.Fatalf("list --retryable true: %v\n%s", err, out)
@@ -145,8 +150,77 @@ func TestDLQCommands(t *testing.T) {
 	if _, err := run(t, "replay", "--id", "0123", "--patch", "bogus=1"); err == nil {
 		t.Fatal("an unknown patch field was accepted")
 	}
+
+	// list shows what became of the replay: the audit record on the replays topic.
+	out, err = run(t, "list")
+	if err != nil || replayedColumn(t, out) != "submitted att 2" {
+		t.Fatalf("list after the replay: %v\n%s", err, out)
+	}
+	out, err = run(t, "list", "--json")
+	var views []struct {
+		Replayed *struct {
+			ReplayID string `json:"replay_id"`
+			Result   string `json:"result"`
+			Label    string `json:"label"`
+			Attempt  int    `json:"attempt"`
+		} `json:"replayed"`
+	}
+	if err == nil {
+		err = json.Unmarshal([]byte(out), &views)
+	}
+	if err != nil || len(views) != 1 || views[0].Replayed == nil || views[0].Replayed.ReplayID != "r-cli" ||
+		views[0].Replayed.Result != "submitted" || views[0].Replayed.Label != "will-submit" || views[0].Replayed.Attempt != 2 {
+		t.Fatalf("list --json after the replay: %v\n%s", err, out)
+	}
+
+	// Exit codes of the whole command line: a replay that refuses a dead letter exits 1.
+	defaultLog := slog.Default()
+	t.Cleanup(func() { slog.SetDefault(defaultLog) })
+	code := func(sub ...string) (int, string) {
+		argv := append([]string{"dlq"}, sub...)
+		argv = append(argv, "--brokers", strings.Join(env.Brokers, ","), "--registry", env.RegistryURL, "--redis", env.RedisURL,
+			"--prefix", topo.Prefix, "--no-progress")
+		if sub[0] != "replay" {
+			argv = argv[:len(argv)-1]
+		}
+		var errOut bytes.Buffer
+		return orderflow(ctx, argv, io.Discard, &errOut), errOut.String()
+	}
+	for _, tc := range []struct {
+		argv []string
+		want int
+	}{
+		{[]string{"list"}, 0},
+		{[]string{"show", "0123"}, 0},
+		{[]string{"show", "no-such-order"}, 1},
+		{[]string{"list", "--retryable", "maybe"}, 2},
+		{[]string{"replay", "--order", "cli-1", "--dry-run"}, 0},
+		// Attempt 2 is allocated and not yet picked up: outcome unknown, refused without --force.
+		{[]string{"replay", "--order", "cli-1", "--replay-id", "r-refused"}, 1},
+		{[]string{"replay"}, 2},
+	} {
+		if got, stderr := code(tc.argv...); got != tc.want {
+			t.Errorf("orderflow dlq %s: exit code %d, want %d\n%s", strings.Join(tc.argv, " "), got, tc.want, stderr)
+		}
+	}
+	out, err = run(t, "list")
+	if err != nil || !strings.HasPrefix(replayedColumn(t, out), "refused (") || !strings.Contains(out, "[2 runs]") {
+		t.Fatalf("list after a refused replay: %v\n%s", err, out)
+	}
 	a, err := store.Allocations(ctx, "cli-1")
 	if err != nil || a.ByReason[fmt.Sprintf("replay/r-cli/%s", dl.DeadLetterID)] != 2 {
 		t.Fatalf("allocations after the replay: %+v, %v", a, err)
 	}
+}
+
+// replayedColumn is the REPLAYED cell of the only row of a dlq list table.
+func replayedColumn(t *testing.T, out string) string {
+	t.Helper()
+	lines := strings.Split(out, "\n")
+	header := lines[0]
+	start, end := strings.Index(header, "REPLAYED"), strings.Index(header, "REASON")
+	if start < 0 || end < start || len(lines) < 2 || len(lines[1]) < end {
+		t.Fatalf("no REPLAYED column:\n%s", out)
+	}
+	return strings.TrimSpace(lines[1][start:end])
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -35,20 +36,41 @@ func (args) Description() string {
 }
 
 func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := orderflow(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// orderflow runs the command line argv (without the program name) and returns its exit code:
+// 0 success, 1 failure, 2 usage or configuration (see exitCode). Help goes to stdout, usage
+// errors to stderr.
+func orderflow(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	var a args
-	p := arg.MustParse(&a)
-	if p.Subcommand() == nil {
-		p.WriteHelp(os.Stderr)
-		os.Exit(2)
-	}
-	log, err := newLogger(os.Stderr, a.LogFormat, a.LogLevel)
+	p, err := arg.NewParser(arg.Config{Program: "orderflow"}, &a)
 	if err != nil {
-		os.Exit(exitCode(err))
+		fmt.Fprintln(stderr, "orderflow:", err)
+		return 1
+	}
+	switch err := p.Parse(argv); {
+	case errors.Is(err, arg.ErrHelp):
+		p.WriteHelpForSubcommand(stdout, p.SubcommandNames()...)
+		return 0
+	case err != nil:
+		// go-arg's own MustParse exits 255 here; a usage error is 2 in every command.
+		p.WriteUsageForSubcommand(stderr, p.SubcommandNames()...)
+		fmt.Fprintln(stderr, "error:", err)
+		return 2
+	case p.Subcommand() == nil:
+		p.WriteHelp(stderr)
+		return 2
+	}
+	log, err := newLogger(stderr, a.LogFormat, a.LogLevel)
+	if err != nil {
+		return report(stderr, err)
 	}
 	slog.SetDefault(log) // what libraries log through slog.Default follows --log-format too
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	switch {
 	case a.Run != nil:
 		err = a.Run.run(ctx, log)
@@ -59,27 +81,38 @@ func main() {
 	case a.Dlq != nil:
 		err = a.Dlq.run(ctx, log)
 	}
-	os.Exit(exitCode(err))
+	return report(stderr, err)
 }
 
 // errMismatch reports demo orders that ended other than their scenario says.
 var errMismatch = errors.New("some orders ended with an unexpected outcome")
 
-// exitCode maps run's error to the exit code: 0 done or interrupted, 2 a configuration that can
-// never work (a bad flag, or credentials a dependency refused; go-arg's usage errors are 2 too),
-// 3 demo orders ended unexpectedly, 1 anything else (a dependency unreachable past
-// --start-timeout, a role failing).
+// exitCode maps a command's error to the exit code, the same for every command: 0 done or
+// interrupted, 2 usage or a configuration that can never work (a bad flag, an order file with an
+// unknown field, credentials a dependency refused; go-arg's usage errors are 2 too, see
+// orderflow), 3 demo orders ended unexpectedly, 1 anything else (a dependency unreachable past
+// --start-timeout, a role failing, a replay that refused or failed a dead letter).
 func exitCode(err error) int {
 	switch {
 	case err == nil, errors.Is(err, context.Canceled):
 		return 0
 	case errors.Is(err, errMismatch):
-		fmt.Fprintln(os.Stderr, "orderflow:", err)
 		return 3
 	case errors.As(err, new(configError)), errors.As(err, new(*service.ConfigError)):
-		fmt.Fprintln(os.Stderr, "orderflow: invalid configuration:", err)
 		return 2
 	}
-	fmt.Fprintln(os.Stderr, "orderflow:", err)
 	return 1
+}
+
+// report writes err to w as exitCode classifies it and returns the exit code.
+func report(w io.Writer, err error) int {
+	code := exitCode(err)
+	switch code {
+	case 0:
+	case 2:
+		fmt.Fprintln(w, "orderflow: invalid configuration:", err)
+	default:
+		fmt.Fprintln(w, "orderflow:", err)
+	}
+	return code
 }

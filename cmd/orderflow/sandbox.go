@@ -41,7 +41,7 @@ func (c *sandboxCmd) run(ctx context.Context, log *slog.Logger) error {
 	}
 	sb, err := sandbox.New(cfg)
 	if err != nil {
-		return err
+		return configError{err} // New only fails on settings (rates, statuses) that can never work
 	}
 	url, shutdown, err := sb.Start(c.Addr)
 	if err != nil {
