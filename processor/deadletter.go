@@ -75,7 +75,11 @@ func DeadLetterer(cfg *Config) consumer.DeadLetterFunc {
 		cfg.Logger.Warn("dead-lettering an unprocessable record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "reason", reason)
 		var err error
 		for range deadLetterTries {
-			if err = cfg.Events.Send(ctx, producer.Message{Topic: cfg.Topology.DLQ(), Key: key, Value: dl}); !errors.Is(err, producer.ErrRejected) {
+			msg := producer.Message{Topic: cfg.Topology.DLQ(), Key: key, Value: dl}
+			if err = cfg.Events.Send(ctx, msg); !errors.Is(err, producer.ErrRejected) {
+				if err == nil {
+					cfg.Metrics.sent(cfg, []producer.Message{msg})
+				}
 				return err
 			}
 		}

@@ -112,6 +112,8 @@ type Config struct {
 	// Limits bound what one request may ask for, checked before anything is created at a
 	// provider. Zero fields take DefaultLimits.
 	Limits Limits
+	// Metrics counts terminal statuses, retries and dead letters (NewMetrics); nil counts nothing.
+	Metrics *Metrics
 	// Logger; nil discards. Personal data and secrets are never logged.
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -262,6 +264,9 @@ func (c *Config) emit(ctx context.Context, o outcome, extra ...producer.Message)
 // moves on. Any other error is transient.
 func (c *Config) send(ctx context.Context, msgs ...producer.Message) error {
 	err := c.Events.Send(ctx, msgs...)
+	if err == nil {
+		c.Metrics.sent(c, msgs)
+	}
 	if errors.Is(err, producer.ErrRejected) {
 		return consumer.Permanent(err)
 	}

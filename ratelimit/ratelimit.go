@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/orderflow/orderflow/provider"
@@ -36,44 +37,107 @@ var (
 
 // Limiter is a Redis-held limiter shared by every process using the same Redis and prefix.
 type Limiter struct {
-	rdb    redis.UniversalClient
-	lim    *redis_rate.Limiter
-	prefix string
+	rdb     redis.UniversalClient
+	lim     *redis_rate.Limiter
+	prefix  string
+	metrics *Metrics
 }
 
+// Option configures a Limiter.
+type Option func(*Limiter)
+
+// WithMetrics makes the Limiter's Providers count their waits in m.
+func WithMetrics(m *Metrics) Option { return func(l *Limiter) { l.metrics = m } }
+
 // New returns a Limiter on rdb; prefix namespaces its keys.
-func New(rdb redis.UniversalClient, prefix string) *Limiter {
-	return &Limiter{rdb: rdb, lim: redis_rate.NewLimiter(rdb), prefix: prefix + ":ratelimit:"}
+func New(rdb redis.UniversalClient, prefix string, opts ...Option) *Limiter {
+	l := &Limiter{rdb: rdb, lim: redis_rate.NewLimiter(rdb), prefix: prefix + ":ratelimit:"}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
+}
+
+// Metrics count the waits the limits imposed on provider calls.
+type Metrics struct {
+	waits   *prometheus.CounterVec
+	seconds *prometheus.CounterVec
+}
+
+// NewMetrics registers the rate-limit metrics with reg; nil registers nowhere.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		waits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_ratelimit_waits_total",
+			Help: "Provider calls that waited for a shared rate limit or a provider's 429 block, by provider and tier (submit, other)."},
+			[]string{"provider", "tier"}),
+		seconds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_ratelimit_wait_seconds_total",
+			Help: "Seconds provider calls spent waiting for a shared rate limit or a provider's 429 block, by provider and tier."},
+			[]string{"provider", "tier"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var err error
+	if m.waits, err = register(reg, m.waits); err != nil {
+		return nil, err
+	}
+	if m.seconds, err = register(reg, m.seconds); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register registers c with reg, or returns the collector already registered in its place
+// (service.New is retried while dependencies come up, with the same Registerer).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, err
+	}
+	return c, nil
 }
 
 // Wait blocks until a call under key at perSecond is allowed, or ctx ends. It also waits out
 // a block set by Block. Redis errors and ctx's end are returned (callers fail closed).
 func (l *Limiter) Wait(ctx context.Context, key string, perSecond float64) error {
+	_, err := l.wait(ctx, key, perSecond)
+	return err
+}
+
+// wait is Wait, also returning how long it slept.
+func (l *Limiter) wait(ctx context.Context, key string, perSecond float64) (waited time.Duration, err error) {
 	for {
 		wait, err := l.blockedFor(ctx, key)
 		if err != nil {
-			return err
+			return waited, err
 		}
 		if wait <= 0 && perSecond > 0 {
 			res, err := l.lim.Allow(ctx, l.prefix+key, limit(perSecond))
 			if err != nil {
-				return fmt.Errorf("rate limiting %s: %w", key, err)
+				return waited, fmt.Errorf("rate limiting %s: %w", key, err)
 			}
 			if res.Allowed > 0 {
-				return nil
+				return waited, nil
 			}
 			wait = res.RetryAfter
 		}
 		if wait <= 0 {
-			return nil
+			return waited, nil
 		}
+		start := time.Now()
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("waiting for the rate limit of %s: %w", key, ctx.Err())
+			return waited + time.Since(start), fmt.Errorf("waiting for the rate limit of %s: %w", key, ctx.Err())
 		case <-t.C:
 		}
+		waited += time.Since(start)
 	}
 }
 
@@ -128,10 +192,15 @@ type limited struct {
 // *provider.Error, so it never takes a provider's class nor enters an order's history.
 func (p *limited) call(ctx context.Context, tier string, rate float64, fn func() error) error {
 	key := p.Name() + ":" + tier
-	if err := p.l.Wait(ctx, key, rate); err != nil {
+	waited, err := p.l.wait(ctx, key, rate)
+	if m := p.l.metrics; m != nil && waited > 0 {
+		m.waits.WithLabelValues(p.Name(), tier).Inc()
+		m.seconds.WithLabelValues(p.Name(), tier).Add(waited.Seconds())
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %w", provider.ErrNotCalled, err)
 	}
-	err := fn()
+	err = fn()
 	var pe *provider.Error
 	if errors.As(err, &pe) && pe.Class == provider.ClassRateLimited {
 		_ = p.l.Block(ctx, key, pe.RetryAfter)

@@ -67,7 +67,11 @@ type Config struct {
 	// ratelimit.Limits{} means unlimited.
 	RateLimits map[string]ratelimit.Limits
 	Logger     *slog.Logger
+	// Registerer gets every metric of the service (see metrics.go); nil registers nowhere.
 	Registerer prometheus.Registerer
+	// Version is the build's version for orderflow_build_info; empty = the main module's
+	// version from the binary's build info.
+	Version string
 }
 
 // Validate checks cfg and fills defaults.
@@ -181,17 +185,23 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
-	limiter := ratelimit.New(s.rdb, store.Prefix())
+	m, err := newMetrics(cfg.Registerer, cfg.Version)
+	if err != nil {
+		return nil, &ConfigError{err}
+	}
+	limiter := ratelimit.New(s.rdb, store.Prefix(), ratelimit.WithMetrics(m.ratelimit))
 	providers := make(map[string]provider.Provider, len(cfg.Providers))
 	for name, p := range cfg.Providers {
 		lim, ok := cfg.RateLimits[name]
 		if !ok {
 			lim = defaultLimits[name]
 		}
-		providers[name] = ratelimit.Provider(p, limiter, lim)
+		// Metrics inside the limiter: the latency is the provider's, a call it stopped is no call.
+		providers[name] = ratelimit.Provider(m.provider.Wrap(p), limiter, lim)
 	}
 	pc := cfg.Processor
 	pc.Store, pc.Providers, pc.Events, pc.Codec, pc.Topology, pc.Logger = store, providers, s.producer, s.producer.Codec(), cfg.Topology, cfg.Logger
+	pc.Metrics = m.processor
 	if err := pc.Validate(); err != nil {
 		return nil, &ConfigError{err}
 	}
