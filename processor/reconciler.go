@@ -198,12 +198,12 @@ func reason(f schemas.OrderFailure) string {
 	return s
 }
 
+// traceContext is the trace context r carries (consumer.TraceHeaders), the same headers the
+// producer copies onto every record produced while handling r (consumer.WithTrace).
 func traceContext(r *kgo.Record) map[string]string {
 	out := map[string]string{}
-	for _, h := range r.Headers {
-		if h.Key == "traceparent" || h.Key == "tracestate" {
-			out[h.Key] = string(h.Value)
-		}
+	for _, h := range consumer.TraceOf(r) {
+		out[h.Key] = string(h.Value)
 	}
 	return out
 }

@@ -319,7 +319,8 @@ func (w *Worker) reject(ctx context.Context, r *kgo.Record, req schemas.OrderReq
 	dl := schemas.DeadLetter{
 		DeadLetterID: EventID(req.OrderID, req.Attempt, "", "dlq/invalid"), OrderID: req.OrderID, Attempt: req.Attempt,
 		Provider: req.Provider, Reason: reason.Error(), Action: string(provider.ActionFixInput), Rule: rule, Code: code,
-		SourceTopic: r.Topic, SourcePartition: r.Partition, SourceOffset: r.Offset, Request: &req, At: w.cfg.Now().UTC(),
+		SourceTopic: r.Topic, SourcePartition: r.Partition, SourceOffset: r.Offset, Request: &req,
+		TraceContext: traceContext(r), At: w.cfg.Now().UTC(),
 	}
 	return w.cfg.emit(ctx, outcome{Status: final}, producer.Message{Topic: w.cfg.Topology.DLQ(), Key: req.OrderID, Value: dl})
 }

@@ -61,7 +61,8 @@ type Producer struct {
 }
 
 // Message is one record to send. Key is the order id. A non-zero Due holds the record back
-// from the consumer until then (see consumer.DueHeader).
+// from the consumer until then (see consumer.DueHeader). Send adds the trace context headers of
+// its ctx (consumer.WithTrace) that Headers does not have already.
 type Message struct {
 	Topic   string
 	Key     string
@@ -261,9 +262,15 @@ func (p *Producer) Client() *kgo.Client { return p.cl }
 // nothing is produced and the error is a *RejectedError. A record the broker refuses for itself
 // is a *RejectedError too (the others of msgs may have been produced); any other error is
 // transient.
+//
+// Every record carries the trace context of the record being handled (consumer.WithTrace on
+// ctx: traceparent, tracestate), unless its Message sets a header of that name itself: all the
+// records one request causes share its trace.
 func (p *Producer) Send(ctx context.Context, msgs ...Message) error {
+	trace := consumer.Trace(ctx)
 	recs := make([]*kgo.Record, 0, len(msgs))
 	for _, m := range msgs {
+		m.Headers = withTrace(m.Headers, trace)
 		r, err := p.record(m)
 		if err != nil {
 			return err
@@ -284,6 +291,16 @@ func (p *Producer) Send(ctx context.Context, msgs ...Message) error {
 		return fmt.Errorf("producing %d records: %w", len(recs), err)
 	}
 	return nil
+}
+
+// withTrace returns hs with each of trace whose name hs does not have, never modifying hs.
+func withTrace(hs, trace []kgo.RecordHeader) []kgo.RecordHeader {
+	for _, t := range trace {
+		if !slices.ContainsFunc(hs, func(h kgo.RecordHeader) bool { return h.Key == t.Key }) {
+			hs = append(slices.Clip(hs), t)
+		}
+	}
+	return hs
 }
 
 // record encodes m into a record that fits its topic, shrinking a Shrinker value as needed.

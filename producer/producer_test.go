@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
+	"github.com/orderflow/orderflow/consumer"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/schemas"
 	"github.com/orderflow/orderflow/topology"
@@ -229,5 +231,67 @@ func TestBrokerRejectionIsRejected(t *testing.T) {
 	}
 	if err := p.Send(context.Background(), msg); err != nil {
 		t.Fatalf("sending again after learning the limit: %v", err)
+	}
+}
+
+// TestSendCopiesTraceContext: every record of a Send under a context carrying a trace context
+// (consumer.WithTrace) gets its traceparent and tracestate, once; a Message's own header of that
+// name wins, and the due header stays.
+func TestSendCopiesTraceContext(t *testing.T) {
+	e := newEnv(t, 64<<10)
+	p := e.producer(t)
+	in := &kgo.Record{Headers: []kgo.RecordHeader{
+		{Key: "traceparent", Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")},
+		{Key: "tracestate", Value: []byte("vendor=a")}, {Key: "other", Value: []byte("not carried")}}}
+	ctx := consumer.WithTrace(context.Background(), in)
+	own := []kgo.RecordHeader{{Key: "tracestate", Value: []byte("vendor=own")}}
+	st := func(id string) schemas.OrderStatus {
+		return schemas.OrderStatus{EventID: id, OrderID: "o-1", State: "placed", At: time.Now()}
+	}
+	if err := p.Send(ctx,
+		producer.Message{Topic: e.topo.Status(), Key: "o-1", Value: st("e1")},
+		producer.Message{Topic: e.topo.Status(), Key: "o-1", Value: st("e2"), Headers: own, Due: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Send(context.Background(), producer.Message{Topic: e.topo.Status(), Key: "o-1", Value: st("e3")}); err != nil {
+		t.Fatal(err)
+	}
+	recs := e.records(t, e.topo.Status())
+	if len(recs) != 3 {
+		t.Fatalf("%d records, want 3", len(recs))
+	}
+	headers := func(r *kgo.Record) map[string][]string {
+		m := map[string][]string{}
+		for _, h := range r.Headers {
+			m[h.Key] = append(m[h.Key], string(h.Value))
+		}
+		return m
+	}
+	tp := []string{"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+	for i, want := range []map[string][]string{
+		{"traceparent": tp, "tracestate": {"vendor=a"}},
+		{"traceparent": tp, "tracestate": {"vendor=own"}, consumer.DueHeader: nil},
+		{},
+	} {
+		got := headers(recs[i])
+		for k, v := range want {
+			if v == nil {
+				if len(got[k]) != 1 {
+					t.Errorf("record %d: header %s %v, want one", i, k, got[k])
+				}
+				delete(got, k)
+				continue
+			}
+			if !slices.Equal(got[k], v) {
+				t.Errorf("record %d: header %s %v, want %v", i, k, got[k], v)
+			}
+			delete(got, k)
+		}
+		if len(got) != 0 {
+			t.Errorf("record %d: unexpected headers %v", i, got)
+		}
+	}
+	if len(own) != 1 {
+		t.Errorf("Send changed the message's headers: %v", own)
 	}
 }

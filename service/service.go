@@ -212,8 +212,9 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 			return nil, err
 		}
 		// Every role's handler middleware, outermost first: Recover (a panic dead-letters its
-		// record and the role keeps running; the stack goes to the log).
-		h = consumer.Chain(h, consumer.Recover(cfg.Logger.With("role", role)))
+		// record and the role keeps running; the stack goes to the log), then Propagate (every
+		// record the handler produces carries the handled record's traceparent and tracestate).
+		h = consumer.Chain(h, consumer.Recover(cfg.Logger.With("role", role)), consumer.Propagate())
 		c, err := consumer.New(consumer.Config{
 			Brokers: cfg.Brokers, Group: group, Topics: topics, MaxInFlight: cfg.MaxInFlight,
 			DeadLetter: processor.DeadLetterer(s.proc), Logger: cfg.Logger.With("role", role),
