@@ -1,9 +1,9 @@
 package processor
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orderflow/orderflow/internal/promreg"
 
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/schemas"
@@ -35,32 +35,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return m, nil
 	}
 	var err error
-	m.orders, err = register(reg, m.orders)
+	m.orders, err = promreg.Register(reg, m.orders)
 	if err == nil {
-		m.retries, err = register(reg, m.retries)
+		m.retries, err = promreg.Register(reg, m.retries)
 	}
 	if err == nil {
-		m.deadLetters, err = register(reg, m.deadLetters)
+		m.deadLetters, err = promreg.Register(reg, m.deadLetters)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c with reg, or returns the collector already registered in its place
-// (service.New is retried while dependencies come up, with the same Registerer).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
 
 // sent counts the records of msgs, which the producer acknowledged.

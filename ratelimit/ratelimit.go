@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/orderflow/orderflow/internal/promreg"
 	"github.com/orderflow/orderflow/provider"
 )
 
@@ -78,28 +79,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.waits, err = register(reg, m.waits); err != nil {
+	if m.waits, err = promreg.Register(reg, m.waits); err != nil {
 		return nil, err
 	}
-	if m.seconds, err = register(reg, m.seconds); err != nil {
+	if m.seconds, err = promreg.Register(reg, m.seconds); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c with reg, or returns the collector already registered in its place
-// (service.New is retried while dependencies come up, with the same Registerer).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
 
 // Wait blocks until a call under key at perSecond is allowed, or ctx ends. It also waits out
