@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -38,11 +39,7 @@ func TestMetricsMove(t *testing.T) {
 		}
 	}
 
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
+	checks := []struct {
 		name   string
 		labels map[string]string
 		min    float64
@@ -63,10 +60,28 @@ func TestMetricsMove(t *testing.T) {
 		{"orderflow_ratelimit_waits_total", map[string]string{"provider": "rye", "tier": "submit"}, 1},
 		{"orderflow_ratelimit_wait_seconds_total", map[string]string{"provider": "rye", "tier": "submit"}, 0.01},
 		{"orderflow_build_info", map[string]string{"goversion": runtime.Version()}, 1},
-	} {
-		if got := sum(mfs, c.name, c.labels); got < c.min {
-			t.Errorf("%s%v = %v, want at least %v", c.name, c.labels, got, c.min)
+	}
+	// A record is counted once the producer acknowledged it, which can be just after the test's
+	// status reader saw it: poll the registry until every check holds, or report what did not.
+	var failed []string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
 		}
+		failed = failed[:0]
+		for _, c := range checks {
+			if got := sum(mfs, c.name, c.labels); got < c.min {
+				failed = append(failed, fmt.Sprintf("%s%v = %v, want at least %v", c.name, c.labels, got, c.min))
+			}
+		}
+		if len(failed) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+	for _, f := range failed {
+		t.Error(f)
 	}
 }
 
