@@ -7,18 +7,20 @@
 #                    Maven jars live in Maven's own local repository (~/.m2).
 #   ORDERFLOW_STATE  runtime state: data dirs, logs, pid files (default /tmp/orderflow-services).
 #
-# Every service listens on 127.0.0.1 only. Ports are fixed because the test suite and CI expect them.
+# Every service listens on 127.0.0.1 only.
 
 ORDERFLOW_CACHE="${ORDERFLOW_CACHE:-${HOME}/.cache/orderflow}"
 ORDERFLOW_STATE="${ORDERFLOW_STATE:-/tmp/orderflow-services}"
 export ORDERFLOW_CACHE ORDERFLOW_STATE
 
 SERVICES_HOST=127.0.0.1
-KAFKA_PORT=9092
-KAFKA_CONTROLLER_PORT=9093
-REGISTRY_PORT=8081
-REGISTRY_MANAGEMENT_PORT=8091
-REDIS_PORT=6379
+# The defaults are the ports CI and the README use; a second set of services on one machine (a
+# developer's parallel checkout) sets other ports and its own ORDERFLOW_STATE.
+KAFKA_PORT="${ORDERFLOW_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${ORDERFLOW_KAFKA_CONTROLLER_PORT:-9093}"
+REGISTRY_PORT="${ORDERFLOW_REGISTRY_PORT:-8081}"
+REGISTRY_MANAGEMENT_PORT="${ORDERFLOW_REGISTRY_MANAGEMENT_PORT:-8091}"
+REDIS_PORT="${ORDERFLOW_REDIS_PORT:-6379}"
 
 # Name used as the prefix of every message; each script sets it.
 SVC="${SVC:-services}"
