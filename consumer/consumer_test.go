@@ -16,6 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/orderflow/orderflow/due"
 )
 
 // TestPerKeyOrder: records of one key reach the handler strictly in order and never two at
@@ -376,7 +378,7 @@ func TestRevokeMidWork(t *testing.T) {
 	la.checkNoOverlap(t)
 }
 
-// TestDelayedRecords: a record carrying DueHeader reaches the handler no earlier than its due
+// TestDelayedRecords: a record carrying a due header reaches the handler no earlier than its due
 // time, the rest of its partition waits behind it (paused, no polling), other partitions keep
 // moving, and a record still held at shutdown is not committed.
 func TestDelayedRecords(t *testing.T) {
@@ -390,9 +392,9 @@ func TestDelayedRecords(t *testing.T) {
 	base := time.Now()
 	var delayed []*kgo.Record
 	for i := range 5 {
-		due := base.Add(1500*time.Millisecond + time.Duration(i)*100*time.Millisecond)
+		at := base.Add(1500*time.Millisecond + time.Duration(i)*100*time.Millisecond)
 		delayed = append(delayed, &kgo.Record{Topic: topic, Partition: 0, Key: fmt.Appendf(nil, "d%d", i),
-			Headers: []kgo.RecordHeader{{Key: DueHeader, Value: []byte(strconv.FormatInt(due.UnixMilli(), 10))}}})
+			Headers: []kgo.RecordHeader{due.At(at)}})
 	}
 	c.produce(t, delayed...)
 	var plain []*kgo.Record
@@ -410,7 +412,7 @@ func TestDelayedRecords(t *testing.T) {
 	})
 	waitFor(t, 15*time.Second, "every record handled", func() bool { return len(l.snapshot()) == 35 })
 
-	firstDue := dueTime(delayed[0])
+	firstDue := due.Of(delayed[0])
 	var last int64 = -1
 	for _, h := range l.snapshot() {
 		if h.part == 1 {
@@ -420,11 +422,11 @@ func TestDelayedRecords(t *testing.T) {
 			}
 			continue
 		}
-		due := dueTime(delayed[h.offset])
-		if h.started.Before(due) {
-			t.Errorf("delayed record %d handled at +%v, before its due time +%v", h.offset, h.started.Sub(base), due.Sub(base))
+		at := due.Of(delayed[h.offset])
+		if h.started.Before(at) {
+			t.Errorf("delayed record %d handled at +%v, before its due time +%v", h.offset, h.started.Sub(base), at.Sub(base))
 		}
-		if late := h.started.Sub(due); late > 2*time.Second {
+		if late := h.started.Sub(at); late > 2*time.Second {
 			t.Errorf("delayed record %d handled %v after its due time", h.offset, late)
 		}
 		if h.offset < last {
@@ -443,7 +445,7 @@ func TestDelayedRecords(t *testing.T) {
 
 	// A record due in an hour is held when the member stops: the commit stops before it.
 	far := c.produce(t, &kgo.Record{Topic: topic, Partition: 0, Key: []byte("later"),
-		Headers: []kgo.RecordHeader{{Key: DueHeader, Value: []byte(strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10))}}})[0]
+		Headers: []kgo.RecordHeader{due.At(time.Now().Add(time.Hour))}})[0]
 	waitFor(t, 10*time.Second, "the far record held", func() bool {
 		m.c.mu.Lock()
 		defer m.c.mu.Unlock()
@@ -472,9 +474,9 @@ func TestKeyWaitsBehindHeldRecord(t *testing.T) {
 	m := start(t, "m", testConfig(c, group, retry, requests), l.handler("m", func(context.Context, *kgo.Record) error { return nil }))
 	waitFor(t, 30*time.Second, "assignment", func() bool { return len(m.assignedParts()) == 2 })
 
-	due := time.UnixMilli(time.Now().Add(time.Second).UnixMilli()) // the header's precision
+	dueAt := time.UnixMilli(time.Now().Add(time.Second).UnixMilli()) // the header's precision
 	c.produce(t, &kgo.Record{Topic: retry, Key: []byte("o1"), Value: []byte("retry"),
-		Headers: []kgo.RecordHeader{{Key: DueHeader, Value: []byte(strconv.FormatInt(due.UnixMilli(), 10))}}})
+		Headers: []kgo.RecordHeader{due.At(dueAt)}})
 	waitFor(t, 10*time.Second, "the retry held", func() bool {
 		m.c.mu.Lock()
 		defer m.c.mu.Unlock()
@@ -491,10 +493,10 @@ func TestKeyWaitsBehindHeldRecord(t *testing.T) {
 		return len(m.c.gates["o1"]) == 3 && countWhere(l.snapshot(), func(h handling) bool { return h.key == "o2" }) == 1
 	})
 	for _, h := range l.snapshot() {
-		if h.key == "o2" && !h.started.Before(due) {
-			t.Errorf("order o2 handled %v after o1's retry was due: it waited for another order", h.started.Sub(due))
+		if h.key == "o2" && !h.started.Before(dueAt) {
+			t.Errorf("order o2 handled %v after o1's retry was due: it waited for another order", h.started.Sub(dueAt))
 		}
-		if h.key == "o1" && time.Now().Before(due) {
+		if h.key == "o1" && time.Now().Before(dueAt) {
 			t.Errorf("order o1's %s handled before its retry was due", h.value)
 		}
 	}
@@ -514,8 +516,8 @@ func TestKeyWaitsBehindHeldRecord(t *testing.T) {
 			continue
 		}
 		order = append(order, h.value)
-		if h.started.Before(due) {
-			t.Errorf("o1's %s handled %v before the retry's due time", h.value, due.Sub(h.started))
+		if h.started.Before(dueAt) {
+			t.Errorf("o1's %s handled %v before the retry's due time", h.value, dueAt.Sub(h.started))
 		}
 	}
 	if !slices.Equal(order, []string{"retry", "event1", "event2"}) {
@@ -538,7 +540,7 @@ func TestKeyWaitsBehindHeldRecord(t *testing.T) {
 
 // TestGatesOnRevokeAndLost: when the partition of a held record is revoked or lost, the held
 // record is dropped and the records of its key waiting behind it (in partitions the member
-// keeps) run at once instead of waiting for a due time nobody holds. When the partition of a
+// keeps) run at once instead of waiting for a dueAt time nobody holds. When the partition of a
 // waiting record is revoked, the waiting record is dropped (never run, not committed) without
 // delaying the revoke. The revoke and lost callbacks are called directly, as kgo would.
 func TestGatesOnRevokeAndLost(t *testing.T) {
@@ -552,7 +554,7 @@ func TestGatesOnRevokeAndLost(t *testing.T) {
 		l = newLedger()
 		m = start(t, "m", testConfig(c, group, retry, requests), l.handler("m", func(context.Context, *kgo.Record) error { return nil }))
 		c.produce(t, &kgo.Record{Topic: retry, Key: []byte("o1"), Value: []byte("retry"),
-			Headers: []kgo.RecordHeader{{Key: DueHeader, Value: []byte(strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10))}}})
+			Headers: []kgo.RecordHeader{due.At(time.Now().Add(time.Hour))}})
 		waitFor(t, 30*time.Second, "the retry held", func() bool {
 			m.c.mu.Lock()
 			defer m.c.mu.Unlock()
@@ -715,8 +717,8 @@ func TestHandlerErrors(t *testing.T) {
 		if got := metricValue(t, reg, "orderflow_consumer_handler_seconds", map[string]string{"topic": topic}); got != 12 {
 			t.Errorf("handler_seconds observations = %v, want 12", got)
 		}
-		if got := metricValue(t, reg, "orderflow_consumer_in_flight", nil); got != 0 {
-			t.Errorf("in_flight = %v after the end, want 0", got)
+		if n, ok := gaugeValue(t, reg, "orderflow_consumer_in_flight", map[string]string{"topic": topic, "partition": "0"}); ok {
+			t.Errorf("in_flight = %v after the partition was revoked: want no series", n)
 		}
 		if lag, ok := gaugeValue(t, reg, "orderflow_consumer_lag", map[string]string{"topic": topic, "partition": "0"}); ok {
 			t.Errorf("lag = %v after the partition was revoked: want no series (its next owner reports it)", lag)
@@ -775,44 +777,6 @@ func keys[V any](m map[int64]V) []int64 {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// metricValue reads a counter, gauge or histogram sample count from reg.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			for k, v := range labels {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == k && lp.GetValue() == v {
-						found = true
-					}
-				}
-				if !found {
-					continue metrics
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
-			case m.GetHistogram() != nil:
-				return float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	t.Fatalf("metric %s%v not found", name, labels)
-	return 0
 }
 
 // TestInFlightCap: at MaxInFlight the engine stops polling (the client's buffer is bounded,
@@ -1108,18 +1072,32 @@ func TestConfigValidate(t *testing.T) {
 		{"no dead letter", Config{Brokers: []string{"b"}, Group: "g", Topics: []string{"t"}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			before := tc.cfg
 			err := tc.cfg.Validate()
 			if (err == nil) != tc.ok {
 				t.Fatalf("Validate() = %v, want ok=%v", err, tc.ok)
 			}
-			if tc.ok && (tc.cfg.MaxInFlight != 1000 || tc.cfg.RevokeTimeout != 10*time.Second || tc.cfg.CommitInterval != 500*time.Millisecond ||
-				tc.cfg.RetryBase != 50*time.Millisecond || tc.cfg.RetryMax != 5*time.Second || tc.cfg.Logger == nil) {
-				t.Errorf("defaults not filled: %+v", tc.cfg)
+			if tc.cfg.MaxInFlight != before.MaxInFlight || tc.cfg.RetryBase != before.RetryBase || tc.cfg.Logger != before.Logger {
+				t.Errorf("Validate changed the config: %+v", tc.cfg)
 			}
 		})
 	}
 	if _, err := New(Config{Brokers: []string{"b"}, Group: "g", Topics: []string{"t"}, DeadLetter: dl}, nil); err == nil {
 		t.Error("New accepted a nil handler")
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	d := Config{MaxInFlight: -1, RevokeTimeout: -time.Second}.withDefaults()
+	if d.MaxInFlight != 1000 || d.RevokeTimeout != 10*time.Second || d.CommitInterval != 500*time.Millisecond ||
+		d.RetryBase != 50*time.Millisecond || d.RetryMax != 5*time.Second || d.LagInterval != 5*time.Second || d.Logger == nil {
+		t.Errorf("defaults not filled: %+v", d)
+	}
+	set := Config{MaxInFlight: 7, RevokeTimeout: time.Second, CommitInterval: time.Second, RetryBase: time.Second,
+		RetryMax: 2 * time.Second, LagInterval: time.Minute}
+	if got := set.withDefaults(); got.MaxInFlight != 7 || got.RevokeTimeout != time.Second || got.CommitInterval != time.Second ||
+		got.RetryBase != time.Second || got.RetryMax != 2*time.Second || got.LagInterval != time.Minute {
+		t.Errorf("set fields changed: %+v", got)
 	}
 }
 

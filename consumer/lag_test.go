@@ -10,36 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// gaugeValue reads a gauge from reg; ok is false when the series does not exist.
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) (v float64, ok bool) {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			for k, want := range labels {
-				found := false
-				for _, lp := range m.GetLabel() {
-					found = found || lp.GetName() == k && lp.GetValue() == want
-				}
-				if !found {
-					continue metrics
-				}
-			}
-			if m.GetGauge() != nil {
-				return m.GetGauge().GetValue(), true
-			}
-		}
-	}
-	return 0, false
-}
-
 // TestLagShowsStuckPartition: the lag gauge is the committed lag. A partition whose first
 // record's handler blocks keeps all of its records as lag, though every one of them was fetched
 // long ago (the fetch position is at the high watermark), while the other partition's lag goes

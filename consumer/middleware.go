@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/orderflow/orderflow/tracecontext"
 )
 
 // Middleware wraps a Handler with cross-cutting behaviour (panic recovery, logging, metrics).
@@ -72,4 +74,15 @@ func truncate(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// Propagate is the middleware that hands the handler a context carrying the record's trace
+// context (tracecontext.With), so that every record the handler produces carries the same
+// headers.
+func Propagate() Middleware {
+	return func(next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, r *kgo.Record) error {
+			return next.Handle(tracecontext.With(ctx, r), r)
+		})
+	}
 }

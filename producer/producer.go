@@ -27,9 +27,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
-	"github.com/orderflow/orderflow/consumer"
+	"github.com/orderflow/orderflow/due"
 	"github.com/orderflow/orderflow/schemas"
 	"github.com/orderflow/orderflow/topology"
+	"github.com/orderflow/orderflow/tracecontext"
 )
 
 // Config configures a Producer.
@@ -61,8 +62,8 @@ type Producer struct {
 }
 
 // Message is one record to send. Key is the order id. A non-zero Due holds the record back
-// from the consumer until then (see consumer.DueHeader). Send adds the trace context headers of
-// its ctx (consumer.WithTrace) that Headers does not have already.
+// from the consumer until then (the due header, package due). Send adds the trace context
+// headers of its ctx (tracecontext.With) that Headers does not have already.
 type Message struct {
 	Topic   string
 	Key     string
@@ -263,11 +264,11 @@ func (p *Producer) Client() *kgo.Client { return p.cl }
 // is a *RejectedError too (the others of msgs may have been produced); any other error is
 // transient.
 //
-// Every record carries the trace context of the record being handled (consumer.WithTrace on
+// Every record carries the trace context of the record being handled (tracecontext.With on
 // ctx: traceparent, tracestate), unless its Message sets a header of that name itself: all the
 // records one request causes share its trace.
 func (p *Producer) Send(ctx context.Context, msgs ...Message) error {
-	trace := consumer.Trace(ctx)
+	trace := tracecontext.From(ctx)
 	recs := make([]*kgo.Record, 0, len(msgs))
 	for _, m := range msgs {
 		m.Headers = withTrace(m.Headers, trace)
@@ -307,7 +308,7 @@ func withTrace(hs, trace []kgo.RecordHeader) []kgo.RecordHeader {
 func (p *Producer) record(m Message) (*kgo.Record, error) {
 	r := &kgo.Record{Topic: m.Topic, Key: []byte(m.Key), Headers: m.Headers}
 	if !m.Due.IsZero() {
-		r.Headers = append(slices.Clip(r.Headers), kgo.RecordHeader{Key: consumer.DueHeader, Value: []byte(strconv.FormatInt(m.Due.UnixMilli(), 10))})
+		r.Headers = append(slices.Clip(r.Headers), due.At(m.Due))
 	}
 	limit := p.MaxRecordBytes(m.Topic)
 	for v := m.Value; ; {

@@ -19,10 +19,11 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
-	"github.com/orderflow/orderflow/consumer"
+	"github.com/orderflow/orderflow/due"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/schemas"
 	"github.com/orderflow/orderflow/topology"
+	"github.com/orderflow/orderflow/tracecontext"
 )
 
 // The tests run against a real broker and registry when ORDERFLOW_TEST_BROKERS and
@@ -235,7 +236,7 @@ func TestBrokerRejectionIsRejected(t *testing.T) {
 }
 
 // TestSendCopiesTraceContext: every record of a Send under a context carrying a trace context
-// (consumer.WithTrace) gets its traceparent and tracestate, once; a Message's own header of that
+// (tracecontext.With) gets its traceparent and tracestate, once; a Message's own header of that
 // name wins, and the due header stays.
 func TestSendCopiesTraceContext(t *testing.T) {
 	e := newEnv(t, 64<<10)
@@ -243,7 +244,7 @@ func TestSendCopiesTraceContext(t *testing.T) {
 	in := &kgo.Record{Headers: []kgo.RecordHeader{
 		{Key: "traceparent", Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")},
 		{Key: "tracestate", Value: []byte("vendor=a")}, {Key: "other", Value: []byte("not carried")}}}
-	ctx := consumer.WithTrace(context.Background(), in)
+	ctx := tracecontext.With(context.Background(), in)
 	own := []kgo.RecordHeader{{Key: "tracestate", Value: []byte("vendor=own")}}
 	st := func(id string) schemas.OrderStatus {
 		return schemas.OrderStatus{EventID: id, OrderID: "o-1", State: "placed", At: time.Now()}
@@ -270,7 +271,7 @@ func TestSendCopiesTraceContext(t *testing.T) {
 	tp := []string{"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
 	for i, want := range []map[string][]string{
 		{"traceparent": tp, "tracestate": {"vendor=a"}},
-		{"traceparent": tp, "tracestate": {"vendor=own"}, consumer.DueHeader: nil},
+		{"traceparent": tp, "tracestate": {"vendor=own"}, due.Header: nil},
 		{},
 	} {
 		got := headers(recs[i])

@@ -8,8 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/orderflow/orderflow/consumer"
 	"github.com/orderflow/orderflow/demo"
+	"github.com/orderflow/orderflow/tracecontext"
 )
 
 // TestTraceContextOnEveryRecord sends requests carrying a W3C trace context through scenarios
@@ -31,7 +31,7 @@ func TestTraceContextOnEveryRecord(t *testing.T) {
 		if sc.Name != demo.Placed.Name { // the control: no trace context in, none out
 			o.traceparent = fmt.Sprintf("00-%032x-%016x-01", i+1, i+1)
 			o.tracestate = fmt.Sprintf("orderflow=t%d", i)
-			ctx = consumer.WithTrace(ctx, &kgo.Record{Headers: []kgo.RecordHeader{
+			ctx = tracecontext.With(ctx, &kgo.Record{Headers: []kgo.RecordHeader{
 				{Key: "traceparent", Value: []byte(o.traceparent)}, {Key: "tracestate", Value: []byte(o.tracestate)}}})
 		}
 		orders[id] = o
