@@ -13,6 +13,7 @@ import (
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/schemas"
+	"github.com/orderflow/orderflow/tracecontext"
 )
 
 // ActionFixRecord is the dead-letter action of a record that could not be processed at all.
@@ -43,7 +44,7 @@ const deadLetterTries = 3
 // source offset and digest, and the partition moves on (retrying could only block it forever).
 func DeadLetterer(cfg *Config) consumer.DeadLetterFunc {
 	return func(ctx context.Context, r *kgo.Record, reason error) error {
-		ctx = consumer.WithTrace(ctx, r) // the dead letter carries r's trace context headers too
+		ctx = tracecontext.With(ctx, r) // the dead letter carries r's trace context headers too
 		dl := schemas.DeadLetter{
 			DeadLetterID: fmt.Sprintf("raw/%s/%d/%d", r.Topic, r.Partition, r.Offset),
 			Reason:       reason.Error(), Action: ActionFixRecord, Rule: RuleUnprocessable,

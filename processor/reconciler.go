@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -12,8 +11,10 @@ import (
 
 	"github.com/orderflow/orderflow/consumer"
 	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/internal/backoff"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/schemas"
+	"github.com/orderflow/orderflow/tracecontext"
 )
 
 // RetriesAttribute counts the delay-tier retries of an attempt on its OrderRequested. It is
@@ -21,26 +22,29 @@ import (
 const RetriesAttribute = "orderflow.retries"
 
 // Reconciler applies the failure policy to failure events (orders.failures).
-type Reconciler struct{ cfg *Config }
+type Reconciler struct {
+	cfg     *Config
+	decoded consumer.Handler // decoding, then handle
+}
 
 // NewReconciler validates cfg and returns a Reconciler.
 func NewReconciler(cfg *Config) (*Reconciler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Reconciler{cfg: cfg}, nil
+	c := &Reconciler{cfg: cfg}
+	c.decoded = decoding[schemas.OrderFailure]{cfg, "failure event", (*schemas.Codec).DecodeOrderFailure, c.handle}
+	return c, nil
 }
 
 // Handle decides one failure. Every effect is deterministic (event ids, replacement attempt
 // numbers), so a redelivered failure repeats the same effects and downstream dedupes them.
 func (c *Reconciler) Handle(ctx context.Context, r *kgo.Record) error {
-	f, err := c.cfg.Codec.DecodeOrderFailure(ctx, r.Value)
-	if errors.Is(err, schemas.ErrUndecodable) {
-		return consumer.Permanent(fmt.Errorf("decoding failure event: %w", err))
-	}
-	if err != nil {
-		return err
-	}
+	return c.decoded.Handle(ctx, r)
+}
+
+// handle decides one decoded failure event.
+func (c *Reconciler) handle(ctx context.Context, r *kgo.Record, f schemas.OrderFailure) error {
 	retries, _ := strconv.Atoi(f.Request.Attributes[RetriesAttribute])
 	d := c.cfg.Policy.Decide(f, retries, c.cfg.Now())
 	c.cfg.Logger.Info("reconciling a failure", "order", f.OrderID, "attempt", f.Attempt, "merchant", f.Merchant,
@@ -61,7 +65,7 @@ func (c *Reconciler) Handle(ctx context.Context, r *kgo.Record) error {
 func (c *Reconciler) tierDelay(i int) time.Duration {
 	tiers := c.cfg.Topology.Tiers
 	d := tiers[min(i, len(tiers)-1)].Delay
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return backoff.Jitter(d)
 }
 
 func (c *Reconciler) retry(ctx context.Context, f schemas.OrderFailure, retries int) error {
@@ -198,11 +202,11 @@ func reason(f schemas.OrderFailure) string {
 	return s
 }
 
-// traceContext is the trace context r carries (consumer.TraceHeaders), the same headers the
-// producer copies onto every record produced while handling r (consumer.WithTrace).
+// traceContext is the trace context r carries (tracecontext.Of), the same headers the
+// producer copies onto every record produced while handling r (tracecontext.With).
 func traceContext(r *kgo.Record) map[string]string {
 	out := map[string]string{}
-	for _, h := range consumer.TraceOf(r) {
+	for _, h := range tracecontext.Of(r) {
 		out[h.Key] = string(h.Value)
 	}
 	return out

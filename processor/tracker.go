@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/orderflow/orderflow/consumer"
 	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/internal/backoff"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/schemas"
@@ -19,25 +19,26 @@ import (
 
 // Tracker polls the placement of submitted carts (orders.tracking, a delay topic: each
 // record is due at its next poll) and ends each attempt per merchant order.
-type Tracker struct{ cfg *Config }
+type Tracker struct {
+	cfg     *Config
+	decoded consumer.Handler // decoding, then handle
+}
 
 // NewTracker validates cfg and returns a Tracker.
 func NewTracker(cfg *Config) (*Tracker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Tracker{cfg: cfg}, nil
+	t := &Tracker{cfg: cfg}
+	t.decoded = decoding[schemas.Tracking]{cfg, "tracking record", (*schemas.Codec).DecodeTracking, t.handle}
+	return t, nil
 }
 
 // Handle polls once and either reschedules the record or ends the attempt.
-func (t *Tracker) Handle(ctx context.Context, r *kgo.Record) error {
-	tr, err := t.cfg.Codec.DecodeTracking(ctx, r.Value)
-	if errors.Is(err, schemas.ErrUndecodable) {
-		return consumer.Permanent(fmt.Errorf("decoding tracking record: %w", err))
-	}
-	if err != nil {
-		return err
-	}
+func (t *Tracker) Handle(ctx context.Context, r *kgo.Record) error { return t.decoded.Handle(ctx, r) }
+
+// handle polls once for one decoded tracking record.
+func (t *Tracker) handle(ctx context.Context, _ *kgo.Record, tr schemas.Tracking) error {
 	rec, err := t.cfg.Store.Get(ctx, tr.OrderID, tr.Attempt)
 	if err != nil {
 		return err
@@ -387,8 +388,7 @@ func (t *Tracker) refused(ctx context.Context, tr schemas.Tracking, rec idempote
 func (t *Tracker) refusalBackoff(tr schemas.Tracking, pe *provider.Error, now, deadline time.Time) time.Duration {
 	waited := now.Sub(tr.SubmittedAt.Add(t.cfg.NeverStartedAfter))
 	d := min(max(waited, t.cfg.PollInterval), t.cfg.NeverStartedAfter)
-	d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-	d = max(d, pe.RetryAfter)
+	d = max(backoff.Jitter(d), pe.RetryAfter)
 	return min(d, deadline.Sub(now)+time.Millisecond)
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/orderflow/orderflow/consumer"
 	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/internal/backoff"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/schemas"
@@ -20,27 +21,28 @@ import (
 
 // Worker places order attempts: it consumes OrderRequested from the requests topic and the
 // retry tiers. It is safe for concurrent use across keys; the engine serialises one key.
-type Worker struct{ cfg *Config }
+type Worker struct {
+	cfg     *Config
+	decoded consumer.Handler // decoding, then handle
+}
 
 // NewWorker validates cfg and returns a Worker.
 func NewWorker(cfg *Config) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Worker{cfg: cfg}, nil
+	w := &Worker{cfg: cfg}
+	w.decoded = decoding[schemas.OrderRequested]{cfg, "order request", (*schemas.Codec).DecodeOrderRequested, w.handle}
+	return w, nil
 }
 
 // Handle processes one order request. It returns consumer.Permanent for records that can
 // never be processed and a plain error (retry later) when the store or Kafka is unavailable:
 // without the store nothing is submitted (fail closed).
-func (w *Worker) Handle(ctx context.Context, r *kgo.Record) error {
-	req, err := w.cfg.Codec.DecodeOrderRequested(ctx, r.Value)
-	if errors.Is(err, schemas.ErrUndecodable) {
-		return consumer.Permanent(fmt.Errorf("decoding order request: %w", err))
-	}
-	if err != nil {
-		return err
-	}
+func (w *Worker) Handle(ctx context.Context, r *kgo.Record) error { return w.decoded.Handle(ctx, r) }
+
+// handle processes one decoded order request.
+func (w *Worker) handle(ctx context.Context, r *kgo.Record, req schemas.OrderRequested) error {
 	if len(req.OrderID) > MaxIDBytes {
 		return consumer.Permanent(fmt.Errorf("order id of %d bytes: longer than %d", len(req.OrderID), MaxIDBytes))
 	}
@@ -95,10 +97,7 @@ func (w *Worker) advance(ctx context.Context, log *slog.Logger, req schemas.Orde
 }
 
 func (w *Worker) backoff() retry.Backoff {
-	b := retry.NewExponential(w.cfg.RetryBase)
-	b = retry.WithJitterPercent(20, b)
-	b = retry.WithCappedDuration(w.cfg.RetryMax, b)
-	return retry.WithMaxRetries(uint64(w.cfg.SubmitRetries), b)
+	return retry.WithMaxRetries(uint64(w.cfg.SubmitRetries), backoff.New(w.cfg.RetryBase, w.cfg.RetryMax))
 }
 
 // call runs op with a fresh backoff: a retryable error is retried (SubmitRetries times),

@@ -23,6 +23,7 @@ import (
 
 	"github.com/orderflow/orderflow/demo"
 	"github.com/orderflow/orderflow/embedded"
+	"github.com/orderflow/orderflow/internal/backoff"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/provider"
 	drclient "github.com/orderflow/orderflow/provider/digitalriver"
@@ -153,7 +154,7 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 func startService(ctx context.Context, cfg service.Config, timeout time.Duration, log *slog.Logger) (*service.Service, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	b := retry.WithCappedDuration(5*time.Second, retry.WithJitterPercent(20, retry.NewExponential(250*time.Millisecond)))
+	b := backoff.New(250*time.Millisecond, 5*time.Second)
 	var svc *service.Service
 	var last error
 	err := retry.Do(ctx, b, func(ctx context.Context) error {
