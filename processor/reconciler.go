@@ -9,7 +9,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/orderflow/orderflow/consumer"
 	"github.com/orderflow/orderflow/idempotency"
 	"github.com/orderflow/orderflow/internal/backoff"
 	"github.com/orderflow/orderflow/producer"
@@ -22,25 +21,20 @@ import (
 const RetriesAttribute = "orderflow.retries"
 
 // Reconciler applies the failure policy to failure events (orders.failures).
-type Reconciler struct {
-	cfg     *Config
-	decoded consumer.Handler // decoding, then handle
-}
+type Reconciler struct{ cfg *Config }
 
 // NewReconciler validates cfg and returns a Reconciler.
 func NewReconciler(cfg *Config) (*Reconciler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Reconciler{cfg: cfg}
-	c.decoded = decoding[schemas.OrderFailure]{cfg, "failure event", (*schemas.Codec).DecodeOrderFailure, c.handle}
-	return c, nil
+	return &Reconciler{cfg: cfg}, nil
 }
 
 // Handle decides one failure. Every effect is deterministic (event ids, replacement attempt
 // numbers), so a redelivered failure repeats the same effects and downstream dedupes them.
 func (c *Reconciler) Handle(ctx context.Context, r *kgo.Record) error {
-	return c.decoded.Handle(ctx, r)
+	return decoding[schemas.OrderFailure]{c.cfg, "failure event", (*schemas.Codec).DecodeOrderFailure, c.handle}.Handle(ctx, r)
 }
 
 // handle decides one decoded failure event.

@@ -19,23 +19,20 @@ import (
 
 // Tracker polls the placement of submitted carts (orders.tracking, a delay topic: each
 // record is due at its next poll) and ends each attempt per merchant order.
-type Tracker struct {
-	cfg     *Config
-	decoded consumer.Handler // decoding, then handle
-}
+type Tracker struct{ cfg *Config }
 
 // NewTracker validates cfg and returns a Tracker.
 func NewTracker(cfg *Config) (*Tracker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Tracker{cfg: cfg}
-	t.decoded = decoding[schemas.Tracking]{cfg, "tracking record", (*schemas.Codec).DecodeTracking, t.handle}
-	return t, nil
+	return &Tracker{cfg: cfg}, nil
 }
 
 // Handle polls once and either reschedules the record or ends the attempt.
-func (t *Tracker) Handle(ctx context.Context, r *kgo.Record) error { return t.decoded.Handle(ctx, r) }
+func (t *Tracker) Handle(ctx context.Context, r *kgo.Record) error {
+	return decoding[schemas.Tracking]{t.cfg, "tracking record", (*schemas.Codec).DecodeTracking, t.handle}.Handle(ctx, r)
+}
 
 // handle polls once for one decoded tracking record.
 func (t *Tracker) handle(ctx context.Context, _ *kgo.Record, tr schemas.Tracking) error {

@@ -21,25 +21,22 @@ import (
 
 // Worker places order attempts: it consumes OrderRequested from the requests topic and the
 // retry tiers. It is safe for concurrent use across keys; the engine serialises one key.
-type Worker struct {
-	cfg     *Config
-	decoded consumer.Handler // decoding, then handle
-}
+type Worker struct{ cfg *Config }
 
 // NewWorker validates cfg and returns a Worker.
 func NewWorker(cfg *Config) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg}
-	w.decoded = decoding[schemas.OrderRequested]{cfg, "order request", (*schemas.Codec).DecodeOrderRequested, w.handle}
-	return w, nil
+	return &Worker{cfg: cfg}, nil
 }
 
 // Handle processes one order request. It returns consumer.Permanent for records that can
 // never be processed and a plain error (retry later) when the store or Kafka is unavailable:
 // without the store nothing is submitted (fail closed).
-func (w *Worker) Handle(ctx context.Context, r *kgo.Record) error { return w.decoded.Handle(ctx, r) }
+func (w *Worker) Handle(ctx context.Context, r *kgo.Record) error {
+	return decoding[schemas.OrderRequested]{w.cfg, "order request", (*schemas.Codec).DecodeOrderRequested, w.handle}.Handle(ctx, r)
+}
 
 // handle processes one decoded order request.
 func (w *Worker) handle(ctx context.Context, r *kgo.Record, req schemas.OrderRequested) error {
