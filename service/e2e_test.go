@@ -84,6 +84,7 @@ func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *
 		Redis:      idempotencyConfig(run),
 		RateLimits: limits,
 		Registerer: svcCfg.Registerer,
+		Logger:     svcCfg.Logger,
 	})
 	if err != nil {
 		t.Fatalf("starting orderflow on brokers=%v registry=%s redis=%s: %v", env.Brokers, env.RegistryURL, env.RedisURL, err)
