@@ -74,7 +74,8 @@ func DeadLetterer(cfg *Config) consumer.DeadLetterFunc {
 		if len(key) > MaxIDBytes {
 			key = "sha256:" + digest(r.Key)
 		}
-		cfg.Logger.Warn("dead-lettering an unprocessable record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "reason", reason)
+		cfg.Logger.Warn("dead-lettering an unprocessable record", "order_id", clipped(dl.OrderID), "attempt", dl.Attempt, "rule", dl.Rule,
+			"action", dl.Action, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "reason", reason)
 		var err error
 		for range deadLetterTries {
 			msg := producer.Message{Topic: cfg.Topology.DLQ(), Key: key, Value: dl}
@@ -86,7 +87,7 @@ func DeadLetterer(cfg *Config) consumer.DeadLetterFunc {
 			}
 		}
 		cfg.Logger.Error("escalating: the record can not even be dead-lettered; moving on",
-			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "order", clipped(dl.OrderID),
+			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "order_id", clipped(dl.OrderID),
 			"value_bytes", len(r.Value), "value_sha256", digest(r.Value), "reason", reason, "err", err)
 		return nil
 	}

@@ -266,6 +266,7 @@ func (c *Config) send(ctx context.Context, msgs ...producer.Message) error {
 	err := c.Events.Send(ctx, msgs...)
 	if err == nil {
 		c.Metrics.sent(c, msgs)
+		c.logOutcomes(msgs)
 	}
 	if errors.Is(err, producer.ErrRejected) {
 		return consumer.Permanent(err)

@@ -41,7 +41,7 @@ func (c *Reconciler) Handle(ctx context.Context, r *kgo.Record) error {
 func (c *Reconciler) handle(ctx context.Context, r *kgo.Record, f schemas.OrderFailure) error {
 	retries, _ := strconv.Atoi(f.Request.Attributes[RetriesAttribute])
 	d := c.cfg.Policy.Decide(f, retries, c.cfg.Now())
-	c.cfg.Logger.Info("reconciling a failure", "order", f.OrderID, "attempt", f.Attempt, "merchant", f.Merchant,
+	c.cfg.Logger.Info("reconciling a failure", "order_id", f.OrderID, "attempt", f.Attempt, "merchant", f.Merchant,
 		"phase", f.Phase, "class", f.Class, "code", f.Code, "decision", d.Do, "rule", d.Rule)
 	switch d.Do {
 	case DoRetry:
@@ -142,7 +142,7 @@ func (c *Reconciler) stillOpen(ctx context.Context, f schemas.OrderFailure) (boo
 	case idempotency.StateSubmitting:
 		return false, errAttemptBusy
 	case idempotency.StateSubmitted, idempotency.StateTerminal:
-		c.cfg.Logger.Info("stale failure: the attempt moved on", "order", f.OrderID, "attempt", f.Attempt, "state", rec.State)
+		c.cfg.Logger.Info("stale failure: the attempt moved on", "order_id", f.OrderID, "attempt", f.Attempt, "state", rec.State)
 		return false, nil
 	}
 	return true, nil
@@ -164,7 +164,7 @@ func (c *Reconciler) close(ctx context.Context, f schemas.OrderFailure) (bool, e
 	case idempotency.StateSubmitting:
 		return false, errAttemptBusy
 	case idempotency.StateSubmitted:
-		c.cfg.Logger.Info("not dead-lettering: the attempt was submitted again", "order", f.OrderID, "attempt", f.Attempt)
+		c.cfg.Logger.Info("not dead-lettering: the attempt was submitted again", "order_id", f.OrderID, "attempt", f.Attempt)
 		return false, nil
 	}
 	rec, err = c.cfg.Store.Acquire(ctx, f.OrderID, f.Attempt, Fingerprint(f.Request), c.cfg.Owner)

@@ -31,7 +31,7 @@ func reusedCart(req schemas.OrderRequested) string {
 // submit, and a lost submit answer goes to polling. Submitting a checkout that was consumed in
 // the meantime answers ClassAlreadySubmitted, which is polled, never resubmitted.
 func (w *Worker) reuseCart(ctx context.Context, req schemas.OrderRequested, rec idempotency.Record, prov provider.Provider, cartID string) error {
-	w.cfg.Logger.Info("replay reuses a fixed cart", "order", req.OrderID, "attempt", req.Attempt, "cart", cartID, "replay", req.ReplayID)
+	w.cfg.Logger.Info("replay reuses a fixed cart", "order_id", req.OrderID, "attempt", req.Attempt, "cart_id", cartID, "replay", req.ReplayID)
 	rec, err := w.cfg.Store.Transition(ctx, rec, idempotency.StateCartCreated, idempotency.Change{CartID: cartID}, idempotency.StateReserved)
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"github.com/orderflow/orderflow/internal/backoff"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
+	"github.com/orderflow/orderflow/provider/providermetrics"
 	"github.com/orderflow/orderflow/schemas"
 )
 
@@ -40,7 +41,7 @@ func (t *Tracker) handle(ctx context.Context, _ *kgo.Record, tr schemas.Tracking
 	if err != nil {
 		return err
 	}
-	log := t.cfg.Logger.With("order", tr.OrderID, "attempt", tr.Attempt, "cart", tr.CartID)
+	log := t.cfg.Logger.With("order_id", tr.OrderID, "attempt", tr.Attempt, "cart_id", tr.CartID)
 	switch {
 	case rec.State == idempotency.StateNone || tr.Chain < rec.Chain:
 		log.Debug("dropping a stale tracking record", "chain", tr.Chain, "live", rec.Chain)
@@ -76,12 +77,12 @@ func (t *Tracker) handle(ctx context.Context, _ *kgo.Record, tr schemas.Tracking
 			return err // no answer: retried, and never counted as unreadable placement
 		}
 		pe := asProviderError(err, "status", false)
+		t.cfg.providerFailed(tr.Request, providermetrics.OpStatus, tr.CartID, pe)
 		if unreadable := now.Sub(t.unreadableSince(tr)); unreadable >= 2*t.cfg.StuckAfter {
 			// Placement has been unreadable for twice the stuck threshold: a person must ask
 			// the provider about this cart. Never resubmitted: it may be placed.
 			return t.finish(ctx, tr, provider.Placement{}, fmt.Errorf("placement unreadable for %v: %s", unreadable.Round(time.Second), pe))
 		}
-		log.Warn("polling placement failed; polling again later", "class", pe.Class, "code", pe.Code)
 		return t.reschedule(ctx, tr, max(pe.RetryAfter, t.cfg.PollInterval))
 	}
 	var notStarted, stuck, open, waiting, expired int
@@ -294,7 +295,7 @@ func (t *Tracker) resubmit(ctx context.Context, tr schemas.Tracking, prov provid
 	if rec, err = t.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitting, idempotency.Change{}, idempotency.StateSubmitted); err != nil {
 		return err
 	}
-	t.cfg.Logger.Info("cart never reached placement: resubmitting the original cart", "order", tr.OrderID, "attempt", tr.Attempt, "cart", tr.CartID)
+	t.cfg.Logger.Info("cart never reached placement: resubmitting the original cart", "order_id", tr.OrderID, "attempt", tr.Attempt, "cart_id", tr.CartID)
 	_, err = prov.Submit(ctx, submitRequest(tr.Request, tr.CartID))
 	if err != nil {
 		if ierr := notAnswered(ctx, err); ierr != nil {
@@ -307,6 +308,7 @@ func (t *Tracker) resubmit(ctx context.Context, tr schemas.Tracking, prov provid
 			return ierr
 		}
 		pe := asProviderError(err, "submit", true)
+		t.cfg.providerFailed(tr.Request, providermetrics.OpSubmit, tr.CartID, pe)
 		w := &Worker{cfg: t.cfg}
 		switch pe.Class {
 		case provider.ClassOutcomeUnknown, provider.ClassAlreadySubmitted:
@@ -368,7 +370,7 @@ func (t *Tracker) resubmit(ctx context.Context, tr schemas.Tracking, prov provid
 // taking the refusal for a lost answer.
 func (t *Tracker) refused(ctx context.Context, tr schemas.Tracking, rec idempotency.Record, pe *provider.Error, now, deadline time.Time) error {
 	wait := t.refusalBackoff(tr, pe, now, deadline)
-	t.cfg.Logger.Info("resubmit refused; resubmitting after a backoff", "order", tr.OrderID, "attempt", tr.Attempt, "cart", tr.CartID,
+	t.cfg.Logger.Info("resubmit refused; resubmitting after a backoff", "order_id", tr.OrderID, "attempt", tr.Attempt, "cart_id", tr.CartID,
 		"class", pe.Class, "code", pe.Code, "wait", wait, "deadline", deadline)
 	if _, err := t.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitted, idempotency.Change{Release: true}, idempotency.StateSubmitting); err != nil {
 		return err

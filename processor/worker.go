@@ -56,7 +56,7 @@ func (w *Worker) handle(ctx context.Context, r *kgo.Record, req schemas.OrderReq
 	if err != nil {
 		return err
 	}
-	log := w.cfg.Logger.With("order", req.OrderID, "attempt", req.Attempt, "provider", req.Provider)
+	log := w.cfg.Logger.With("order_id", req.OrderID, "attempt", req.Attempt, "provider", req.Provider)
 	if rec.State == idempotency.StateTerminal {
 		log.Info("duplicate of a finished attempt: re-emitting its outcome", "outcome", rec.Outcome)
 		o, err := decodeOutcome(rec.OutcomeData)
@@ -81,12 +81,12 @@ func (w *Worker) advance(ctx context.Context, log *slog.Logger, req schemas.Orde
 	case idempotency.StateSubmitting:
 		// The last submit's answer was lost (crash, timeout): the cart may be charged.
 		// Never submit blindly; let the tracker find out.
-		log.Info("resuming after a lost submit answer: polling instead of resubmitting", "cart", rec.CartID)
+		log.Info("resuming after a lost submit answer: polling instead of resubmitting", "cart_id", rec.CartID)
 		return w.track(ctx, req, rec, true, StateOutcomeUnknown)
 	case idempotency.StateSubmitted:
 		// Its tracking chain and events were produced before the state said so (see track):
 		// the tracker has it. Hand the lease back.
-		log.Info("duplicate of a submitted attempt: the tracker has it", "cart", rec.CartID)
+		log.Info("duplicate of a submitted attempt: the tracker has it", "cart_id", rec.CartID)
 		_, err := w.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitted, idempotency.Change{Release: true}, idempotency.StateSubmitted)
 		return err
 	}
@@ -122,6 +122,7 @@ func (w *Worker) call(ctx context.Context, req schemas.OrderRequested, phase, ca
 			return nil, err
 		}
 		pe := asProviderError(err, phase, phase == PhaseSubmission)
+		w.cfg.providerFailed(req, operationOf(phase), cartID, pe)
 		if err := w.cfg.record(ctx, req.OrderID, attemptOf(req, phase, cartID, pe, start, w.cfg.Now().Sub(start))); err != nil {
 			return pe, err
 		}
@@ -292,7 +293,7 @@ func (w *Worker) overLimits(ctx context.Context, r *kgo.Record, req schemas.Orde
 		return true, err
 	}
 	if rec.State != idempotency.StateNone {
-		w.cfg.Logger.Warn("attempt over the limits is already under way: finishing it", "order", req.OrderID, "attempt", req.Attempt, "limit", why)
+		w.cfg.Logger.Warn("attempt over the limits is already under way: finishing it", "order_id", req.OrderID, "attempt", req.Attempt, "limit", why)
 		return false, nil
 	}
 	return true, w.reject(ctx, r, req, why)

@@ -84,6 +84,8 @@ func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *
 		Redis:      idempotencyConfig(run),
 		RateLimits: limits,
 		Registerer: svcCfg.Registerer,
+		Logger:     svcCfg.Logger,
+		Tracing:    svcCfg.Tracing,
 	})
 	if err != nil {
 		t.Fatalf("starting orderflow on brokers=%v registry=%s redis=%s: %v", env.Brokers, env.RegistryURL, env.RedisURL, err)

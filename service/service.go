@@ -23,6 +23,7 @@ import (
 
 	"github.com/orderflow/orderflow/consumer"
 	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/internal/tracing"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
@@ -72,6 +73,10 @@ type Config struct {
 	// Version is the build's version for orderflow_build_info; empty = the main module's
 	// version from the binary's build info.
 	Version string
+	// Tracing, when not nil, adds OpenTelemetry spans: kotel's hooks on every Kafka client and a
+	// process span per handled record (tracing.Tracing.Middleware). Nil: no spans, no hooks.
+	// Its Shutdown is the caller's, after Close.
+	Tracing *tracing.Tracing
 }
 
 // Validate checks cfg and fills defaults.
@@ -172,7 +177,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating schema registry client: %w", err)
 	}
-	admCl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, s.kafkaOpts("admin")...)...)
+	admCl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, s.kafkaOpts("admin", "")...)...)
 	if err != nil {
 		return nil, fmt.Errorf("creating admin client: %w", err)
 	}
@@ -181,7 +186,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.producer, err = producer.New(ctx, producer.Config{Brokers: cfg.Brokers, Registry: reg, Topology: cfg.Topology, Opts: s.kafkaOpts("producer")})
+	s.producer, err = producer.New(ctx, producer.Config{Brokers: cfg.Brokers, Registry: reg, Topology: cfg.Topology, Opts: s.kafkaOpts("producer", "")})
 	if err != nil {
 		return nil, err
 	}
@@ -213,13 +218,15 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		}
 		// Every role's handler middleware, outermost first: Recover (a panic dead-letters its
 		// record and the role keeps running; the stack goes to the log), then Propagate (every
-		// record the handler produces carries the handled record's traceparent and tracestate).
-		h = consumer.Chain(h, consumer.Recover(cfg.Logger.With("role", role)), consumer.Propagate())
+		// record the handler produces carries the handled record's traceparent and tracestate),
+		// then the tracing process span (a no-op without Tracing), whose context makes the
+		// publish spans of those records its children.
+		h = consumer.Chain(h, consumer.Recover(cfg.Logger.With("role", role)), consumer.Propagate(), cfg.Tracing.Middleware(role, group))
 		c, err := consumer.New(consumer.Config{
 			Brokers: cfg.Brokers, Group: group, Topics: topics, MaxInFlight: cfg.MaxInFlight,
-			DeadLetter: processor.DeadLetterer(s.proc), Logger: cfg.Logger.With("role", role),
+			DeadLetter: cfg.Tracing.DeadLetter(processor.DeadLetterer(s.proc)), Logger: cfg.Logger.With("role", role),
 			Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"role": role}, registerer(cfg.Registerer)),
-			Opts:       append(s.kafkaOpts(role), cfg.ConsumerOpts...),
+			Opts:       append(s.kafkaOpts(role, group), cfg.ConsumerOpts...),
 		}, h)
 		if err != nil {
 			return nil, err
@@ -250,14 +257,16 @@ func pingRedis(ctx context.Context, rdb *redis.Client, opt *redis.Options) error
 
 var defaultLimits = map[string]ratelimit.Limits{"rye": ratelimit.RyeLimits, "digitalriver": ratelimit.DigitalRiverTest}
 
-// kafkaOpts are the options of the franz-go client named name: logs through slog and, with a
-// Registerer, kprom metrics labelled client=name, then Config.KafkaOpts.
-func (s *Service) kafkaOpts(name string) []kgo.Opt {
+// kafkaOpts are the options of the franz-go client named name (of consumer group group, or
+// ""): logs through slog, with a Registerer kprom metrics labelled client=name, with Tracing
+// its hooks, then Config.KafkaOpts.
+func (s *Service) kafkaOpts(name, group string) []kgo.Opt {
 	opts := []kgo.Opt{kgo.WithLogger(kslog.New(s.cfg.Logger.With("component", "kgo", "client", name)))}
 	if s.cfg.Registerer != nil {
 		reg := prometheus.WrapRegistererWith(prometheus.Labels{"client": name}, s.cfg.Registerer)
 		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("orderflow_kafka", kprom.Registerer(reg))))
 	}
+	opts = append(opts, s.cfg.Tracing.KafkaOpts(name, group)...)
 	return append(opts, s.cfg.KafkaOpts...)
 }
 

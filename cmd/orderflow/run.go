@@ -68,6 +68,7 @@ type runCmd struct {
 	MaxOrderAmount    uint64        `arg:"--max-order-amount,env:ORDERFLOW_MAX_ORDER_AMOUNT" help:"largest sum of the lines per order, in minor units (default 10000000)"`
 	StartTimeout      time.Duration `arg:"--start-timeout,env:ORDERFLOW_START_TIMEOUT" default:"2m" help:"keep retrying to reach Kafka, the registry and Redis at startup this long"`
 	MetricsAddr       string        `arg:"--metrics-addr,env:ORDERFLOW_METRICS_ADDR" help:"serve Prometheus metrics at http://ADDR/metrics, liveness at /healthz and readiness at /readyz (off when empty)"`
+	tracingFlags                    // tracing.go
 }
 
 func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
@@ -103,6 +104,13 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 		cfg.RateLimits = map[string]ratelimit.Limits{"rye": {Submit: 500, Other: 2000}, "digitalriver": {Submit: 500, Other: 2000}}
 	}
 	c.override(&cfg)
+	// Stopped after the service is closed (deferred first): its last spans are flushed.
+	tr, stopTracing, err := c.startTracing(ctx, cfg.Roles, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	cfg.Tracing = tr
 	hc := &health{log: log}
 	if c.MetricsAddr != "" {
 		reg := prometheus.NewRegistry()
