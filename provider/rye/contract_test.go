@@ -77,7 +77,7 @@ type ledgerWant struct {
 	refunded bool
 }
 
-// TestContract runs one row per scenario trigger of the sandbox (sandbox/rye/doc.go) through
+// TestContract runs one row per scenario trigger of the sandbox (sandbox/ryefake/doc.go) through
 // the client and asserts the classification, the placement and the ledger.
 func TestContract(t *testing.T) {
 	tests := []struct {
