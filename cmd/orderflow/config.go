@@ -91,7 +91,7 @@ func (c *runCmd) validate() error {
 		f := c.flags()[name]
 		for _, v := range []*float64{f.submitRPS, f.rps} {
 			if v != nil && *v < 0 {
-				bad(f.rpsFlagName, "%g: must not be negative (0: unlimited)", *v)
+				bad(f.rpsFlag, "%g: must not be negative (0: unlimited)", *v)
 			}
 		}
 	}

@@ -13,11 +13,11 @@ import (
 // flagged is what the command line says about one provider: its real endpoint (empty URL =
 // the in-process sandbox) and, for run, overrides of its shared rate limits.
 type flagged struct {
-	urlFlag     string // the flag naming the URL, for errors
-	url, key    string
-	submitRPS   *float64 // overrides Limits.Submit
-	rps         *float64 // overrides both tiers
-	rpsFlagName string
+	urlFlag   string // the flag naming the URL, for errors
+	url, key  string
+	submitRPS *float64 // overrides Limits.Submit
+	rps       *float64 // overrides both tiers
+	rpsFlag   string   // the flag naming the rate, for errors
 }
 
 // providerFlags binds the providers' command-line flags to their descriptors' names. It is the
@@ -25,8 +25,8 @@ type flagged struct {
 // names (--rye-url, --dr-url, ...). A provider without flags here runs on the sandbox only.
 func providerFlags(ryeURL, ryeKey, drURL, drKey string, ryeSubmitRPS, drRPS *float64) map[string]flagged {
 	return map[string]flagged{
-		"rye":          {urlFlag: "--rye-url", url: ryeURL, key: ryeKey, submitRPS: ryeSubmitRPS, rpsFlagName: "--rye-submit-rps"},
-		"digitalriver": {urlFlag: "--dr-url", url: drURL, key: drKey, rps: drRPS, rpsFlagName: "--dr-rps"},
+		"rye":          {urlFlag: "--rye-url", url: ryeURL, key: ryeKey, submitRPS: ryeSubmitRPS, rpsFlag: "--rye-submit-rps"},
+		"digitalriver": {urlFlag: "--dr-url", url: drURL, key: drKey, rps: drRPS, rpsFlag: "--dr-rps"},
 	}
 }
 
