@@ -13,6 +13,7 @@ import (
 	"github.com/orderflow/orderflow/idempotency"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/provider"
+	"github.com/orderflow/orderflow/provider/providers"
 	"github.com/orderflow/orderflow/schemas"
 	"github.com/orderflow/orderflow/topology"
 )
@@ -29,15 +30,15 @@ func TestInspectActionTimeoutProbesTheProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waiting := provider.OrderPlacement{Merchant: "amazon", Status: provider.StatusActionRequired,
+	waiting := provider.OrderPlacement{Merchant: "amazon", Status: "ACTION_REQUIRED",
 		Events:          []provider.Event{{Type: provider.EventSubmissionStarted}},
-		RequiredActions: []provider.RequiredAction{{Kind: "CompletePaymentChallenge", RedirectURL: "https://pay.example/3ds"}}}
+		RequiredActions: []provider.RequiredAction{{Kind: "CompletePaymentChallenge", RedirectURL: "https://pay.example/3ds", Action: provider.ActionCompletePaymentChallenge}}}
 	prov := &fakeProvider{status: map[string]provider.Placement{
 		"cart-waiting": {Orders: []provider.OrderPlacement{waiting}},
 		"cart-placed":  {Orders: []provider.OrderPlacement{{Merchant: "amazon", Events: []provider.Event{{Type: provider.EventSubmissionStarted}, {Type: provider.EventPlaced}}}}},
 		"cart-failed":  {Orders: []provider.OrderPlacement{{Merchant: "amazon", Events: []provider.Event{{Type: provider.EventFailed, ReasonCode: "PAYMENT_FAILED"}}}}},
 	}}
-	tool, err := dlq.New(dlq.Config{Store: store, Topology: topology.Default(), Providers: map[string]provider.Provider{"rye": prov}, Sender: &capture{}, Rate: 1000})
+	tool, err := dlq.New(dlq.Config{Store: store, Topology: topology.Default(), Providers: map[string]provider.Provider{"rye": prov}, Descriptors: providers.All(), Sender: &capture{}, Rate: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/provider/digitalriver"
+	"github.com/orderflow/orderflow/provider/providers"
 	"github.com/orderflow/orderflow/schemas"
 	"github.com/orderflow/orderflow/topology"
 )
@@ -146,8 +147,8 @@ func (f *fakeProvider) Status(_ context.Context, cartID string) (provider.Placem
 
 type fixer struct{ fakeProvider }
 
-func (f *fixer) UpdateCheckout(context.Context, string, digitalriver.CheckoutPatch) error { return nil }
-func (f *fixer) AttachSource(context.Context, string, string) error                       { return nil }
+func (f *fixer) UpdateCheckout(context.Context, string, provider.CheckoutPatch) error { return nil }
+func (f *fixer) AttachSource(context.Context, string, string) error                   { return nil }
 
 type capture struct {
 	mu   sync.Mutex
@@ -197,7 +198,7 @@ func TestInspectLabels(t *testing.T) {
 		"dr-failed": {Orders: []provider.OrderPlacement{{Merchant: digitalriver.Name, OrderID: "ord-bad", Status: "blocked", Events: []provider.Event{{Type: provider.EventFailed}}}}},
 	}}}
 	tool, err := dlq.New(dlq.Config{Store: store, Topology: topology.Default(), Providers: map[string]provider.Provider{"rye": prov, "digitalriver": dr},
-		Sender: sent, Rate: 1000})
+		Descriptors: providers.All(), Sender: sent, Rate: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

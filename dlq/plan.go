@@ -15,7 +15,6 @@ import (
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
-	"github.com/orderflow/orderflow/provider/digitalriver"
 	"github.com/orderflow/orderflow/schemas"
 	"github.com/orderflow/orderflow/topology"
 )
@@ -52,9 +51,10 @@ type Sender interface {
 }
 
 // CheckoutFixer is a provider whose refused cart can be changed and submitted again under the
-// same id (Digital River's "fix the checkout" answer to a non-409 4xx): *digitalriver.Client.
+// same id, for the actions its descriptor lists in CheckoutFixes (Digital River's client has
+// these methods). An optional interface: a provider without it is never fixed in place.
 type CheckoutFixer interface {
-	UpdateCheckout(ctx context.Context, checkoutID string, patch digitalriver.CheckoutPatch) error
+	UpdateCheckout(ctx context.Context, checkoutID string, patch provider.CheckoutPatch) error
 	AttachSource(ctx context.Context, checkoutID, sourceID string) error
 }
 
@@ -64,10 +64,15 @@ type Config struct {
 	Store *idempotency.Store
 	// Topology names the requests and replays topics.
 	Topology topology.Topology
-	// Providers are clients to probe carts whose outcome is unknown (Status) and to fix Digital
-	// River checkouts in place (CheckoutFixer). Without one, such dead letters stay
+	// Providers are clients to probe carts whose outcome is unknown (Status) and to fix
+	// refused carts in place (CheckoutFixer). Without one, such dead letters stay
 	// outcome-unknown or are not replayable.
 	Providers map[string]provider.Provider
+	// Descriptors say what each provider allows beyond that: which dead-letter actions it fixes
+	// on the refused cart (CheckoutFixes) and whether a refused cart may still become an order
+	// (RefusedCartsMayPlace). A dead letter of a provider without one is replayed on a new cart,
+	// without those look-ups. cmd/orderflow passes providers.All().
+	Descriptors []provider.Descriptor
 	// Sender publishes replayed requests and audit records; required by Replay only. It must
 	// have the requests and replays topics' schemas registered (producer.New does).
 	Sender Sender
@@ -178,7 +183,7 @@ func (t *Tool) Inspect(ctx context.Context, all []Entry, d schemas.DeadLetter, o
 		return p, err
 	}
 	p.floor = st.highest
-	lookUpOwnCheckout(d, &st)
+	t.lookUpOwnCheckout(d, &st)
 	t.probe(ctx, d, want, &st)
 
 	var placedBy []string
@@ -229,8 +234,8 @@ func (t *Tool) Inspect(ctx context.Context, all []Entry, d schemas.DeadLetter, o
 		p.Detail = fmt.Sprintf("publish attempt %d again (replay %s was started, not picked up yet)", st.own, opts.ReplayID)
 	case p.ReuseCart != "":
 		p.Detail = fmt.Sprintf("update checkout %s and submit it as a new attempt", p.ReuseCart)
-	case itemsOnNewCheckout(d, opts):
-		p.Detail = "a new cart as a new attempt: the patch changes items, which a Digital River checkout can not change"
+	case t.itemsOnNewCheckout(d, opts):
+		p.Detail = "a new cart as a new attempt: the patch changes items, which a fix of the refused cart can not change"
 	default:
 		p.Detail = "a new cart as a new attempt"
 	}
@@ -253,14 +258,10 @@ func replays(d schemas.DeadLetter) int {
 // checkout: Digital River only lets an update change a line item's subscription, ship from and
 // metadata, anything else is 400 ("Describing line items", section "Updating items").
 func (t *Tool) reusableCart(d schemas.DeadLetter, opts Options) string {
-	if opts.NewCart || d.CartID == "" || d.Provider != digitalriver.Name || opts.Patch.Has("items") {
+	if opts.NewCart || d.CartID == "" || opts.Patch.Has("items") {
 		return ""
 	}
-	switch {
-	case d.Action == string(provider.ActionFixCheckout):
-		return d.CartID
-	case d.Action == string(provider.ActionNewPaymentMethod) && d.Phase == processor.PhaseSubmission && opts.Patch.Has("payment_ref"):
-		// Refused before POST /orders consumed it (payment session not ready): a new source on the same checkout.
+	if desc, _ := provider.Find(t.cfg.Descriptors, d.Provider); desc.Fixes(d.Action, d.Phase, opts.Patch.Has) {
 		return d.CartID
 	}
 	return ""
@@ -268,9 +269,18 @@ func (t *Tool) reusableCart(d schemas.DeadLetter, opts Options) string {
 
 // itemsOnNewCheckout reports whether a replay of d that would fix its checkout goes to a new
 // checkout because the patch changes items.
-func itemsOnNewCheckout(d schemas.DeadLetter, opts Options) bool {
-	return d.Provider == digitalriver.Name && d.CartID != "" && opts.Patch.Has("items") && !opts.NewCart &&
-		(d.Action == string(provider.ActionFixCheckout) || d.Action == string(provider.ActionNewPaymentMethod))
+func (t *Tool) itemsOnNewCheckout(d schemas.DeadLetter, opts Options) bool {
+	if d.CartID == "" || !opts.Patch.Has("items") || opts.NewCart {
+		return false
+	}
+	desc, _ := provider.Find(t.cfg.Descriptors, d.Provider)
+	return desc.Fixes(d.Action, d.Phase, func(string) bool { return true })
+}
+
+// refusedMayPlace reports whether a refused cart of provider name may still become an order.
+func (t *Tool) refusedMayPlace(name string) bool {
+	desc, _ := provider.Find(t.cfg.Descriptors, name)
+	return desc.RefusedCartsMayPlace
 }
 
 // orderState is what the store knows about every attempt of an order.
@@ -296,8 +306,8 @@ type probeTarget struct {
 // lookUpOwnCheckout makes sure the dead letter's own Digital River checkout is looked up: its
 // attempt ended refused, but the refusal may have been a reused checkout's answer, or the
 // checkout may have been consumed since. Nothing is decided before its orders are known.
-func lookUpOwnCheckout(d schemas.DeadLetter, st *orderState) {
-	if d.Provider != digitalriver.Name || d.CartID == "" {
+func (t *Tool) lookUpOwnCheckout(d schemas.DeadLetter, st *orderState) {
+	if !t.refusedMayPlace(d.Provider) || d.CartID == "" {
 		return
 	}
 	if slices.ContainsFunc(st.carts, func(c probeTarget) bool { return c.cartID == d.CartID }) {
@@ -354,8 +364,8 @@ func (t *Tool) orderState(ctx context.Context, all []Entry, d schemas.DeadLetter
 			case processor.ActionTimedOut(rec):
 				// The customer may complete the 3-D Secure challenge after our deadline.
 				st.carts = append(st.carts, probeTarget{n, rec.CartID, "timed out waiting for the customer's payment challenge (may still be completed)", false})
-			case d.Provider == digitalriver.Name && rec.CartID != "" && rec.Outcome != processor.StatePlaced:
-				// A refused Digital River checkout may have been consumed after all: look it up.
+			case t.refusedMayPlace(d.Provider) && rec.CartID != "" && rec.Outcome != processor.StatePlaced:
+				// A refused cart (a Digital River checkout) may have been consumed after all: look it up.
 				st.carts = append(st.carts, probeTarget{n, rec.CartID, "ended " + rec.Outcome, true})
 			}
 		case idempotency.StateSubmitting, idempotency.StateSubmitted:

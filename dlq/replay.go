@@ -16,7 +16,6 @@ import (
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
-	"github.com/orderflow/orderflow/provider/digitalriver"
 	"github.com/orderflow/orderflow/schemas"
 )
 
@@ -177,7 +176,7 @@ func (t *Tool) fixCheckout(ctx context.Context, p Plan, req schemas.OrderRequest
 	buyer := provider.Buyer{FirstName: b.FirstName, LastName: b.LastName, Email: b.Email, Phone: b.Phone,
 		Address1: b.Address1, Address2: b.Address2, City: b.City, ProvinceCode: b.ProvinceCode,
 		PostalCode: b.PostalCode, CountryCode: b.CountryCode}
-	patch := digitalriver.CheckoutPatch{ShipTo: &buyer, BillTo: &buyer, Email: b.Email}
+	patch := provider.CheckoutPatch{ShipTo: &buyer, BillTo: &buyer, Email: b.Email}
 	if err := fixer.UpdateCheckout(ctx, p.ReuseCart, patch); err != nil {
 		return err
 	}

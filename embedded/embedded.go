@@ -6,9 +6,7 @@ package embedded
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -16,10 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/orderflow/orderflow/provider"
-	drclient "github.com/orderflow/orderflow/provider/digitalriver"
-	ryeclient "github.com/orderflow/orderflow/provider/rye"
+	"github.com/orderflow/orderflow/provider/providers"
 	"github.com/orderflow/orderflow/sandbox"
-	"github.com/orderflow/orderflow/sandbox/rye"
 )
 
 // Config chooses what to start. Empty fields are started in process.
@@ -27,8 +23,9 @@ type Config struct {
 	Brokers     []string
 	RegistryURL string
 	RedisURL    string
-	// Sandbox configures the provider sandbox, which always runs in process. Rye rate limits
-	// left at zero are lifted (rye.Unlimited) rather than Rye's real 1/s and 100/s: see Start.
+	// Sandbox configures the provider sandbox, which always runs in process, with a simulator
+	// of every provider of Sandbox.Providers (default providers.All()). Simulator rate limits
+	// left at zero are lifted (sandbox.Config.LiftLimits) rather than real: see Start.
 	Sandbox sandbox.Config
 }
 
@@ -39,8 +36,8 @@ type Env struct {
 	RedisURL    string
 	SandboxURL  string
 	Sandbox     *sandbox.Sandbox
-	// RyeLimits describes the Rye sandbox's enforced rate limits, for banners.
-	RyeLimits string
+	// SandboxLimits describes the rate limits the sandbox's simulators enforce, for banners.
+	SandboxLimits string
 	// Kafka and Redis are set when started in process, for fault injection in tests.
 	Kafka *kfake.Cluster
 	Redis *miniredis.Miniredis
@@ -78,24 +75,13 @@ func Start(cfg Config) (_ *Env, err error) {
 		e.Redis, e.RedisURL = mr, "redis://"+mr.Addr()+"/0"
 		e.closers = append(e.closers, mr.Close)
 	}
-	// The Rye sandbox enforces Rye's real rate limits by default (1 createCart/submitCart per
+	// The Rye simulator enforces Rye's real rate limits by default (1 createCart/submitCart per
 	// second per key). The embedded stack runs the demo (20 orders/s) and the test suites,
 	// which need far more, so limits the config leaves at zero are lifted; a config that sets
-	// them (rye.RealStrictRPS, say) keeps them. Said in the log and in Env.RyeLimits.
-	sbCfg := cfg.Sandbox
-	if sbCfg.Rye.StrictRPS == 0 {
-		sbCfg.Rye.StrictRPS = rye.Unlimited
-	}
-	if sbCfg.Rye.DefaultRPS == 0 {
-		sbCfg.Rye.DefaultRPS = rye.Unlimited
-	}
-	strict, def := sbCfg.Rye.RateLimits()
-	e.RyeLimits = fmt.Sprintf("Rye sandbox rate limits: strict %s, default %s (real Rye: 1/s, 100/s)", rate(strict), rate(def))
-	log := sbCfg.Rye.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	log.Info("embedded: " + e.RyeLimits)
+	// them (ryefake.RealStrictRPS, say) keeps them. Said in the log and in Env.SandboxLimits.
+	sbCfg, limits := cfg.Sandbox.LiftLimits()
+	e.SandboxLimits = limits
+	sbCfg.Logger().Info("embedded: " + limits)
 	sb, err := sandbox.New(sbCfg)
 	if err != nil {
 		return nil, err
@@ -113,32 +99,27 @@ func Start(cfg Config) (_ *Env, err error) {
 	return e, nil
 }
 
-func rate(rps float64) string {
-	if rps < 0 {
-		return "unlimited"
-	}
-	return fmt.Sprintf("%g/s", rps)
-}
-
-// Providers returns clients of the sandbox's providers, keyed by provider name.
+// Providers returns a client of every simulator the sandbox serves, keyed by provider name,
+// built by the provider's descriptor. cfg is the sandbox configuration Start was given: its
+// Providers are the descriptors (default providers.All()).
 func (e *Env) Providers(cfg sandbox.Config) (map[string]provider.Provider, error) {
-	key := cfg.Rye.APIKey
-	if key == "" {
-		key = rye.DefaultAPIKey
+	descs := cfg.Providers
+	if descs == nil {
+		descs = providers.All()
 	}
-	r, err := ryeclient.New(ryeclient.Config{BaseURL: e.SandboxURL + sandbox.RyePrefix, APIKey: key})
-	if err != nil {
-		return nil, errors.Join(errors.New("creating the rye client"), err)
+	ps := map[string]provider.Provider{}
+	for _, m := range e.Sandbox.Mounts() {
+		d, ok := provider.Find(descs, m.Provider)
+		if !ok {
+			return nil, fmt.Errorf("no descriptor of provider %q, which the sandbox serves", m.Provider)
+		}
+		p, err := d.New(provider.Settings{BaseURL: e.SandboxURL + m.Prefix, APIKey: m.APIKey})
+		if err != nil {
+			return nil, fmt.Errorf("creating the %s client: %w", d.Name, err)
+		}
+		ps[d.Name] = p
 	}
-	drKey := cfg.DigitalRiver.APIKey
-	if drKey == "" {
-		drKey = sandbox.DigitalRiverAPIKey
-	}
-	dr, err := drclient.New(drclient.Config{BaseURL: e.SandboxURL + sandbox.DigitalRiverPrefix, APIKey: drKey})
-	if err != nil {
-		return nil, errors.Join(errors.New("creating the digital river client"), err)
-	}
-	return map[string]provider.Provider{r.Name(): r, dr.Name(): dr}, nil
+	return ps, nil
 }
 
 // Close stops everything Start started, in reverse order. It is idempotent.

@@ -141,8 +141,9 @@ func TestNoStuckClocksWhileWaiting(t *testing.T) {
 		switch {
 		case e < time.Second:
 			return one(provider.OrderPlacement{Merchant: "amazon", OrderID: "ord-1"}), nil
-		case e < 20*time.Second: // no events at all, only the status
-			return one(provider.OrderPlacement{Merchant: "amazon", OrderID: "ord-1", Status: provider.StatusActionRequired}), nil
+		case e < 20*time.Second: // no events at all, only the status: the adapter lists the challenge it implies, without a URL
+			return one(provider.OrderPlacement{Merchant: "amazon", OrderID: "ord-1", Status: "ACTION_REQUIRED",
+				RequiredActions: []provider.RequiredAction{{Kind: "CompletePaymentChallenge", Action: provider.ActionCompletePaymentChallenge}}}), nil
 		case e < 45*time.Second: // unreadable for longer than twice StuckAfter
 			return provider.Placement{}, &provider.Error{Class: provider.ClassRetryable, Op: "checkoutByCartID", Code: "UPSTREAM", HTTPStatus: 502}
 		case e < 50*time.Second:

@@ -29,8 +29,8 @@ import (
 	drclient "github.com/orderflow/orderflow/provider/digitalriver"
 	ryeclient "github.com/orderflow/orderflow/provider/rye"
 	"github.com/orderflow/orderflow/sandbox"
-	"github.com/orderflow/orderflow/sandbox/digitalriver"
-	"github.com/orderflow/orderflow/sandbox/rye"
+	"github.com/orderflow/orderflow/sandbox/drfake"
+	"github.com/orderflow/orderflow/sandbox/ryefake"
 	"github.com/orderflow/orderflow/schemas"
 	"github.com/orderflow/orderflow/topology"
 )
@@ -210,14 +210,14 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	// Rye's real rate limits (the sandbox's default, 1 createCart/submitCart per second) would
 	// make each crash point wait out 429s: off here, as in the embedded stack.
-	sb, err := sandbox.New(sandbox.Config{Rye: rye.Config{PlacementStep: 2 * time.Millisecond, StrictRPS: rye.Unlimited, DefaultRPS: rye.Unlimited},
-		DigitalRiver: digitalriver.Config{PlacementStep: 2 * time.Millisecond}})
+	sb, err := sandbox.New(sandbox.Config{Rye: ryefake.Config{PlacementStep: 2 * time.Millisecond, StrictRPS: ryefake.Unlimited, DefaultRPS: ryefake.Unlimited},
+		DigitalRiver: drfake.Config{PlacementStep: 2 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(sb)
 	t.Cleanup(func() { srv.Close(); sb.Close() })
-	r, err := ryeclient.New(ryeclient.Config{BaseURL: srv.URL + sandbox.RyePrefix, APIKey: rye.DefaultAPIKey})
+	r, err := ryeclient.New(ryeclient.Config{BaseURL: srv.URL + sandbox.RyePrefix, APIKey: ryefake.DefaultAPIKey})
 	if err != nil {
 		t.Fatal(err)
 	}

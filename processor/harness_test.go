@@ -20,6 +20,7 @@ import (
 	"github.com/orderflow/orderflow/idempotency"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
+	"github.com/orderflow/orderflow/provider/rye"
 	"github.com/orderflow/orderflow/schemas"
 	"github.com/orderflow/orderflow/topology"
 )
@@ -245,13 +246,20 @@ func placedEvents() []provider.Event {
 	return append(started(), provider.Event{Type: provider.EventSubmissionSucceeded, ID: "e2"}, provider.Event{Type: provider.EventPlaced, ID: "e3"})
 }
 
+// failedEvents is an OrderFailed as the Rye adapter reports it: a not-retryable failure
+// carries the adapter's action for its reason code.
 func failedEvents(code string, retryable bool) []provider.Event {
-	return append(started(), provider.Event{Type: provider.EventFailed, ID: "e2", ReasonCode: code, Reason: "failed: " + code, Retryable: provider.Bool(retryable)})
+	ev := provider.Event{Type: provider.EventFailed, ID: "e2", ReasonCode: code, Reason: "failed: " + code, Retryable: provider.Bool(retryable)}
+	if !retryable {
+		ev.Action = rye.PlacementAction(code)
+	}
+	return append(started(), ev)
 }
 
+// challenge is an order waiting for a 3-D Secure challenge, as the Rye adapter reports it.
 func challenge(merchant, orderID, url string) provider.OrderPlacement {
-	return provider.OrderPlacement{Merchant: merchant, OrderID: orderID, Status: provider.StatusActionRequired, Events: started(),
-		RequiredActions: []provider.RequiredAction{{Kind: "CompletePaymentChallenge", RedirectURL: url}}}
+	return provider.OrderPlacement{Merchant: merchant, OrderID: orderID, Status: "ACTION_REQUIRED", Events: started(),
+		RequiredActions: []provider.RequiredAction{{Kind: "CompletePaymentChallenge", RedirectURL: url, Action: provider.ActionCompletePaymentChallenge}}}
 }
 
 func one(o provider.OrderPlacement) provider.Placement {

@@ -8,6 +8,16 @@ import (
 	"github.com/orderflow/orderflow/schemas"
 )
 
+func withAttempt(f schemas.OrderFailure, n int) schemas.OrderFailure {
+	f.Attempt, f.Request.Attempt = n, n
+	return f
+}
+
+func withDeadline(f schemas.OrderFailure, at time.Time) schemas.OrderFailure {
+	f.Request.Deadline = at
+	return f
+}
+
 func TestDefaultPolicy(t *testing.T) {
 	p := DefaultPolicy()
 	if err := p.Validate(); err != nil {
@@ -40,6 +50,24 @@ func TestDefaultPolicy(t *testing.T) {
 			Decision{DoDeadLetter, "retryability-unknown-investigate", string(provider.ActionInvestigate)}},
 		{"unknown class", failure(PhasePlacement, "something-new", "X", ""), 0,
 			Decision{DoDeadLetter, "default-investigate", string(provider.ActionInvestigate)}},
+		{"rate limited, never counted as a retry of its own", failure(PhaseSubmission, provider.ClassRateLimited.String(), "RATE_LIMITED", ""), 0,
+			Decision{DoRetry, "rate-limited-retry", string(provider.ActionInvestigate)}},
+		{"createCart retryable", failure(PhaseCart, provider.ClassRetryable.String(), "UPSTREAM", ""), 0,
+			Decision{DoRetry, "cart-retryable-retry", string(provider.ActionInvestigate)}},
+		{"cart expired", failure(PhaseSubmission, provider.ClassNotRetryable.String(), "CART_EXPIRED_ERROR", string(provider.ActionNewCart)), 0,
+			Decision{DoReplace, "cart-expired-replace", string(provider.ActionNewCart)}},
+		{"cart expired, attempts exhausted", withAttempt(failure(PhaseSubmission, provider.ClassNotRetryable.String(), "CART_EXPIRED_ERROR", string(provider.ActionNewCart)), 3), 0,
+			Decision{DoDeadLetter, "cart-expired-replace/max-attempts", ActionAttemptsExhausted}},
+		{"placement retryable, past the deadline", withDeadline(failure(PhasePlacement, provider.ClassRetryable.String(), "OUT_OF_STOCK", ""), now.Add(-time.Minute)), 0,
+			Decision{DoDeadLetter, "placement-retryable-replace/deadline", ActionDeadlinePassed}},
+		{"Digital River 409: a new checkout", failure(PhaseSubmission, provider.ClassNotRetryable.String(), "conflict", string(provider.ActionNewCheckout)), 0,
+			Decision{DoDeadLetter, "not-retryable-dead-letter", string(provider.ActionNewCheckout)}},
+		{"Digital River other 4xx: fix the checkout", failure(PhaseSubmission, provider.ClassNotRetryable.String(), "invalid_parameter", string(provider.ActionFixCheckout)), 0,
+			Decision{DoDeadLetter, "not-retryable-dead-letter", string(provider.ActionFixCheckout)}},
+		{"not retryable, no action given", failure(PhasePlacement, provider.ClassNotRetryable.String(), "blocked", ""), 0,
+			Decision{DoDeadLetter, "not-retryable-dead-letter", string(provider.ActionInvestigate)}},
+		{"a dead letter is never held back by the deadline", withDeadline(failure(PhasePlacement, provider.ClassNotRetryable.String(), "PAYMENT_FAILED", string(provider.ActionNewPaymentMethod)), now.Add(-time.Minute)), 0,
+			Decision{DoDeadLetter, "not-retryable-dead-letter", string(provider.ActionNewPaymentMethod)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := p.Decide(tc.f, tc.retries, now); got != tc.want {

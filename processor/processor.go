@@ -60,7 +60,7 @@ const (
 	PhasePlacement  = "placement"
 )
 
-// ClassStuck is the failure class of a merchant order stuck after OrderSubmissionStarted.
+// ClassStuck is the failure class of a merchant order stuck after its submission started.
 const ClassStuck = "stuck"
 
 // ClassActionTimeout is the failure class of a merchant order whose customer did not complete
@@ -88,7 +88,7 @@ type Config struct {
 	// NeverStartedAfter: no placement events this long after submission means the cart never
 	// reached placement; it is resubmitted. Default 5m (the Rye seed).
 	NeverStartedAfter time.Duration
-	// StuckAfter: only OrderSubmissionStarted this long after submission means stuck; it
+	// StuckAfter: only provider.EventSubmissionStarted this long after submission means stuck; it
 	// needs a person and is never replaced. Default 10m (the Rye seed).
 	StuckAfter time.Duration
 	// ActionTimeout is how long a merchant order may wait for the customer to complete a

@@ -124,7 +124,7 @@ func (t *Tracker) handle(ctx context.Context, _ *kgo.Record, tr schemas.Tracking
 		if expired == waiting && open == waiting+stuck {
 			var why error
 			if stuck > 0 {
-				why = errors.New("stuck after OrderSubmissionStarted")
+				why = errors.New("stuck after submission started")
 			}
 			return t.finish(ctx, tr, pl, why)
 		}
@@ -135,7 +135,7 @@ func (t *Tracker) handle(ctx context.Context, _ *kgo.Record, tr schemas.Tracking
 		}
 		return t.resubmit(ctx, tr, prov)
 	case stuck > 0:
-		return t.finish(ctx, tr, pl, errors.New("stuck after OrderSubmissionStarted"))
+		return t.finish(ctx, tr, pl, errors.New("stuck after submission started"))
 	}
 	tr.Polls++
 	var sts []schemas.OrderStatus
@@ -157,7 +157,8 @@ func (t *Tracker) handle(ctx context.Context, _ *kgo.Record, tr schemas.Tracking
 // redirect URL changes (a new challenge).
 func (t *Tracker) awaitAction(tr *schemas.Tracking, orders []provider.OrderPlacement, i int, now time.Time) (schemas.ActionWait, []schemas.OrderStatus) {
 	mo := orders[i]
-	kind, url := requiredAction(mo)
+	ra, _ := mo.RequiredAction()
+	kind, url := ra.Kind, ra.RedirectURL
 	j := waitIndex(tr.ActionWaits, mo)
 	if j < 0 {
 		tr.ActionWaits = append(tr.ActionWaits, schemas.ActionWait{Merchant: mo.Merchant, MerchantOrderID: mo.OrderID, Since: now})
@@ -196,28 +197,13 @@ func waitIndex(waits []schemas.ActionWait, mo provider.OrderPlacement) int {
 	return -1
 }
 
-// requiredAction is the kind and redirect URL of what mo's customer must do: the first
-// listed action with a URL, else the first listed, else a payment challenge (status
-// ACTION_REQUIRED with no action listed yet: Rye's only kind).
-func requiredAction(mo provider.OrderPlacement) (kind, url string) {
-	for _, a := range mo.RequiredActions {
-		if a.RedirectURL != "" {
-			return a.Kind, a.RedirectURL
-		}
+// timeoutAction is the dead-letter action of a required action the customer did not complete
+// in time: the adapter's Action, else investigate.
+func timeoutAction(a provider.RequiredAction) provider.Action {
+	if a.Action == provider.ActionNone {
+		return provider.ActionInvestigate
 	}
-	if len(mo.RequiredActions) > 0 && mo.RequiredActions[0].Kind != "" {
-		return mo.RequiredActions[0].Kind, ""
-	}
-	return "CompletePaymentChallenge", ""
-}
-
-// actionFor is the dead-letter action of a required action the customer did not complete.
-func actionFor(kind string) provider.Action {
-	switch kind {
-	case "CompletePaymentChallenge", "":
-		return provider.ActionCompletePaymentChallenge
-	}
-	return provider.ActionInvestigate
+	return a.Action
 }
 
 // stuckClockStart is when mo's stuck clock started: the submission, or the last poll that
@@ -449,13 +435,13 @@ func (t *Tracker) finish(ctx context.Context, tr schemas.Tracking, pl provider.P
 			// Past its deadline (the tracker ends an attempt with a waiting merchant order
 			// only then). Never replaced: the customer may still complete the challenge.
 			failed++
-			kind, _ := requiredAction(mo)
-			msg := fmt.Sprintf("the customer did not complete %s within %v", kind, t.cfg.ActionTimeout)
+			ra, _ := mo.RequiredAction()
+			msg := fmt.Sprintf("the customer did not complete %s within %v", ra.Kind, t.cfg.ActionTimeout)
 			st := t.cfg.status(req, StateFailed, tr.CartID, mo.Merchant, mo.OrderID)
 			st.Code, st.Message = ClassActionTimeout, msg
 			o.Status = append(o.Status, st)
 			f := t.placementFailure(tr, mo, items, provider.Event{Reason: msg, ReasonCode: ClassActionTimeout})
-			f.Class, f.Action = ClassActionTimeout, string(actionFor(kind))
+			f.Class, f.Action = ClassActionTimeout, string(timeoutAction(ra))
 			o.Failures = append(o.Failures, f)
 		default:
 			attention++
@@ -545,10 +531,14 @@ func (t *Tracker) placementFailure(tr schemas.Tracking, mo provider.OrderPlaceme
 	req := tr.Request
 	class := provider.ClassUnknownRetryability
 	action := provider.ActionInvestigate
-	if ev.Retryable != nil {
-		class, action = provider.ClassNotRetryable, placementAction(ev.ReasonCode)
-		if *ev.Retryable {
-			class, action = provider.ClassRetryable, provider.ActionNone
+	switch {
+	case ev.Retryable == nil: // the provider did not say: a person must look
+	case *ev.Retryable:
+		class, action = provider.ClassRetryable, provider.ActionNone
+	default:
+		class, action = provider.ClassNotRetryable, ev.Action // the adapter's mapping of its reason code
+		if action == provider.ActionNone {
+			action = provider.ActionInvestigate
 		}
 	}
 	return schemas.OrderFailure{
@@ -557,19 +547,4 @@ func (t *Tracker) placementFailure(tr schemas.Tracking, mo provider.OrderPlaceme
 		Retryable: ev.Retryable, CartID: tr.CartID, Merchant: mo.Merchant, MerchantOrderID: mo.OrderID,
 		Action: string(action), FailedItems: items, Request: req, At: t.cfg.Now().UTC(),
 	}
-}
-
-// placementAction maps an OrderFailed reason code to what a person must do.
-func placementAction(code string) provider.Action {
-	switch code {
-	case "INSUFFICIENT_FUNDS", "PAYMENT_DECLINED", "PAYMENT_FAILED":
-		return provider.ActionNewPaymentMethod
-	case "SHIPPING_ADDRESS_UNAVAILABLE":
-		return provider.ActionNewAddress
-	case "INVALID_REQUEST":
-		return provider.ActionFixInput
-	case "MERCHANT_CONFIGURATION", "DENIED_BY_MARKETPLACE":
-		return provider.ActionContactProvider
-	}
-	return provider.ActionInvestigate
 }

@@ -20,7 +20,7 @@ import (
 // by Status, never by calling Submit again. The one exception is ErrNotCalled, which a
 // decorator returns when its own infrastructure stopped the call before it was made.
 type Provider interface {
-	// Name is the provider's stable identifier ("rye", "digitalriver").
+	// Name is the provider's stable identifier, its Descriptor's Name.
 	Name() string
 	// CreateCart creates a new cart (Rye createCart) or checkout (Digital River POST /checkouts)
 	// holding req's items for req's buyer. Nothing is charged.
@@ -118,57 +118,67 @@ type Placement struct {
 	Orders []OrderPlacement
 }
 
-// OrderPlacement is one merchant order and the events seen so far, oldest first.
+// OrderPlacement is one merchant order and the events seen so far, oldest first. The adapter
+// speaks the port's vocabulary: event types are the Event* constants, failures carry their
+// Retryable flag and Action, required actions their Action. Phase derives the tracker's
+// decision from that alone; no provider word is interpreted outside its adapter.
 type OrderPlacement struct {
 	Merchant string
 	OrderID  string
-	// Status is the provider's word for the order (Rye OrderStatus); "" = not reported.
+	// Status is the provider's word for the order (Rye OrderStatus, a Digital River state), for
+	// people to read; "" = not reported. Nothing branches on it.
 	Status string
 	// Items are the order's lines as the provider reports them (ProductID exactly as sent to
 	// CreateCart), when it does; nil = not reported.
 	Items  []Item
 	Events []Event
 	// RequiredActions are what the customer must do before placement can go on (Rye
-	// Order.requiredActions, e.g. a 3-D Secure challenge).
+	// Order.requiredActions, e.g. a 3-D Secure challenge). An adapter whose provider says an
+	// order waits for the customer without naming the action yet lists the action it means.
 	RequiredActions []RequiredAction
 }
 
 // RequiredAction is one thing the customer must do for an order to proceed.
 type RequiredAction struct {
-	// Kind is the provider's name for it (Rye: "CompletePaymentChallenge").
+	// Kind is the provider's name for it (Rye: "CompletePaymentChallenge"), for messages.
 	Kind string
-	// RedirectURL is where the customer completes it.
+	// RedirectURL is where the customer completes it; "" = not given yet.
 	RedirectURL string
+	// Action is what a dead letter asks for when the customer does not complete it in time
+	// (ActionCompletePaymentChallenge for a 3-D Secure challenge); "" = ActionInvestigate.
+	Action Action
 }
 
-// StatusActionRequired is the order status (Rye OrderStatus ACTION_REQUIRED) of an order
-// waiting for the customer.
-const StatusActionRequired = "ACTION_REQUIRED"
-
-// Event types, as Rye names them (__typename). Digital River states are mapped onto them.
+// Event types: the port's neutral names for placement events. Each adapter maps its
+// provider's events onto them (Rye's OrderEvent __typenames in provider/rye, Digital River's
+// order states in provider/digitalriver) and leaves out events it does not know.
 const (
-	EventSubmissionStarted   = "OrderSubmissionStartedOrderEvent"
-	EventSubmissionSucceeded = "OrderSubmissionSucceededOrderEvent"
-	EventPlaced              = "OrderPlacedOrderEvent"
-	EventFailed              = "OrderFailedOrderEvent"
-	EventPaymentSucceeded    = "PaymentSucceededOrderEvent"
-	EventPaymentFailed       = "PaymentFailedOrderEvent"
-	EventPaymentRefunded     = "PaymentRefundedOrderEvent"
-	EventTrackingObtained    = "TrackingObtainedOrderEvent"
-	EventCancelStarted       = "OrderCancelStartedOrderEvent"
-	EventCancelSucceeded     = "OrderCancelSucceededOrderEvent"
-	EventCancelFailed        = "OrderCancelFailedOrderEvent"
-	EventRefundCreated       = "RefundCreatedOrderEvent"
+	EventSubmissionStarted   = "submission-started"
+	EventSubmissionSucceeded = "submission-succeeded"
+	EventPlaced              = "placed"
+	EventFailed              = "failed"
+	EventPaymentSucceeded    = "payment-succeeded"
+	EventPaymentFailed       = "payment-failed"
+	EventPaymentRefunded     = "payment-refunded"
+	EventTrackingObtained    = "tracking-obtained"
+	EventCancelStarted       = "cancel-started"
+	EventCancelSucceeded     = "cancel-succeeded"
+	EventCancelFailed        = "cancel-failed"
+	EventRefundCreated       = "refund-created"
 )
 
 // Event is one placement event of a merchant order.
 type Event struct {
-	Type       string
-	ID         string
-	At         time.Time
+	Type string // one of the Event* constants
+	ID   string
+	At   time.Time
+	// Reason and ReasonCode are the provider's explanation of a failure, as sent.
 	Reason     string
 	ReasonCode string
 	Retryable  *bool // only on EventFailed; nil means the provider did not say
+	// Action is, on an EventFailed that is not retryable, what must change before the order
+	// can succeed: the adapter's mapping of ReasonCode. "" = not known (ActionInvestigate).
+	Action Action
 }
 
 // Phase is the state of one merchant order's placement, derived from its events.
@@ -176,7 +186,7 @@ type Phase int
 
 const (
 	PhaseNotStarted Phase = iota // no events yet
-	PhaseStarted                 // only OrderSubmissionStarted
+	PhaseStarted                 // only EventSubmissionStarted
 	PhaseInProgress              // further along, not terminal
 	PhasePlaced
 	PhaseFailed
@@ -203,8 +213,8 @@ func (p Phase) String() string {
 }
 
 // Phase derives the placement phase from the events: a failure or placement anywhere decides;
-// then a required action (status ACTION_REQUIRED or a listed action) waits for the customer;
-// otherwise the number of events tells not-started, started (only SubmissionStarted) or in progress.
+// then a required action waits for the customer; otherwise the number of events tells
+// not-started, started (only EventSubmissionStarted) or in progress.
 func (o OrderPlacement) Phase() Phase {
 	started := false
 	for _, e := range o.Events {
@@ -218,7 +228,7 @@ func (o OrderPlacement) Phase() Phase {
 		}
 	}
 	switch {
-	case o.Status == StatusActionRequired || len(o.RequiredActions) > 0:
+	case len(o.RequiredActions) > 0:
 		return PhaseActionRequired
 	case len(o.Events) == 0:
 		return PhaseNotStarted
@@ -228,7 +238,7 @@ func (o OrderPlacement) Phase() Phase {
 	return PhaseInProgress
 }
 
-// Failure returns the OrderFailed event, if any.
+// Failure returns the EventFailed event, if any.
 func (o OrderPlacement) Failure() (Event, bool) {
 	for _, e := range o.Events {
 		if e.Type == EventFailed {
@@ -236,6 +246,20 @@ func (o OrderPlacement) Failure() (Event, bool) {
 		}
 	}
 	return Event{}, false
+}
+
+// RequiredAction returns what the customer must do: the first listed action with a redirect
+// URL, else the first listed; false when none is listed.
+func (o OrderPlacement) RequiredAction() (RequiredAction, bool) {
+	for _, a := range o.RequiredActions {
+		if a.RedirectURL != "" {
+			return a, true
+		}
+	}
+	if len(o.RequiredActions) > 0 {
+		return o.RequiredActions[0], true
+	}
+	return RequiredAction{}, false
 }
 
 // Class says what a caller may do after an error.

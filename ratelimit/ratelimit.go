@@ -20,21 +20,12 @@ import (
 	"github.com/orderflow/orderflow/provider"
 )
 
-// Limits are the per-second rates of one provider's tiers. Zero means unlimited.
-type Limits struct {
-	// Submit covers the calls that create or submit carts (Rye's strict tier: createCart, submitCart).
-	Submit float64
-	// Other covers everything else (Rye's default tier: checkoutByCartID).
-	Other float64
-}
+// Limits are the per-second rates of one provider's tiers. Zero means unlimited. Each
+// provider's documented limits are its descriptor's DefaultLimits (provider.Descriptor).
+type Limits = provider.Limits
 
-// Known provider limits, from their documentation.
-var (
-	RyeLimits          = Limits{Submit: 1, Other: 100} // strict 1 req/s; default 100 req/s
-	DigitalRiverTest   = Limits{Submit: 25, Other: 25} // 25 req/s test keys
-	DigitalRiverLive   = Limits{Submit: 250, Other: 250}
-	DefaultMaxWaitTime = 30 * time.Second
-)
+// DefaultMaxWaitTime is kept for callers of earlier releases; the limiter does not read it.
+var DefaultMaxWaitTime = 30 * time.Second
 
 // Limiter is a Redis-held limiter shared by every process using the same Redis and prefix.
 type Limiter struct {

@@ -11,12 +11,12 @@ import (
 
 	"github.com/orderflow/orderflow/sandbox"
 	"github.com/orderflow/orderflow/sandbox/ledger"
-	"github.com/orderflow/orderflow/sandbox/rye"
+	"github.com/orderflow/orderflow/sandbox/ryefake"
 )
 
 func TestSandboxRoutes(t *testing.T) {
 	// Unlimited strict tier: the test creates and submits within a second (real Rye: 1/s).
-	sb, err := sandbox.New(sandbox.Config{Rye: rye.Config{APIKey: "k", PlacementStep: 5 * time.Millisecond, StrictRPS: rye.Unlimited}})
+	sb, err := sandbox.New(sandbox.Config{Rye: ryefake.Config{APIKey: "k", PlacementStep: 5 * time.Millisecond, StrictRPS: ryefake.Unlimited}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,10 +39,10 @@ func TestSandboxRoutes(t *testing.T) {
 	post := func(query string) map[string]any {
 		t.Helper()
 		b, _ := json.Marshal(map[string]any{"query": query})
-		req, _ := http.NewRequest(http.MethodPost, url+sandbox.RyePrefix+rye.QueryPath, bytes.NewReader(b))
+		req, _ := http.NewRequest(http.MethodPost, url+sandbox.RyePrefix+ryefake.QueryPath, bytes.NewReader(b))
 		req.Header.Set("Authorization", "Basic k")
-		req.Header.Set(rye.HeaderShopperIP, "203.0.113.1")
-		req.Header.Set(rye.HeaderOrderRef, "order-1/1")
+		req.Header.Set(ryefake.HeaderShopperIP, "203.0.113.1")
+		req.Header.Set(ryefake.HeaderOrderRef, "order-1/1")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -91,7 +91,7 @@ func TestSandboxNotFound(t *testing.T) {
 }
 
 func TestSandboxConfigValidate(t *testing.T) {
-	if _, err := sandbox.New(sandbox.Config{Rye: rye.Config{FaultRate: 2}}); err == nil {
+	if _, err := sandbox.New(sandbox.Config{Rye: ryefake.Config{FaultRate: 2}}); err == nil {
 		t.Fatal("invalid rye config accepted")
 	}
 }

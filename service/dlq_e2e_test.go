@@ -18,6 +18,7 @@ import (
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
 	drclient "github.com/orderflow/orderflow/provider/digitalriver"
+	"github.com/orderflow/orderflow/provider/providers"
 	"github.com/orderflow/orderflow/sandbox/ledger"
 	"github.com/orderflow/orderflow/schemas"
 )
@@ -36,6 +37,9 @@ func (s *dlqStack) tool(t *testing.T, cfg dlq.Config) *dlq.Tool {
 	}
 	if cfg.Sender == nil {
 		cfg.Sender = s.svc.Producer()
+	}
+	if cfg.Descriptors == nil {
+		cfg.Descriptors = providers.All()
 	}
 	cfg.Store, cfg.Topology, cfg.Operator = s.store, s.topo, "e2e"
 	if cfg.Rate == 0 {

@@ -26,8 +26,8 @@ import (
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/ratelimit"
 	"github.com/orderflow/orderflow/sandbox"
-	"github.com/orderflow/orderflow/sandbox/digitalriver"
-	"github.com/orderflow/orderflow/sandbox/rye"
+	"github.com/orderflow/orderflow/sandbox/drfake"
+	"github.com/orderflow/orderflow/sandbox/ryefake"
 	"github.com/orderflow/orderflow/schemas"
 	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/topology"
@@ -50,8 +50,8 @@ func startBench(t *testing.T, limits processor.Limits) *bench {
 	cfg := embedded.Config{
 		RegistryURL: os.Getenv("ORDERFLOW_TEST_REGISTRY"),
 		RedisURL:    os.Getenv("ORDERFLOW_TEST_REDIS"),
-		Sandbox: sandbox.Config{Rye: rye.Config{PlacementStep: 50 * time.Millisecond},
-			DigitalRiver: digitalriver.Config{PlacementStep: 20 * time.Millisecond}},
+		Sandbox: sandbox.Config{Rye: ryefake.Config{PlacementStep: 50 * time.Millisecond},
+			DigitalRiver: drfake.Config{PlacementStep: 20 * time.Millisecond}},
 	}
 	if b := os.Getenv("ORDERFLOW_TEST_BROKERS"); b != "" {
 		cfg.Brokers = strings.Split(b, ",")

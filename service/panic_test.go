@@ -22,7 +22,7 @@ import (
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/ratelimit"
 	"github.com/orderflow/orderflow/sandbox"
-	"github.com/orderflow/orderflow/sandbox/rye"
+	"github.com/orderflow/orderflow/sandbox/ryefake"
 	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/topology"
 )
@@ -68,7 +68,7 @@ func TestHandlerPanicDeadLetters(t *testing.T) {
 	cfg := embedded.Config{
 		RegistryURL: os.Getenv("ORDERFLOW_TEST_REGISTRY"),
 		RedisURL:    os.Getenv("ORDERFLOW_TEST_REDIS"),
-		Sandbox:     sandbox.Config{Rye: rye.Config{PlacementStep: 50 * time.Millisecond}},
+		Sandbox:     sandbox.Config{Rye: ryefake.Config{PlacementStep: 50 * time.Millisecond}},
 	}
 	if b := os.Getenv("ORDERFLOW_TEST_BROKERS"); b != "" {
 		cfg.Brokers = strings.Split(b, ",")

@@ -27,6 +27,7 @@ import (
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
+	"github.com/orderflow/orderflow/provider/providers"
 	"github.com/orderflow/orderflow/ratelimit"
 	"github.com/orderflow/orderflow/topology"
 )
@@ -64,8 +65,8 @@ type Config struct {
 	// topology's prefix, so deployments apart in Kafka are apart in Redis too.
 	Redis idempotency.Config
 	// RateLimits per provider name, shared by every instance through Redis. A provider missing
-	// here gets its documented limits (ratelimit.RyeLimits, ratelimit.DigitalRiverTest);
-	// ratelimit.Limits{} means unlimited.
+	// here gets its descriptor's DefaultLimits (see Descriptors); ratelimit.Limits{} means
+	// unlimited.
 	RateLimits map[string]ratelimit.Limits
 	Logger     *slog.Logger
 	// Registerer gets every metric of the service (see metrics.go); nil registers nowhere.
@@ -77,6 +78,10 @@ type Config struct {
 	// process span per handled record (tracing.Tracing.Middleware). Nil: no spans, no hooks.
 	// Its Shutdown is the caller's, after Close.
 	Tracing *tracing.Tracing
+	// Descriptors describe the providers: every provider of Providers without a RateLimits
+	// entry must have one (Validate refuses it otherwise, rather than run it unlimited).
+	// Default providers.All().
+	Descriptors []provider.Descriptor
 }
 
 // Validate checks cfg and fills defaults.
@@ -93,6 +98,17 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Roles) == 0 {
 		c.Roles = AllRoles
+	}
+	if c.Descriptors == nil {
+		c.Descriptors = providers.All()
+	}
+	for name := range c.Providers {
+		if _, limited := c.RateLimits[name]; limited {
+			continue
+		}
+		if _, ok := provider.Find(c.Descriptors, name); !ok {
+			return fmt.Errorf("service: provider %q has no descriptor and no RateLimits entry: its limits are unknown", name)
+		}
 	}
 	for _, r := range c.Roles {
 		if !slices.Contains(AllRoles, r) {
@@ -199,7 +215,8 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	for name, p := range cfg.Providers {
 		lim, ok := cfg.RateLimits[name]
 		if !ok {
-			lim = defaultLimits[name]
+			d, _ := provider.Find(cfg.Descriptors, name) // Validate made sure there is one
+			lim = d.DefaultLimits
 		}
 		// Metrics inside the limiter: the latency is the provider's, a call it stopped is no call.
 		providers[name] = ratelimit.Provider(m.provider.Wrap(p), limiter, lim)
@@ -254,8 +271,6 @@ func pingRedis(ctx context.Context, rdb *redis.Client, opt *redis.Options) error
 	}
 	return err
 }
-
-var defaultLimits = map[string]ratelimit.Limits{"rye": ratelimit.RyeLimits, "digitalriver": ratelimit.DigitalRiverTest}
 
 // kafkaOpts are the options of the franz-go client named name (of consumer group group, or
 // ""): logs through slog, with a Registerer kprom metrics labelled client=name, with Tracing

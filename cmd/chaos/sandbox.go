@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/sandbox"
-	"github.com/orderflow/orderflow/sandbox/digitalriver"
-	"github.com/orderflow/orderflow/sandbox/rye"
+	"github.com/orderflow/orderflow/sandbox/drfake"
+	"github.com/orderflow/orderflow/sandbox/ryefake"
 )
 
 // chaosRyeRPS is the Rye sandbox's strict and default tier limit in chaos runs. The sandbox
@@ -31,9 +31,9 @@ func (r *runner) startSandbox(ctx context.Context) error {
 	switch o.sandbox {
 	case "inproc":
 		sb, err := sandbox.New(sandbox.Config{
-			Rye: rye.Config{PlacementStep: o.step, FaultRate: o.faultRate, TimeoutRate: o.timeoutRt,
-				Latency: rye.Latency{Max: o.latency}, Seed: o.seed, StrictRPS: chaosRyeRPS, DefaultRPS: chaosRyeRPS},
-			DigitalRiver: digitalriver.Config{PlacementStep: o.step, FaultRate: o.faultRate, TimeoutRate: o.timeoutRt,
+			Rye: ryefake.Config{PlacementStep: o.step, FaultRate: o.faultRate, TimeoutRate: o.timeoutRt,
+				Latency: ryefake.Latency{Max: o.latency}, Seed: o.seed, StrictRPS: chaosRyeRPS, DefaultRPS: chaosRyeRPS},
+			DigitalRiver: drfake.Config{PlacementStep: o.step, FaultRate: o.faultRate, TimeoutRate: o.timeoutRt,
 				LatencyMax: o.latency, Seed: o.seed},
 		})
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -48,7 +49,12 @@ func (c *runCmd) validate() error {
 			bad("--redis", "%s: %v (want redis://, rediss:// or unix://)", redactURL(c.Redis), err)
 		}
 	}
-	for _, u := range []struct{ flag, value string }{{"--registry", c.Registry}, {"--rye-url", c.RyeURL}, {"--dr-url", c.DRURL}} {
+	urls := []struct{ flag, value string }{{"--registry", c.Registry}}
+	for _, name := range slices.Sorted(maps.Keys(c.flags())) {
+		f := c.flags()[name]
+		urls = append(urls, struct{ flag, value string }{f.urlFlag, f.url})
+	}
+	for _, u := range urls {
 		if u.value == "" {
 			continue
 		}
@@ -81,12 +87,12 @@ func (c *runCmd) validate() error {
 			bad(d.flag, "%v: must not be negative (0 or unset: the default)", d.value)
 		}
 	}
-	for _, r := range []struct {
-		flag  string
-		value *float64
-	}{{"--rye-submit-rps", c.RyeStrictRPS}, {"--dr-rps", c.DRRPS}} {
-		if r.value != nil && *r.value < 0 {
-			bad(r.flag, "%g: must not be negative (0: unlimited)", *r.value)
+	for _, name := range slices.Sorted(maps.Keys(c.flags())) {
+		f := c.flags()[name]
+		for _, v := range []*float64{f.submitRPS, f.rps} {
+			if v != nil && *v < 0 {
+				bad(f.rpsFlag, "%g: must not be negative (0: unlimited)", *v)
+			}
 		}
 	}
 	if len(errs) > 0 {

@@ -19,9 +19,6 @@ import (
 	"github.com/orderflow/orderflow/dlq"
 	"github.com/orderflow/orderflow/idempotency"
 	"github.com/orderflow/orderflow/producer"
-	"github.com/orderflow/orderflow/provider"
-	drclient "github.com/orderflow/orderflow/provider/digitalriver"
-	ryeclient "github.com/orderflow/orderflow/provider/rye"
 	"github.com/orderflow/orderflow/schemas"
 	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/topology"
@@ -198,24 +195,13 @@ func (c *dlqCmd) tool(log *slog.Logger, topo topology.Topology, sender dlq.Sende
 		rdb.Close()
 		return nil, nil, err
 	}
-	providers := map[string]provider.Provider{}
-	if c.RyeURL != "" {
-		r, err := ryeclient.New(ryeclient.Config{BaseURL: c.RyeURL, APIKey: c.RyeKey})
-		if err != nil {
-			rdb.Close()
-			return nil, nil, err
-		}
-		providers[r.Name()] = r
-	}
-	if c.DRURL != "" {
-		d, err := drclient.New(drclient.Config{BaseURL: c.DRURL, APIKey: c.DRKey})
-		if err != nil {
-			rdb.Close()
-			return nil, nil, err
-		}
-		providers[d.Name()] = d
+	providers, err := realProviders(registered(), c.flags())
+	if err != nil {
+		rdb.Close()
+		return nil, nil, err
 	}
 	cfg.Store, cfg.Topology, cfg.Providers, cfg.Sender, cfg.Logger = store, topo, providers, sender, log
+	cfg.Descriptors = registered()
 	t, err := dlq.New(cfg)
 	if err != nil {
 		rdb.Close()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -26,11 +27,8 @@ import (
 	"github.com/orderflow/orderflow/internal/backoff"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/provider"
-	drclient "github.com/orderflow/orderflow/provider/digitalriver"
-	ryeclient "github.com/orderflow/orderflow/provider/rye"
 	"github.com/orderflow/orderflow/ratelimit"
 	"github.com/orderflow/orderflow/sandbox"
-	"github.com/orderflow/orderflow/sandbox/rye"
 	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/topology"
 )
@@ -76,7 +74,7 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	embeddedKafka := len(c.Brokers) == 0
-	sbCfg := sandbox.Config{Rye: rye.Config{PlacementStep: 100 * time.Millisecond}}
+	sbCfg := sandbox.Demo()
 	env, err := embedded.Start(embedded.Config{Brokers: c.Brokers, RegistryURL: c.Registry, RedisURL: c.Redis, Sandbox: sbCfg})
 	if err != nil {
 		return err
@@ -101,7 +99,10 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 		cfg.Topology.Partitions = 16
 		// The sandbox enforces no limits in the demo; keep the shared limiter in the path with
 		// room for the demo's rate.
-		cfg.RateLimits = map[string]ratelimit.Limits{"rye": {Submit: 500, Other: 2000}, "digitalriver": {Submit: 500, Other: 2000}}
+		cfg.RateLimits = map[string]ratelimit.Limits{}
+		for _, d := range registered() {
+			cfg.RateLimits[d.Name] = ratelimit.Limits{Submit: 500, Other: 2000}
+		}
 	}
 	c.override(&cfg)
 	// Stopped after the service is closed (deferred first): its last spans are flushed.
@@ -131,8 +132,8 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 
 	// URLs may carry credentials (redis://:password@host): the banner shows them redacted.
 	fmt.Printf("orderflow: kafka %s, registry %s, redis %s, sandbox %s\n", strings.Join(env.Brokers, ","), redactURL(env.RegistryURL), redactURL(env.RedisURL), redactURL(env.SandboxURL))
-	if env.RyeLimits != "" {
-		fmt.Printf("orderflow: %s\n", env.RyeLimits) // the embedded demo lifts Rye's real limits: say so
+	if env.SandboxLimits != "" {
+		fmt.Printf("orderflow: %s\n", env.SandboxLimits) // the embedded demo lifts the simulators' real limits: say so
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -246,19 +247,7 @@ func (c *runCmd) override(cfg *service.Config) {
 	if c.SessionTimeout > 0 {
 		cfg.ConsumerOpts = append(cfg.ConsumerOpts, kgo.SessionTimeout(c.SessionTimeout), kgo.HeartbeatInterval(c.SessionTimeout/5))
 	}
-	if c.RyeStrictRPS != nil || c.DRRPS != nil {
-		if cfg.RateLimits == nil {
-			cfg.RateLimits = map[string]ratelimit.Limits{"rye": ratelimit.RyeLimits, "digitalriver": ratelimit.DigitalRiverTest}
-		}
-		if c.RyeStrictRPS != nil {
-			l := cfg.RateLimits["rye"]
-			l.Submit = *c.RyeStrictRPS
-			cfg.RateLimits["rye"] = l
-		}
-		if c.DRRPS != nil {
-			cfg.RateLimits["digitalriver"] = ratelimit.Limits{Submit: *c.DRRPS, Other: *c.DRRPS}
-		}
-	}
+	cfg.RateLimits = overrideLimits(registered(), c.flags(), cfg.RateLimits)
 }
 
 func clampInt(v uint) int { return int(min(v, math.MaxInt)) }
@@ -275,20 +264,11 @@ func (c *runCmd) providers(env *embedded.Env, sbCfg sandbox.Config) (map[string]
 	if err != nil {
 		return nil, err
 	}
-	if c.RyeURL != "" {
-		r, err := ryeclient.New(ryeclient.Config{BaseURL: c.RyeURL, APIKey: c.RyeKey})
-		if err != nil {
-			return nil, err
-		}
-		ps[r.Name()] = r
+	given, err := realProviders(registered(), c.flags())
+	if err != nil {
+		return nil, err
 	}
-	if c.DRURL != "" {
-		d, err := drclient.New(drclient.Config{BaseURL: c.DRURL, APIKey: c.DRKey})
-		if err != nil {
-			return nil, err
-		}
-		ps[d.Name()] = d
-	}
+	maps.Copy(ps, given) // a real endpoint replaces the sandbox's
 	return ps, nil
 }
 

@@ -7,14 +7,14 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/sandbox"
-	"github.com/orderflow/orderflow/sandbox/digitalriver"
-	"github.com/orderflow/orderflow/sandbox/rye"
+	"github.com/orderflow/orderflow/sandbox/drfake"
+	"github.com/orderflow/orderflow/sandbox/ryefake"
 )
 
 type sandboxCmd struct {
 	Addr          string        `arg:"--addr,env:ORDERFLOW_SANDBOX_ADDR" default:"127.0.0.1:8090" help:"listen address"`
 	PlacementStep time.Duration `arg:"--placement-step" default:"1s" help:"accelerated placement clock tick"`
-	RyeKey        string        `arg:"--rye-key,env:ORDERFLOW_RYE_KEY" help:"Rye API key to accept (default rye.DefaultAPIKey)"`
+	RyeKey        string        `arg:"--rye-key,env:ORDERFLOW_RYE_KEY" help:"Rye API key to accept (default ryefake.DefaultAPIKey)"`
 	DRKey         string        `arg:"--dr-key,env:ORDERFLOW_DR_KEY" help:"Digital River key to accept"`
 	RyeStrictRPS  float64       `arg:"--rye-strict-rps" default:"1" help:"Rye strict tier (createCart, submitCart) requests/s per key, real 1; negative (--rye-strict-rps=-1): unlimited"`
 	RyeDefaultRPS float64       `arg:"--rye-default-rps" default:"100" help:"Rye default tier requests/s per key, real 100; negative (--rye-default-rps=-1): unlimited"`
@@ -31,11 +31,11 @@ type sandboxCmd struct {
 
 func (c *sandboxCmd) run(ctx context.Context, log *slog.Logger) error {
 	cfg := sandbox.Config{
-		Rye: rye.Config{APIKey: c.RyeKey, PlacementStep: c.PlacementStep, StrictRPS: c.RyeStrictRPS, DefaultRPS: c.RyeDefaultRPS,
+		Rye: ryefake.Config{APIKey: c.RyeKey, PlacementStep: c.PlacementStep, StrictRPS: c.RyeStrictRPS, DefaultRPS: c.RyeDefaultRPS,
 			ResetEpoch: c.RyeResetEpoch, RetryAfter: c.RyeRetryAfter,
-			FaultRate: c.FaultRate, TimeoutRate: c.TimeoutRate, Latency: rye.Latency{Min: c.LatencyMin, Max: c.LatencyMax},
+			FaultRate: c.FaultRate, TimeoutRate: c.TimeoutRate, Latency: ryefake.Latency{Min: c.LatencyMin, Max: c.LatencyMax},
 			Seed: c.Seed, Logger: log},
-		DigitalRiver: digitalriver.Config{APIKey: c.DRKey, PlacementStep: c.PlacementStep, RPS: c.DRRPS,
+		DigitalRiver: drfake.Config{APIKey: c.DRKey, PlacementStep: c.PlacementStep, RPS: c.DRRPS,
 			FaultRate: c.FaultRate, TimeoutRate: c.TimeoutRate, LatencyMin: c.LatencyMin, LatencyMax: c.LatencyMax,
 			Seed: c.Seed, ReusedCheckoutStatus: c.DRReused},
 	}

@@ -386,14 +386,11 @@ func (c *Client) ordersOf(ctx context.Context, checkoutID string) ([]order, erro
 }
 
 // CheckoutPatch is a change to a checkout for the fix-and-resubmit path (a non-409 4xx on POST
-// /orders). Nil and empty fields are left unchanged. It has no items on purpose: Digital River
-// only lets an update change a line item's subscription, ship from and metadata, anything else is
-// 400 ("Describing line items", section "Updating items"); changed items need a new checkout.
-type CheckoutPatch struct {
-	ShipTo *provider.Buyer // sent as shipTo
-	BillTo *provider.Buyer // sent as billTo
-	Email  string          // the checkout's email
-}
+// /orders): ShipTo is sent as shipTo, BillTo as billTo, Email as the checkout's email; nil and
+// empty fields are left unchanged. It has no items on purpose: Digital River only lets an update
+// change a line item's subscription, ship from and metadata, anything else is 400 ("Describing
+// line items", section "Updating items"); changed items need a new checkout.
+type CheckoutPatch = provider.CheckoutPatch
 
 // UpdateCheckout applies patch to checkout checkoutID (POST /checkouts/{id}). A refusal is decided
 // after the checkout's orders were looked up (see the package doc): an existing order is

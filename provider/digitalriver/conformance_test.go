@@ -11,7 +11,7 @@ import (
 	"github.com/orderflow/orderflow/provider/digitalriver"
 	"github.com/orderflow/orderflow/provider/providertest"
 	"github.com/orderflow/orderflow/sandbox"
-	drsandbox "github.com/orderflow/orderflow/sandbox/digitalriver"
+	"github.com/orderflow/orderflow/sandbox/drfake"
 	"github.com/orderflow/orderflow/sandbox/ledger"
 )
 
@@ -25,7 +25,7 @@ func TestConformance(t *testing.T) {
 	providertest.Run(t, providertest.Harness{
 		APIKey: conformanceKey,
 		New: func(t *testing.T, env providertest.Env) (provider.Provider, *ledger.Ledger) {
-			cfg := drsandbox.Config{APIKey: conformanceKey, PlacementStep: 5 * time.Millisecond}
+			cfg := drfake.Config{APIKey: conformanceKey, PlacementStep: 5 * time.Millisecond}
 			if env.RateLimited {
 				cfg.RPS, cfg.Burst = 1, 1
 			}

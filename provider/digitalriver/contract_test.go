@@ -15,7 +15,7 @@ import (
 
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/provider/digitalriver"
-	drsandbox "github.com/orderflow/orderflow/sandbox/digitalriver"
+	"github.com/orderflow/orderflow/sandbox/drfake"
 	"github.com/orderflow/orderflow/sandbox/ledger"
 )
 
@@ -32,7 +32,7 @@ type env struct {
 	url    string
 }
 
-func newEnv(t *testing.T, cfg drsandbox.Config) *env {
+func newEnv(t *testing.T, cfg drfake.Config) *env {
 	t.Helper()
 	if cfg.APIKey == "" {
 		cfg.APIKey = testKey
@@ -41,7 +41,7 @@ func newEnv(t *testing.T, cfg drsandbox.Config) *env {
 		cfg.PlacementStep = step
 	}
 	l := ledger.New()
-	h, err := drsandbox.NewHandler(cfg, l)
+	h, err := drfake.NewHandler(cfg, l)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func checkLedger(t *testing.T, l *ledger.Ledger, cartID, orderID string, req pro
 func TestContract(t *testing.T) {
 	tests := []struct {
 		name    string
-		cfg     drsandbox.Config
+		cfg     drfake.Config
 		source  string
 		skus    []string
 		run     func(t *testing.T, e *env, req provider.CartRequest)
@@ -396,7 +396,7 @@ func TestContract(t *testing.T) {
 		},
 		{
 			name: "review goes in_review then accepted", source: "src_ok_8", skus: []string{"SKU1", "review:SKU2"},
-			cfg: drsandbox.Config{PlacementStep: 50 * time.Millisecond}, // room to observe in_review
+			cfg: drfake.Config{PlacementStep: 50 * time.Millisecond}, // room to observe in_review
 			run: func(t *testing.T, e *env, req provider.CartRequest) {
 				cart := e.createCart(t, req)
 				sub := e.mustSubmit(t, cart.ID)
@@ -424,7 +424,7 @@ func TestContract(t *testing.T) {
 		},
 		{
 			name: "429 carries Retry-After", source: "src_ok_10", skus: []string{"SKU1"},
-			cfg: drsandbox.Config{RPS: 0.5, Burst: 1},
+			cfg: drfake.Config{RPS: 0.5, Burst: 1},
 			run: func(t *testing.T, e *env, req provider.CartRequest) {
 				if _, err := e.client.Status(context.Background(), "chk_any"); err != nil {
 					t.Fatalf("first request: %v", err)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/provider/digitalriver"
-	drsandbox "github.com/orderflow/orderflow/sandbox/digitalriver"
+	"github.com/orderflow/orderflow/sandbox/drfake"
 	"github.com/orderflow/orderflow/sandbox/ledger"
 )
 
@@ -17,7 +17,7 @@ import (
 // is never resubmitted.
 func Example() {
 	l := ledger.New()
-	h, _ := drsandbox.NewHandler(drsandbox.Config{APIKey: "sk_test"}, l)
+	h, _ := drfake.NewHandler(drfake.Config{APIKey: "sk_test"}, l)
 	srv := httptest.NewServer(http.StripPrefix("/dr", h))
 	defer srv.Close()
 	dr, _ := digitalriver.New(digitalriver.Config{BaseURL: srv.URL + "/dr", APIKey: "sk_test"})

@@ -15,8 +15,9 @@ var (
 	failedStates = map[string]bool{"failed": true, "blocked": true, "cancelled": true, "canceled": true}
 )
 
-// placementOf maps the orders of one checkout onto provider events. With no order there is one
-// OrderPlacement without events: the checkout has not been turned into an order (not started).
+// placementOf maps the orders of one checkout onto the port's placement vocabulary. With no
+// order there is one OrderPlacement without events: the checkout has not been turned into an
+// order (not started).
 func placementOf(checkoutID string, orders []order) provider.Placement {
 	p := provider.Placement{CartID: checkoutID}
 	if len(orders) == 0 {
@@ -31,8 +32,10 @@ func placementOf(checkoutID string, orders []order) provider.Placement {
 	return p
 }
 
-// eventsOf derives Rye-style events from an order state. Event ids are the order id plus a fixed
-// suffix, so the same state always yields the same ids (downstream dedupes on them).
+// eventsOf derives the port's events from an order state. A failure carries no Action: no
+// Digital River state says what to change, so the tracker asks a person to investigate. Event
+// ids are the order id plus a fixed suffix, so the same state always yields the same ids
+// (downstream dedupes on them).
 func eventsOf(o order) []provider.Event {
 	updated := o.UpdatedTime
 	if updated.IsZero() {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/provider/digitalriver"
-	drsandbox "github.com/orderflow/orderflow/sandbox/digitalriver"
+	"github.com/orderflow/orderflow/sandbox/drfake"
 )
 
 // hookTransport runs before, once, just before the first request matching method and path leaves.
@@ -37,9 +37,9 @@ func (h *hookTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // ClassAlreadySubmitted: never "new checkout", "fix the checkout" or "new payment method", so
 // nobody acts on it with a second charge.
 func TestReusedCheckoutIsNeverRelabelled(t *testing.T) {
-	for _, status := range drsandbox.ReusedCheckoutStatuses {
+	for _, status := range drfake.ReusedCheckoutStatuses {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
-			e := newEnv(t, drsandbox.Config{ReusedCheckoutStatus: status})
+			e := newEnv(t, drfake.Config{ReusedCheckoutStatus: status})
 			ctx := context.Background()
 			already := func(what string, err error) {
 				t.Helper()
@@ -292,7 +292,7 @@ func TestProductDetailsNeedTheirRequiredFields(t *testing.T) {
 
 // TestProductDetailsAgainstTheSandbox places an order of uncatalogued items and reads them back.
 func TestProductDetailsAgainstTheSandbox(t *testing.T) {
-	e := newEnv(t, drsandbox.Config{})
+	e := newEnv(t, drfake.Config{})
 	c, err := digitalriver.New(digitalriver.Config{BaseURL: e.url, APIKey: testKey, CountryOfOrigin: "DE"})
 	if err != nil {
 		t.Fatal(err)

@@ -259,31 +259,18 @@ func (c *Client) Status(ctx context.Context, cartID string) (provider.Placement,
 				op.Items = append(op.Items, provider.Item{Merchant: op.Merchant, ProductID: l.ID(), Quantity: l.Quantity})
 			}
 		}
-		for _, a := range o.RequiredActions {
-			op.RequiredActions = append(op.RequiredActions, provider.RequiredAction{Kind: a.Typename, RedirectURL: a.RedirectURL})
-		}
+		op.RequiredActions = requiredActions(string(o.Status), o.RequiredActions)
 		for _, e := range o.Events {
-			if !knownEvents[e.Typename] {
+			ev, ok := eventOf(e)
+			if !ok {
 				c.logOnce(ctx, "event:"+e.Typename, "ignoring an order event of a type this client does not know", "type", e.Typename, "cart_id", cartID)
 				continue
-			}
-			ev := provider.Event{Type: e.Typename, ID: e.ID, At: e.CreatedAt}
-			if e.Typename == provider.EventFailed {
-				ev.Reason, ev.ReasonCode, ev.Retryable = e.Reason, e.ReasonCode, e.Retryable
 			}
 			op.Events = append(op.Events, ev)
 		}
 		p.Orders = append(p.Orders, op)
 	}
 	return p, nil
-}
-
-// knownEvents are the OrderEvent implementations of ryeschema; anything else is ignored.
-var knownEvents = map[string]bool{
-	provider.EventSubmissionStarted: true, provider.EventSubmissionSucceeded: true, provider.EventPlaced: true,
-	provider.EventFailed: true, provider.EventPaymentSucceeded: true, provider.EventPaymentFailed: true,
-	provider.EventPaymentRefunded: true, provider.EventTrackingObtained: true, provider.EventCancelStarted: true,
-	provider.EventCancelSucceeded: true, provider.EventCancelFailed: true, provider.EventRefundCreated: true,
 }
 
 // storeName is a Store union member's store: "amazon" for AmazonStore, the shop's domain for

@@ -11,7 +11,7 @@ import (
 	"github.com/orderflow/orderflow/provider/rye"
 	"github.com/orderflow/orderflow/sandbox"
 	"github.com/orderflow/orderflow/sandbox/ledger"
-	ryesandbox "github.com/orderflow/orderflow/sandbox/rye"
+	"github.com/orderflow/orderflow/sandbox/ryefake"
 )
 
 // TestConformance runs the provider contract against the Rye client and sandbox.
@@ -19,9 +19,9 @@ func TestConformance(t *testing.T) {
 	providertest.Run(t, providertest.Harness{
 		APIKey: testKey,
 		New: func(t *testing.T, env providertest.Env) (provider.Provider, *ledger.Ledger) {
-			cfg := ryesandbox.Config{APIKey: testKey, PlacementStep: testStep, StrictRPS: ryesandbox.Unlimited, DefaultRPS: ryesandbox.Unlimited}
+			cfg := ryefake.Config{APIKey: testKey, PlacementStep: testStep, StrictRPS: ryefake.Unlimited, DefaultRPS: ryefake.Unlimited}
 			if env.RateLimited {
-				cfg.StrictRPS = ryesandbox.RealStrictRPS
+				cfg.StrictRPS = ryefake.RealStrictRPS
 			}
 			sb, err := sandbox.New(sandbox.Config{Rye: cfg})
 			if err != nil {

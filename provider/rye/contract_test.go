@@ -9,7 +9,7 @@ import (
 
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/sandbox/ledger"
-	ryesandbox "github.com/orderflow/orderflow/sandbox/rye"
+	"github.com/orderflow/orderflow/sandbox/ryefake"
 )
 
 var (
@@ -77,7 +77,7 @@ type ledgerWant struct {
 	refunded bool
 }
 
-// TestContract runs one row per scenario trigger of the sandbox (sandbox/rye/doc.go) through
+// TestContract runs one row per scenario trigger of the sandbox (sandbox/ryefake/doc.go) through
 // the client and asserts the classification, the placement and the ledger.
 func TestContract(t *testing.T) {
 	tests := []struct {
@@ -155,7 +155,7 @@ func TestContract(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, ryesandbox.Config{})
+			e := newEnv(t, ryefake.Config{})
 			req := cartReq("order-"+tt.name+"/1", tt.items...)
 			if tt.buyer != nil {
 				tt.buyer(&req.Buyer)

@@ -9,12 +9,12 @@ import (
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/provider/rye"
 	"github.com/orderflow/orderflow/sandbox"
-	ryesandbox "github.com/orderflow/orderflow/sandbox/rye"
+	"github.com/orderflow/orderflow/sandbox/ryefake"
 )
 
 // Example places an order at the Rye sandbox: create a cart, submit it, poll until placed.
 func Example() {
-	sb, _ := sandbox.New(sandbox.Config{Rye: ryesandbox.Config{APIKey: "key", PlacementStep: 5 * time.Millisecond, StrictRPS: ryesandbox.Unlimited, DefaultRPS: ryesandbox.Unlimited}})
+	sb, _ := sandbox.New(sandbox.Config{Rye: ryefake.Config{APIKey: "key", PlacementStep: 5 * time.Millisecond, StrictRPS: ryefake.Unlimited, DefaultRPS: ryefake.Unlimited}})
 	defer sb.Close()
 	srv := httptest.NewServer(sb)
 	defer srv.Close()

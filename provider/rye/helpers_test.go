@@ -11,7 +11,7 @@ import (
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/provider/rye"
 	"github.com/orderflow/orderflow/sandbox"
-	ryesandbox "github.com/orderflow/orderflow/sandbox/rye"
+	"github.com/orderflow/orderflow/sandbox/ryefake"
 )
 
 const (
@@ -27,7 +27,7 @@ type env struct {
 	client *rye.Client
 }
 
-func newEnv(t *testing.T, cfg ryesandbox.Config) *env {
+func newEnv(t *testing.T, cfg ryefake.Config) *env {
 	t.Helper()
 	if cfg.APIKey == "" {
 		cfg.APIKey = testKey
@@ -36,10 +36,10 @@ func newEnv(t *testing.T, cfg ryesandbox.Config) *env {
 		cfg.PlacementStep = testStep
 	}
 	if cfg.StrictRPS == 0 {
-		cfg.StrictRPS = ryesandbox.Unlimited // these tests are not about Rye's real 1/s strict tier
+		cfg.StrictRPS = ryefake.Unlimited // these tests are not about Rye's real 1/s strict tier
 	}
 	if cfg.DefaultRPS == 0 {
-		cfg.DefaultRPS = ryesandbox.Unlimited // nor about the 100/s default tier their polling may exceed
+		cfg.DefaultRPS = ryefake.Unlimited // nor about the 100/s default tier their polling may exceed
 	}
 	sb, err := sandbox.New(sandbox.Config{Rye: cfg})
 	if err != nil {

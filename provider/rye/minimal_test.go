@@ -5,12 +5,12 @@ import (
 	"testing"
 
 	"github.com/orderflow/orderflow/provider"
-	ryesandbox "github.com/orderflow/orderflow/sandbox/rye"
+	"github.com/orderflow/orderflow/sandbox/ryefake"
 )
 
 // TestMinimalFlow is the end-to-end slice: create, submit, poll; a declined token; oos-once.
 func TestMinimalFlow(t *testing.T) {
-	e := newEnv(t, ryesandbox.Config{})
+	e := newEnv(t, ryefake.Config{})
 	ctx := context.Background()
 
 	t.Run("ok", func(t *testing.T) {

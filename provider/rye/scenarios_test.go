@@ -15,11 +15,11 @@ import (
 
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/provider/rye"
-	ryesandbox "github.com/orderflow/orderflow/sandbox/rye"
+	"github.com/orderflow/orderflow/sandbox/ryefake"
 )
 
 func TestTimeoutLostCanBeResubmitted(t *testing.T) {
-	e := newEnv(t, ryesandbox.Config{})
+	e := newEnv(t, ryefake.Config{})
 	cart := e.createCart(t, cartReq("o-lost/1", amazon("timeout-lost:B1")))
 	_, err := e.submit(cart.ID, "tok_visa")
 	if pe := asProviderError(t, err); pe.Class != provider.ClassOutcomeUnknown || pe.HTTPStatus != http.StatusServiceUnavailable {
@@ -36,7 +36,7 @@ func TestTimeoutLostCanBeResubmitted(t *testing.T) {
 }
 
 func TestMultiMerchantPartialSuccess(t *testing.T) {
-	e := newEnv(t, ryesandbox.Config{})
+	e := newEnv(t, ryefake.Config{})
 	good := amazon("B-GOOD")
 	bad := shop("shop-b.myshopify.com", "placement-failed:V9")
 	bad.Quantity = 2
@@ -57,7 +57,7 @@ func TestMultiMerchantPartialSuccess(t *testing.T) {
 		t.Fatalf("amazon order phase %v", ph)
 	}
 	failed := byMerchant["shop-b.myshopify.com"]
-	if f, ok := failed.Failure(); !ok || f.ReasonCode != "MERCHANT_CONFIGURATION" || !sameFlag(f.Retryable, no) {
+	if f, ok := failed.Failure(); !ok || f.ReasonCode != "MERCHANT_CONFIGURATION" || !sameFlag(f.Retryable, no) || f.Action != provider.ActionContactProvider {
 		t.Fatalf("shop-b failure = %+v, %v", f, ok)
 	}
 	// The failed order's items, from its store's cart lines, are exactly what was sent
@@ -70,7 +70,9 @@ func TestMultiMerchantPartialSuccess(t *testing.T) {
 	for _, ev := range failed.Events {
 		types = append(types, ev.Type)
 	}
-	if want := "[OrderSubmissionStartedOrderEvent PaymentSucceededOrderEvent OrderFailedOrderEvent PaymentRefundedOrderEvent]"; fmt.Sprint(types) != want {
+	// Rye's OrderSubmissionStarted, PaymentSucceeded, OrderFailed and PaymentRefunded events, in
+	// the port's vocabulary.
+	if want := fmt.Sprint([]string{provider.EventSubmissionStarted, provider.EventPaymentSucceeded, provider.EventFailed, provider.EventPaymentRefunded}); fmt.Sprint(types) != want {
 		t.Fatalf("failed order events = %v, want %s", types, want)
 	}
 	// One cart, one ledger entry; part of it was placed, so it stays charged.
@@ -78,7 +80,7 @@ func TestMultiMerchantPartialSuccess(t *testing.T) {
 }
 
 func TestOOSOnceRestocks(t *testing.T) {
-	e := newEnv(t, ryesandbox.Config{})
+	e := newEnv(t, ryefake.Config{})
 	first := e.createCart(t, cartReq("o-oos/1", amazon("oos-once:B-RS")))
 	if _, err := e.submit(first.ID, "tok_visa"); err != nil {
 		t.Fatal(err)
@@ -92,7 +94,7 @@ func TestOOSOnceRestocks(t *testing.T) {
 }
 
 func TestRateLimited(t *testing.T) {
-	e := newEnv(t, ryesandbox.Config{StrictRPS: 1})
+	e := newEnv(t, ryefake.Config{StrictRPS: 1})
 	cart := e.createCart(t, cartReq("o-rl/1", amazon("B-RL")))
 	_, err := e.client.CreateCart(context.Background(), cartReq("o-rl/2", amazon("B-RL")))
 	pe := asProviderError(t, err)
@@ -107,7 +109,7 @@ func TestRateLimited(t *testing.T) {
 }
 
 func TestBadAPIKey(t *testing.T) {
-	e := newEnv(t, ryesandbox.Config{})
+	e := newEnv(t, ryefake.Config{})
 	c, err := rye.New(rye.Config{BaseURL: e.url + "/rye", APIKey: "wrong-key-123"})
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +122,7 @@ func TestBadAPIKey(t *testing.T) {
 }
 
 func TestUnknownCart(t *testing.T) {
-	e := newEnv(t, ryesandbox.Config{})
+	e := newEnv(t, ryefake.Config{})
 	_, err := e.client.Status(context.Background(), "cart_nope")
 	// Polling an unknown cart is not a decision the client takes: retryability unknown.
 	if pe := asProviderError(t, err); pe.Class != provider.ClassUnknownRetryability || pe.Code != "CART_NOT_FOUND_ERROR" {
@@ -134,7 +136,7 @@ func TestUnknownCart(t *testing.T) {
 
 func TestProbabilisticFaults(t *testing.T) {
 	t.Run("fault rate 1: 503 before anything", func(t *testing.T) {
-		e := newEnv(t, ryesandbox.Config{FaultRate: 1, Latency: ryesandbox.Latency{Min: time.Millisecond, Max: 2 * time.Millisecond}})
+		e := newEnv(t, ryefake.Config{FaultRate: 1, Latency: ryefake.Latency{Min: time.Millisecond, Max: 2 * time.Millisecond}})
 		cart := e.createCart(t, cartReq("o-f/1", amazon("B1")))
 		_, err := e.submit(cart.ID, "tok_visa")
 		if pe := asProviderError(t, err); pe.Class != provider.ClassOutcomeUnknown || pe.HTTPStatus != http.StatusServiceUnavailable {
@@ -144,7 +146,7 @@ func TestProbabilisticFaults(t *testing.T) {
 		e.checkLedger(t, cart.ID, ledgerWant{entries: 0})
 	})
 	t.Run("timeout rate 1: 504 after submitting", func(t *testing.T) {
-		e := newEnv(t, ryesandbox.Config{TimeoutRate: 1})
+		e := newEnv(t, ryefake.Config{TimeoutRate: 1})
 		cart := e.createCart(t, cartReq("o-t/1", amazon("B1")))
 		_, err := e.submit(cart.ID, "tok_visa")
 		if pe := asProviderError(t, err); pe.Class != provider.ClassOutcomeUnknown || pe.HTTPStatus != http.StatusGatewayTimeout {
@@ -204,7 +206,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
-	e := newEnv(t, ryesandbox.Config{APIKey: key})
+	e := newEnv(t, ryefake.Config{APIKey: key})
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "application/json")

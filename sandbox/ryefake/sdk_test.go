@@ -1,4 +1,4 @@
-package rye
+package ryefake
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-// Package rye is a local simulator of the Rye checkout API (GraphQL), served by
+// Package ryefake is a local simulator of the Rye checkout API (GraphQL), served by
 // graph-gophers/graphql-go from ryeschema.SDL (provider/rye/ryeschema/schema.graphql): the one
 // description of Rye's real API in the repository, a faithful subset of the real schema, which
 // the client in provider/rye is also generated from. Every answer traces to a documented fact
@@ -135,4 +135,4 @@
 // Config.FaultRate of submitCart calls are answered HTTP 503 before anything happens;
 // Config.TimeoutRate of submitCart calls are answered HTTP 504 after the submission took
 // effect; Config.Latency delays every request uniformly within [Min, Max].
-package rye
+package ryefake

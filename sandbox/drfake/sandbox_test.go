@@ -1,4 +1,4 @@
-package digitalriver_test
+package drfake_test
 
 import (
 	"encoding/json"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	drsandbox "github.com/orderflow/orderflow/sandbox/digitalriver"
+	"github.com/orderflow/orderflow/sandbox/drfake"
 	"github.com/orderflow/orderflow/sandbox/ledger"
 )
 
@@ -24,7 +24,7 @@ type sandbox struct {
 }
 
 // newSandbox mounts the handler under /dr, as the lead does.
-func newSandbox(t *testing.T, cfg drsandbox.Config) *sandbox {
+func newSandbox(t *testing.T, cfg drfake.Config) *sandbox {
 	t.Helper()
 	if cfg.APIKey == "" {
 		cfg.APIKey = key
@@ -33,7 +33,7 @@ func newSandbox(t *testing.T, cfg drsandbox.Config) *sandbox {
 		cfg.PlacementStep = 10 * time.Millisecond
 	}
 	l := ledger.New()
-	h, err := drsandbox.NewHandler(cfg, l)
+	h, err := drfake.NewHandler(cfg, l)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func session(a answer) map[string]any {
 }
 
 func TestErrors(t *testing.T) {
-	s := newSandbox(t, drsandbox.Config{})
+	s := newSandbox(t, drfake.Config{})
 	tests := []struct {
 		name, key, method, path, body string
 		status                        int
@@ -192,7 +192,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestCheckoutLifecycle(t *testing.T) {
-	s := newSandbox(t, drsandbox.Config{})
+	s := newSandbox(t, drfake.Config{})
 	id := s.checkout("", "SKU1")
 	a := s.call("GET", "/checkouts/"+id, "")
 	if ss := session(a); ss["state"] != "requires_source" || ss["amountContributed"] != 0.0 || ss["amountRemainingToBeContributed"] != 21.0 || a.body["totalAmount"] != 21.0 {
@@ -286,7 +286,7 @@ func poll(t *testing.T, cond func() bool, format string, args ...any) {
 
 func TestScenarios(t *testing.T) {
 	t.Run("src_declined stays declined after a new source", func(t *testing.T) {
-		s := newSandbox(t, drsandbox.Config{})
+		s := newSandbox(t, drfake.Config{})
 		id := s.checkout("src_declined", "SKU1")
 		wantStatus(t, "order", s.submit(id), 409, "conflict", "failed-request", "")
 		s.call("POST", "/checkouts/"+id+"/sources/src_good", "")
@@ -297,7 +297,7 @@ func TestScenarios(t *testing.T) {
 		}
 	})
 	t.Run("src_pending_funds: the ORDER waits for the funds, then is accepted", func(t *testing.T) {
-		s := newSandbox(t, drsandbox.Config{PlacementStep: 20 * time.Millisecond})
+		s := newSandbox(t, drfake.Config{PlacementStep: 20 * time.Millisecond})
 		id := s.checkout("src_pending_funds", "SKU1")
 		if ss := session(s.call("GET", "/checkouts/"+id, "")); ss["state"] != "requires_confirmation" {
 			t.Fatalf("checkout session %v, want requires_confirmation", ss)
@@ -319,7 +319,7 @@ func TestScenarios(t *testing.T) {
 		}
 	})
 	t.Run("src_pending_funds_never: the order is cancelled, nothing collected", func(t *testing.T) {
-		s := newSandbox(t, drsandbox.Config{})
+		s := newSandbox(t, drfake.Config{})
 		a := s.submit(s.checkout("src_pending_funds_never", "SKU1"))
 		a = waitState(t, s, a.body["id"].(string), "cancelled")
 		if len(a.body["payment"].(map[string]any)["charges"].([]any)) != 0 {
@@ -330,7 +330,7 @@ func TestScenarios(t *testing.T) {
 		}
 	})
 	t.Run("fulfilled then complete", func(t *testing.T) {
-		s := newSandbox(t, drsandbox.Config{})
+		s := newSandbox(t, drfake.Config{})
 		a := s.submit(s.checkout("src_1", "fulfilled:SKU1"))
 		a = waitState(t, s, a.body["id"].(string), "complete")
 		c := a.body["payment"].(map[string]any)["charges"].([]any)[0].(map[string]any)
@@ -340,7 +340,7 @@ func TestScenarios(t *testing.T) {
 		}
 	})
 	t.Run("productDetails items", func(t *testing.T) {
-		s := newSandbox(t, drsandbox.Config{})
+		s := newSandbox(t, drfake.Config{})
 		a := s.call("POST", "/checkouts", `{"items":[{"productDetails":{"id":"kb-1","skuGroupId":"wireless-keyboards","name":"Keyboard",
 			"countryOfOrigin":"US","weight":1,"weightUnit":"kg"},"quantity":2,"aggregatePrice":30},{"skuId":"SKU2","price":5}],
 			"sourceId":"src_1","browserIp":"2001:db8::1","locale":"en_US","customerId":529861350336,"customerType":"business",
@@ -361,7 +361,7 @@ func TestScenarios(t *testing.T) {
 		}
 	})
 	t.Run("bad-tax needs shipTo updated", func(t *testing.T) {
-		s := newSandbox(t, drsandbox.Config{})
+		s := newSandbox(t, drfake.Config{})
 		id := s.checkout("src_1", "SKU0", "bad-tax:SKU1")
 		wantStatus(t, "order", s.submit(id), 400, "bad_request", "order_create_failed", "shipTo")
 		s.call("POST", "/checkouts/"+id, `{"email":"new@example.com"}`)
@@ -370,7 +370,7 @@ func TestScenarios(t *testing.T) {
 		wantStatus(t, "after a shipTo update", s.submit(id), 201, "", "", "")
 	})
 	t.Run("server-error-1 creates nothing the first time", func(t *testing.T) {
-		s := newSandbox(t, drsandbox.Config{})
+		s := newSandbox(t, drfake.Config{})
 		id := s.checkout("src_1", "server-error-1:SKU1")
 		wantStatus(t, "order", s.submit(id), 500, "internal_server_error", "internal-error", "")
 		if n := len(s.ledger.Entries()); n != 0 {
@@ -379,7 +379,7 @@ func TestScenarios(t *testing.T) {
 		wantStatus(t, "second order", s.submit(id), 201, "", "", "")
 	})
 	t.Run("timeout-created creates the order", func(t *testing.T) {
-		s := newSandbox(t, drsandbox.Config{})
+		s := newSandbox(t, drfake.Config{})
 		id := s.checkout("src_1", "timeout-created:SKU1")
 		wantStatus(t, "order", s.submit(id), 504, "request_timeout", "request-timeout", "")
 		a := s.call("GET", "/orders?checkoutId="+id, "")
@@ -389,7 +389,7 @@ func TestScenarios(t *testing.T) {
 		wantStatus(t, "second order", s.submit(id), 404, "not_found", "not_found", "orderId")
 	})
 	t.Run("review", func(t *testing.T) {
-		s := newSandbox(t, drsandbox.Config{PlacementStep: 20 * time.Millisecond})
+		s := newSandbox(t, drfake.Config{PlacementStep: 20 * time.Millisecond})
 		a := s.submit(s.checkout("src_1", "review:SKU1"))
 		if a.body["state"] != "in_review" {
 			t.Fatalf("state %v, want in_review", a.body["state"])
@@ -397,7 +397,7 @@ func TestScenarios(t *testing.T) {
 		waitState(t, s, a.body["id"].(string), "accepted")
 	})
 	t.Run("fraud-blocked is refunded without being read", func(t *testing.T) {
-		s := newSandbox(t, drsandbox.Config{})
+		s := newSandbox(t, drfake.Config{})
 		a := s.submit(s.checkout("src_1", "fraud-blocked:SKU1"))
 		if a.body["state"] != "pending_payment" {
 			t.Fatalf("state %v, want pending_payment", a.body["state"])
@@ -431,7 +431,7 @@ func TestReusedCheckout(t *testing.T) {
 		{400, "reused-404:SKU1", 404, "not_found", "not_found", "orderId", "id"},
 	} {
 		t.Run(fmt.Sprintf("config %d sku %s", tc.cfg, tc.sku), func(t *testing.T) {
-			s := newSandbox(t, drsandbox.Config{ReusedCheckoutStatus: tc.cfg})
+			s := newSandbox(t, drfake.Config{ReusedCheckoutStatus: tc.cfg})
 			id := s.checkout("src_1", tc.sku)
 			wantStatus(t, "order", s.submit(id), 201, "", "", "")
 			wantStatus(t, "reuse", s.submit(id), tc.status, tc.typ, tc.code, tc.orderP)
@@ -459,7 +459,7 @@ func updateCode(status int, code string) string {
 
 // TestConcurrentOrders races POST /orders on one checkout: exactly one may win.
 func TestConcurrentOrders(t *testing.T) {
-	s := newSandbox(t, drsandbox.Config{})
+	s := newSandbox(t, drfake.Config{})
 	id := s.checkout("src_1", "SKU1")
 	var wg sync.WaitGroup
 	statuses := make([]int, 8)
@@ -484,7 +484,7 @@ func TestConcurrentOrders(t *testing.T) {
 
 // TestListPaging pages GET /orders with limit, startingAfter and endingBefore.
 func TestListPaging(t *testing.T) {
-	s := newSandbox(t, drsandbox.Config{})
+	s := newSandbox(t, drfake.Config{})
 	var ids []string
 	for range 5 {
 		ids = append(ids, s.submit(s.checkout("src_1", "SKU1")).body["id"].(string))
@@ -512,7 +512,7 @@ func TestListPaging(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	s := newSandbox(t, drsandbox.Config{RPS: 1, Burst: 2})
+	s := newSandbox(t, drfake.Config{RPS: 1, Burst: 2})
 	for i := range 2 {
 		if a := s.call("GET", "/orders", ""); a.status != 200 {
 			t.Fatalf("request %d: %d", i, a.status)
@@ -527,7 +527,7 @@ func TestRateLimit(t *testing.T) {
 
 func TestFaults(t *testing.T) {
 	t.Run("FaultRate 1 answers 503 and changes nothing", func(t *testing.T) {
-		s := newSandbox(t, drsandbox.Config{FaultRate: 1})
+		s := newSandbox(t, drfake.Config{FaultRate: 1})
 		wantStatus(t, "POST /checkouts", s.call("POST", "/checkouts", `{"items":[{"skuId":"a","quantity":1,"price":1}]}`),
 			503, "internal_server_error", "service-unavailable", "")
 		if a := s.callWithKey("bad", "GET", "/orders", ""); a.status != 401 {
@@ -535,7 +535,7 @@ func TestFaults(t *testing.T) {
 		}
 	})
 	t.Run("TimeoutRate answers 504 after creating", func(t *testing.T) {
-		s := newSandbox(t, drsandbox.Config{TimeoutRate: 0.5, Seed: 7})
+		s := newSandbox(t, drfake.Config{TimeoutRate: 0.5, Seed: 7})
 		timedOut := map[int]int{}
 		for i := 0; i < 40 && (timedOut[504] == 0 || timedOut[201] == 0); i++ {
 			a := s.call("POST", "/checkouts", `{"items":[{"skuId":"a","quantity":1,"price":1}],"sourceId":"src_1"}`)
@@ -556,7 +556,7 @@ func TestFaults(t *testing.T) {
 		}
 	})
 	t.Run("latency", func(t *testing.T) {
-		s := newSandbox(t, drsandbox.Config{LatencyMin: 30 * time.Millisecond, LatencyMax: 40 * time.Millisecond})
+		s := newSandbox(t, drfake.Config{LatencyMin: 30 * time.Millisecond, LatencyMax: 40 * time.Millisecond})
 		start := time.Now()
 		s.call("GET", "/orders", "")
 		if d := time.Since(start); d < 30*time.Millisecond {
@@ -568,34 +568,34 @@ func TestFaults(t *testing.T) {
 func TestConfig(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  drsandbox.Config
+		cfg  drfake.Config
 		ok   bool
 	}{
-		{"minimal", drsandbox.Config{APIKey: "k"}, true},
-		{"full", drsandbox.Config{APIKey: "k", RPS: 25, Burst: 5, PlacementStep: time.Millisecond, FaultRate: 0.1,
+		{"minimal", drfake.Config{APIKey: "k"}, true},
+		{"full", drfake.Config{APIKey: "k", RPS: 25, Burst: 5, PlacementStep: time.Millisecond, FaultRate: 0.1,
 			TimeoutRate: 1, LatencyMin: time.Millisecond, LatencyMax: time.Millisecond, Seed: 3}, true},
-		{"no key", drsandbox.Config{}, false},
-		{"negative rps", drsandbox.Config{APIKey: "k", RPS: -1}, false},
-		{"negative burst", drsandbox.Config{APIKey: "k", Burst: -1}, false},
-		{"negative step", drsandbox.Config{APIKey: "k", PlacementStep: -1}, false},
-		{"fault rate > 1", drsandbox.Config{APIKey: "k", FaultRate: 1.5}, false},
-		{"timeout rate < 0", drsandbox.Config{APIKey: "k", TimeoutRate: -0.1}, false},
-		{"latency max < min", drsandbox.Config{APIKey: "k", LatencyMin: 2, LatencyMax: 1}, false},
-		{"reused 409", drsandbox.Config{APIKey: "k", ReusedCheckoutStatus: 409}, true},
-		{"reused 500", drsandbox.Config{APIKey: "k", ReusedCheckoutStatus: 500}, false},
+		{"no key", drfake.Config{}, false},
+		{"negative rps", drfake.Config{APIKey: "k", RPS: -1}, false},
+		{"negative burst", drfake.Config{APIKey: "k", Burst: -1}, false},
+		{"negative step", drfake.Config{APIKey: "k", PlacementStep: -1}, false},
+		{"fault rate > 1", drfake.Config{APIKey: "k", FaultRate: 1.5}, false},
+		{"timeout rate < 0", drfake.Config{APIKey: "k", TimeoutRate: -0.1}, false},
+		{"latency max < min", drfake.Config{APIKey: "k", LatencyMin: 2, LatencyMax: 1}, false},
+		{"reused 409", drfake.Config{APIKey: "k", ReusedCheckoutStatus: 409}, true},
+		{"reused 500", drfake.Config{APIKey: "k", ReusedCheckoutStatus: 500}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if err := tt.cfg.Validate(); (err == nil) != tt.ok {
 				t.Fatalf("Validate() = %v, want ok=%v", err, tt.ok)
 			}
-			h, err := drsandbox.NewHandler(tt.cfg, ledger.New())
+			h, err := drfake.NewHandler(tt.cfg, ledger.New())
 			if (err == nil) != tt.ok || (h == nil) == tt.ok {
 				t.Fatalf("NewHandler() = %v, %v; want ok=%v", h, err, tt.ok)
 			}
 		})
 	}
-	if _, err := drsandbox.NewHandler(drsandbox.Config{APIKey: "k"}, nil); err == nil {
+	if _, err := drfake.NewHandler(drfake.Config{APIKey: "k"}, nil); err == nil {
 		t.Fatal("NewHandler accepted a nil ledger")
 	}
 }

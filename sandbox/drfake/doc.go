@@ -1,4 +1,4 @@
-// Package digitalriver is a local, faithful simulator of the Digital River REST checkout API
+// Package drfake is a local, faithful simulator of the Digital River REST checkout API
 // (checkouts, payment sessions, orders), used by every test and by the embedded run instead of the
 // real provider. It keeps the rules of "Handling a rejected order" (seeds/000): a checkout becomes
 // an order at most once, a 409 needs a new checkout, other 4xx can be fixed on the same checkout.
@@ -110,4 +110,4 @@
 // Every consumed checkout is one ledger.Entry{Provider: "digitalriver", CartID: checkout id,
 // OrderRef: the checkout's upstreamId, AmountCents, Currency, Charged, Orders: [order id]};
 // a blocked order marks it Refunded as soon as it is blocked, whether or not anyone reads it.
-package digitalriver
+package drfake

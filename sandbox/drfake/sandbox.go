@@ -1,4 +1,4 @@
-package digitalriver
+package drfake
 
 import (
 	"crypto/rand"
@@ -19,6 +19,9 @@ import (
 
 // ProviderName is the ledger's Provider field for every entry this sandbox records.
 const ProviderName = "digitalriver"
+
+// DefaultAPIKey is the key the in-process sandbox configures when none is given.
+const DefaultAPIKey = "sk_test_orderflow_sandbox"
 
 // Request body limits, in line with what a real API would refuse.
 const (

@@ -1,4 +1,4 @@
-package digitalriver_test
+package drfake_test
 
 import (
 	"bytes"
@@ -8,14 +8,14 @@ import (
 	"net/http/httptest"
 	"strings"
 
-	drsandbox "github.com/orderflow/orderflow/sandbox/digitalriver"
+	"github.com/orderflow/orderflow/sandbox/drfake"
 	"github.com/orderflow/orderflow/sandbox/ledger"
 )
 
 // The sandbox mounted under /dr: a checkout, the payment session gate, an order, the ledger.
 func ExampleNewHandler() {
 	l := ledger.New()
-	h, err := drsandbox.NewHandler(drsandbox.Config{APIKey: "sk_test"}, l)
+	h, err := drfake.NewHandler(drfake.Config{APIKey: "sk_test"}, l)
 	if err != nil {
 		panic(err)
 	}

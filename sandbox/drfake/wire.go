@@ -1,4 +1,4 @@
-package digitalriver
+package drfake
 
 import (
 	"encoding/json"

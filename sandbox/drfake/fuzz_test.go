@@ -1,4 +1,4 @@
-package digitalriver_test
+package drfake_test
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	drsandbox "github.com/orderflow/orderflow/sandbox/digitalriver"
+	"github.com/orderflow/orderflow/sandbox/drfake"
 	"github.com/orderflow/orderflow/sandbox/ledger"
 )
 
@@ -26,7 +26,7 @@ func FuzzCheckoutsAndOrders(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	l := ledger.New()
-	h, err := drsandbox.NewHandler(drsandbox.Config{APIKey: "k"}, l)
+	h, err := drfake.NewHandler(drfake.Config{APIKey: "k"}, l)
 	if err != nil {
 		f.Fatal(err)
 	}
