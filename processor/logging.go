@@ -6,7 +6,6 @@ import (
 
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
-	"github.com/orderflow/orderflow/provider/providermetrics"
 	"github.com/orderflow/orderflow/schemas"
 )
 
@@ -47,12 +46,12 @@ func (c *Config) providerFailed(req schemas.OrderRequested, operation, cartID st
 	c.Logger.LogAttrs(context.Background(), level, msgProviderFailed, attrs...)
 }
 
-// operationOf is the provider operation (providermetrics' operation label) of a worker phase.
+// operationOf is the provider operation (provider.Op*, the metrics' operation label) of a worker phase.
 func operationOf(phase string) string {
 	if phase == PhaseCart {
-		return providermetrics.OpCreateCart
+		return provider.OpCreateCart
 	}
-	return providermetrics.OpSubmit
+	return provider.OpSubmit
 }
 
 // logOutcomes logs the terminal statuses among msgs, which the producer acknowledged: one line

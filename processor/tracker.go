@@ -14,7 +14,6 @@ import (
 	"github.com/orderflow/orderflow/internal/backoff"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
-	"github.com/orderflow/orderflow/provider/providermetrics"
 	"github.com/orderflow/orderflow/schemas"
 )
 
@@ -77,7 +76,7 @@ func (t *Tracker) handle(ctx context.Context, _ *kgo.Record, tr schemas.Tracking
 			return err // no answer: retried, and never counted as unreadable placement
 		}
 		pe := asProviderError(err, "status", false)
-		t.cfg.providerFailed(tr.Request, providermetrics.OpStatus, tr.CartID, pe)
+		t.cfg.providerFailed(tr.Request, provider.OpStatus, tr.CartID, pe)
 		if unreadable := now.Sub(t.unreadableSince(tr)); unreadable >= 2*t.cfg.StuckAfter {
 			// Placement has been unreadable for twice the stuck threshold: a person must ask
 			// the provider about this cart. Never resubmitted: it may be placed.
@@ -294,7 +293,7 @@ func (t *Tracker) resubmit(ctx context.Context, tr schemas.Tracking, prov provid
 			return ierr
 		}
 		pe := asProviderError(err, "submit", true)
-		t.cfg.providerFailed(tr.Request, providermetrics.OpSubmit, tr.CartID, pe)
+		t.cfg.providerFailed(tr.Request, provider.OpSubmit, tr.CartID, pe)
 		w := &Worker{cfg: t.cfg}
 		switch pe.Class {
 		case provider.ClassOutcomeUnknown, provider.ClassAlreadySubmitted:

@@ -354,3 +354,10 @@ func ClassOf(err error) Class {
 
 // Bool returns a pointer to b, for Retryable flags.
 func Bool(b bool) *bool { return &b }
+
+// Operations: provider-neutral names of Provider's methods, as metrics and logs label them.
+const (
+	OpCreateCart = "create_cart"
+	OpSubmit     = "submit"
+	OpStatus     = "status"
+)

@@ -14,13 +14,6 @@ import (
 	"github.com/orderflow/orderflow/provider"
 )
 
-// Operations, the values of the operation label: provider-neutral names of provider.Provider's methods.
-const (
-	OpCreateCart = "create_cart"
-	OpSubmit     = "submit"
-	OpStatus     = "status"
-)
-
 // Classes beyond provider.Class's names, the values of the class label.
 const (
 	ClassOK         = "ok"         // the call succeeded
@@ -87,20 +80,20 @@ func (p *metered) observe(op string, start time.Time, err error) {
 func (p *metered) CreateCart(ctx context.Context, req provider.CartRequest) (provider.Cart, error) {
 	start := time.Now()
 	c, err := p.Provider.CreateCart(ctx, req)
-	p.observe(OpCreateCart, start, err)
+	p.observe(provider.OpCreateCart, start, err)
 	return c, err
 }
 
 func (p *metered) Submit(ctx context.Context, req provider.SubmitRequest) (provider.Submission, error) {
 	start := time.Now()
 	s, err := p.Provider.Submit(ctx, req)
-	p.observe(OpSubmit, start, err)
+	p.observe(provider.OpSubmit, start, err)
 	return s, err
 }
 
 func (p *metered) Status(ctx context.Context, cartID string) (provider.Placement, error) {
 	start := time.Now()
 	pl, err := p.Provider.Status(ctx, cartID)
-	p.observe(OpStatus, start, err)
+	p.observe(provider.OpStatus, start, err)
 	return pl, err
 }
