@@ -4,7 +4,7 @@
 #
 #   redis.sh start|stop|status|restart|kill9|clean|install
 #
-# Every connection logs in: the default user is off. ACL users (passwords from test_password, in the
+# Every connection logs in: the default user is off (but see write_config). ACL users (passwords from test_password, in the
 # config as SHA-256 hashes):
 #   orderflow   what orderflow needs and nothing more: keys orderflow* and rate:orderflow* (the
 #               rate limiter's, go-redis/redis_rate prefixes "rate:"), no channels, the commands
@@ -69,7 +69,11 @@ tls-cert-file $certs/server.pem
 tls-key-file $certs/server.key
 tls-ca-cert-file $certs/ca.pem
 tls-auth-clients optional
-user default off
+# The default user can not log in (off) but keeps every permission: Redis replays the AOF as the
+# default user and re-checks its ACL at each EXEC, so a default user without permissions silently
+# drops every MULTI/EXEC of the AOF on restart, and with it every effect of a Lua script (7.0
+# propagates scripts as MULTI/EXEC): redis/redis#14541, valkey-io/valkey#3983.
+user default off ~* &* +@all
 user admin on #$(sha256 "$(test_password redis-admin)") ~* &* +@all
 user orderflow on #$(sha256 "$(test_password redis-orderflow)") resetchannels ~orderflow* ~rate:orderflow* $(echo $ORDERFLOW_ACL)
 protected-mode yes
