@@ -100,6 +100,9 @@ func (c *dlqCmd) run(ctx context.Context, log *slog.Logger) error {
 	if err := topo.Validate(); err != nil {
 		return configError{err}
 	}
+	if c.Redis == "" && c.redisFlags.set() {
+		return configError{errors.New("--redis-user/-password/-ca-file/-cert-file/-key-file need --redis")}
+	}
 	if c.Replay != nil {
 		if _, err := c.Replay.patch(); err != nil {
 			return err
