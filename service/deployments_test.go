@@ -77,7 +77,7 @@ func startDeployment(t *testing.T, shared *embedded.Env, prefix string) *stack {
 	defer cancel()
 	svc, err := service.New(ctx, service.Config{
 		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers, Topology: topo,
-		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: testenv.RedisTLS(t),
+		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: redisTLS(t, env.RedisURL),
 		Processor: processor.Config{PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
 			RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond},
 		// Limits, so the shared limiter keeps state in Redis.
@@ -86,7 +86,7 @@ func startDeployment(t *testing.T, shared *embedded.Env, prefix string) *stack {
 	if err != nil {
 		t.Fatalf("starting orderflow %s: %v", prefix, err)
 	}
-	opt, err := service.RedisOptions(env.RedisURL, "", "", testenv.RedisTLS(t))
+	opt, err := service.RedisOptions(env.RedisURL, "", "", redisTLS(t, env.RedisURL))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func startDeployment(t *testing.T, shared *embedded.Env, prefix string) *stack {
 // only about a second after their last use, so a look at the end would miss them.
 func keyWatch(t *testing.T, redisURL, pattern string) (stop func() map[string]bool) {
 	t.Helper()
-	opt, err := service.RedisOptions(redisURL, "", "", testenv.RedisTLS(t))
+	opt, err := service.RedisOptions(redisURL, "", "", redisTLS(t, redisURL))
 	if err != nil {
 		t.Fatal(err)
 	}

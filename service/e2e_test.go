@@ -75,7 +75,7 @@ func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *
 	}
 	svc, err := service.New(ctx, service.Config{
 		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL,
-		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: testenv.RedisTLS(t),
+		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: redisTLS(t, env.RedisURL),
 		Providers: providers, Topology: topo,
 		Processor: processor.Config{
 			PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
@@ -90,7 +90,7 @@ func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *
 	if err != nil {
 		t.Fatalf("starting orderflow on brokers=%v registry=%s redis=%s: %v", env.Brokers, env.RegistryURL, redacted(env.RedisURL), err)
 	}
-	opt, err := service.RedisOptions(env.RedisURL, "", "", testenv.RedisTLS(t))
+	opt, err := service.RedisOptions(env.RedisURL, "", "", redisTLS(t, env.RedisURL))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,12 @@
 package service_test
 
 import (
+	"crypto/tls"
 	"net/url"
+	"testing"
 
 	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
 // idempotencyConfig is a test run's Redis namespace. It starts with "orderflow": the real test
@@ -19,4 +22,14 @@ func redacted(s string) string {
 		return "(an unparsable URL)"
 	}
 	return u.Redacted()
+}
+
+// redisTLS is the test CA's TLS configuration for the real Redis, nil for any other (a test's own
+// miniredis).
+func redisTLS(t *testing.T, redisURL string) *tls.Config {
+	t.Helper()
+	if redisURL != testenv.RedisURL() {
+		return nil
+	}
+	return testenv.RedisTLS(t)
 }

@@ -91,7 +91,7 @@ func TestHandlerPanicDeadLetters(t *testing.T) {
 	defer cancel()
 	svc, err := service.New(ctx, service.Config{
 		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers, Topology: topo,
-		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: testenv.RedisTLS(t),
+		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: redisTLS(t, env.RedisURL),
 		Processor: processor.Config{PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
 			RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond},
 		Redis:      idempotencyConfig(run),
