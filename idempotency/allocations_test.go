@@ -10,7 +10,7 @@ import (
 func TestAllocationsReadsWhatAllocateAttemptHandedOut(t *testing.T) {
 	for name, newClient := range backends(t) {
 		t.Run(name, func(t *testing.T) {
-			s, err := New(newClient(t), Config{Prefix: fmt.Sprintf("alloc-%d", time.Now().UnixNano())})
+			s, err := New(newClient(t), Config{Prefix: fmt.Sprintf("orderflow-test-alloc-%d", time.Now().UnixNano())})
 			if err != nil {
 				t.Fatal(err)
 			}

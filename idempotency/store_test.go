@@ -4,17 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
 // backends runs the contract suite on miniredis and, when ORDERFLOW_TEST_REDIS is set, on a
-// real redis-server (a database the test may flush).
+// real redis-server (testenv.RedisURL). Prefixes start with "orderflow": the test ACL user may
+// touch only those keys.
 func backends(t *testing.T) map[string]func(t *testing.T) redis.UniversalClient {
 	b := map[string]func(t *testing.T) redis.UniversalClient{
 		"miniredis": func(t *testing.T) redis.UniversalClient {
@@ -22,15 +24,12 @@ func backends(t *testing.T) map[string]func(t *testing.T) redis.UniversalClient 
 			return redis.NewClient(&redis.Options{Addr: mr.Addr()})
 		},
 	}
-	if url := os.Getenv("ORDERFLOW_TEST_REDIS"); url != "" {
+	if testenv.RedisURL() != "" {
 		b["redis-server"] = func(t *testing.T) redis.UniversalClient {
-			opt, err := redis.ParseURL(url)
-			if err != nil {
-				t.Fatal(err)
-			}
+			opt := testenv.RedisOptions(t)
 			rdb := redis.NewClient(opt)
 			if err := rdb.Ping(context.Background()).Err(); err != nil {
-				t.Fatalf("ORDERFLOW_TEST_REDIS=%s is set but unreachable: %v", url, err)
+				t.Fatalf("ORDERFLOW_TEST_REDIS (%s, user %q) is set but unreachable: %v", opt.Addr, opt.Username, err)
 			}
 			t.Cleanup(func() { rdb.Close() })
 			return rdb
@@ -44,7 +43,7 @@ func TestStoreContract(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			newStore := func(t *testing.T, lease time.Duration) *Store {
-				s, err := New(newClient(t), Config{Prefix: fmt.Sprintf("test-%s-%d", t.Name(), time.Now().UnixNano()), Lease: lease})
+				s, err := New(newClient(t), Config{Prefix: fmt.Sprintf("orderflow-test-%s-%d", t.Name(), time.Now().UnixNano()), Lease: lease})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -183,7 +182,7 @@ func TestPrefixesKeepDeploymentsApart(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			rdb := newClient(t)
-			run := fmt.Sprintf("ns-%d", time.Now().UnixNano())
+			run := fmt.Sprintf("orderflow-test-ns-%d", time.Now().UnixNano())
 			a, errA := New(rdb, Config{Prefix: run + ":a"})
 			b, errB := New(rdb, Config{Prefix: run + ":b"})
 			if err := errors.Join(errA, errB); err != nil {

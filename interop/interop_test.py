@@ -13,16 +13,21 @@ real services (Kafka, a Confluent-compatible schema registry, Redis).
   5. stops orderflow with SIGTERM: it must exit 0.
 
 Run by `make interop` (after scripts/services/up.sh), with the venv of scripts/services/pyenv.sh.
-Reads ORDERFLOW_TEST_BROKERS / _REGISTRY / _REDIS (defaults: the ports of scripts/services) and
-ORDERFLOW_BIN (default bin/orderflow). Prints `N passed, M failed` last; exits 1 on any failure.
+Reads ORDERFLOW_TEST_BROKERS / _REGISTRY / _REDIS (defaults: the ports of scripts/services), the
+registry's basic auth ORDERFLOW_TEST_REGISTRY_USER / _PASSWORD, the CA of the services' certificates
+ORDERFLOW_TEST_CA_FILE (https:// registry, rediss:// Redis) and ORDERFLOW_BIN (default bin/orderflow).
+orderflow gets the passwords in files (--registry-password-file, --redis-password-file), never on
+its command line. Prints `N passed, M failed` last; exits 1 on any failure.
 Every wait has a deadline; the whole run takes well under two minutes.
 """
 
+import base64
 import faulthandler
 import datetime
 import json
 import os
 import signal
+import ssl
 import struct
 import subprocess
 import sys
@@ -44,6 +49,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BROKERS = os.environ.get("ORDERFLOW_TEST_BROKERS") or "127.0.0.1:9092"
 REGISTRY = (os.environ.get("ORDERFLOW_TEST_REGISTRY") or "http://127.0.0.1:8081/apis/ccompat/v7").rstrip("/")
 REDIS = os.environ.get("ORDERFLOW_TEST_REDIS") or "redis://127.0.0.1:6379/0"
+REGISTRY_USER = os.environ.get("ORDERFLOW_TEST_REGISTRY_USER") or ""
+REGISTRY_PASSWORD = os.environ.get("ORDERFLOW_TEST_REGISTRY_PASSWORD") or ""
+CA_FILE = os.environ.get("ORDERFLOW_TEST_CA_FILE") or ""
 BIN = Path(os.environ.get("ORDERFLOW_BIN") or ROOT / "bin" / "orderflow")
 
 READY_TIMEOUT = 30  # orderflow: topics created, schemas registered, roles running
@@ -75,8 +83,32 @@ def remaining(limit):
     return max(0.0, min(limit, OVERALL_TIMEOUT - (time.monotonic() - START)))
 
 
+def redacted(u):
+    """A URL without its password, for messages."""
+    p = urllib.parse.urlsplit(u)
+    if p.password is None:
+        return u
+    netloc = f"{p.username or ''}:xxxxx@{p.hostname}" + (f":{p.port}" if p.port else "")
+    return urllib.parse.urlunsplit(p._replace(netloc=netloc))
+
+
+def registry_conf():
+    """SchemaRegistryClient settings: basic auth and the test CA when the registry has them."""
+    conf = {"url": REGISTRY, "timeout": 10}
+    if REGISTRY_USER:
+        conf["basic.auth.user.info"] = f"{REGISTRY_USER}:{REGISTRY_PASSWORD}"
+    if CA_FILE and REGISTRY.startswith("https://"):
+        conf["ssl.ca.location"] = CA_FILE
+    return conf
+
+
 def http_json(url, timeout=5):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+    req = urllib.request.Request(url)
+    if REGISTRY_USER:
+        token = base64.b64encode(f"{REGISTRY_USER}:{REGISTRY_PASSWORD}".encode()).decode()
+        req.add_header("Authorization", "Basic " + token)
+    ctx = ssl.create_default_context(cafile=CA_FILE or None) if url.startswith("https://") else None
+    with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
         return json.loads(r.read() or b"null")
 
 
@@ -109,9 +141,30 @@ class OrderFlow:
         self.log_path = Path(workdir) / "orderflow.log"
         self.proc = None
 
+    def secret_file(self, name, value):
+        path = Path(self.log_path).parent / name
+        path.write_text(value + "\n")
+        path.chmod(0o600)
+        return str(path)
+
     def start(self):
         cmd = [str(BIN), "--log-level", "info", "run", "--brokers", BROKERS, "--registry", REGISTRY,
-               "--redis", REDIS, "--prefix", PREFIX]
+               "--prefix", PREFIX]
+        if REGISTRY_USER:
+            cmd += ["--registry-user", REGISTRY_USER,
+                    "--registry-password-file", self.secret_file("registry-password", REGISTRY_PASSWORD)]
+        if CA_FILE and REGISTRY.startswith("https://"):
+            cmd += ["--registry-ca-file", CA_FILE]
+        # Redis's ACL user and password out of the URL: the password goes in a file.
+        r = urllib.parse.urlsplit(REDIS)
+        if r.password is not None:
+            cmd += ["--redis-password-file", self.secret_file("redis-password", urllib.parse.unquote(r.password))]
+        if r.username:
+            cmd += ["--redis-user", urllib.parse.unquote(r.username)]
+        bare = r._replace(netloc=f"{r.hostname}:{r.port}" if r.port else r.hostname)
+        cmd += ["--redis", urllib.parse.urlunsplit(bare)]
+        if CA_FILE and r.scheme == "rediss":
+            cmd += ["--redis-ca-file", CA_FILE]
         log("starting " + " ".join(cmd))
         self.logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.logf, stderr=subprocess.STDOUT,
@@ -271,7 +324,7 @@ def run(workdir):
             return
         log("orderflow ready")
 
-        sr = SchemaRegistryClient({"url": REGISTRY, "timeout": 10})
+        sr = SchemaRegistryClient(registry_conf())
         latest = sr.get_latest_version(REQUESTS + "-value")
         check("registry: latest requests-value schema is orderflow.v1.OrderRequested",
               schema_full_name(latest.schema.schema_str) == "orderflow.v1.OrderRequested",
@@ -371,7 +424,7 @@ def main():
     # A call that blocks past every deadline (a client library waiting on the network) prints
     # where it hangs; `make interop` interrupts the run after 240 s.
     faulthandler.dump_traceback_later(180, exit=False)
-    log(f"run {RUN}: brokers {BROKERS}, registry {REGISTRY}, redis {REDIS}")
+    log(f"run {RUN}: brokers {BROKERS}, registry {REGISTRY}, redis {redacted(REDIS)}")
     workdir = tempfile.mkdtemp(prefix="orderflow-interop-")
     try:
         run(workdir)

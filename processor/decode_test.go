@@ -20,6 +20,9 @@ type downRegistry struct{}
 func (downRegistry) CreateSchema(context.Context, string, sr.Schema) (sr.SubjectSchema, error) {
 	return sr.SubjectSchema{}, errors.New("registry down")
 }
+func (downRegistry) LookupSchema(context.Context, string, sr.Schema) (sr.SubjectSchema, error) {
+	return sr.SubjectSchema{}, errors.New("registry down")
+}
 func (downRegistry) SchemaByID(context.Context, int) (sr.Schema, error) {
 	return sr.Schema{}, errors.New("registry down")
 }

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -41,6 +42,11 @@ type Config struct {
 	Registry *sr.Client
 	// Topology names the topics and their schemas. Default topology.Default().
 	Topology topology.Topology
+	// LookupSchemas makes New only look each topic's schema up (schemas.Codec.Lookup) instead of
+	// registering it and setting the subject's compatibility: New writes nothing to the
+	// registry, so a read-only registry key works, and a schema not registered beforehand is
+	// an error (schemas.ErrNotRegistered) naming its subject.
+	LookupSchemas bool
 	// Opts are extra franz-go client options. A kgo.ProducerBatchMaxBytes here caps every
 	// topic's record limit (see MaxRecordBytes).
 	Opts []kgo.Opt
@@ -72,7 +78,8 @@ type Message struct {
 	Headers []kgo.RecordHeader
 }
 
-// New connects and registers every topic's schema with the registry.
+// New connects and registers every topic's schema with the registry (or, with
+// Config.LookupSchemas, looks each up).
 func New(ctx context.Context, cfg Config) (*Producer, error) {
 	if len(cfg.Brokers) == 0 || cfg.Registry == nil {
 		return nil, errors.New("producer: brokers and registry are required")
@@ -81,8 +88,13 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 		return nil, err
 	}
 	codec := schemas.NewCodec(cfg.Registry)
-	for topic, name := range cfg.Topology.Schemas() {
-		if _, err := codec.Register(ctx, topic, name); err != nil {
+	use := codec.Register
+	if cfg.LookupSchemas {
+		use = codec.Lookup
+	}
+	sch := cfg.Topology.Schemas()
+	for _, topic := range slices.Sorted(maps.Keys(sch)) { // the same subject fails first every time
+		if _, err := use(ctx, topic, sch[topic]); err != nil {
 			return nil, err
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/orderflow/orderflow/due"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/schemas"
 	"github.com/orderflow/orderflow/topology"
@@ -27,7 +28,7 @@ import (
 )
 
 // The tests run against a real broker and registry when ORDERFLOW_TEST_BROKERS and
-// ORDERFLOW_TEST_REGISTRY are set, else against kfake and srfake. Topics are unique per test.
+// ORDERFLOW_TEST_REGISTRY are set (testenv), else against kfake and srfake. Topics are unique per test.
 
 type env struct {
 	brokers []string
@@ -50,14 +51,14 @@ func newEnv(t *testing.T, dlqLimit int) *env {
 		t.Cleanup(c.Close)
 		e.brokers = c.ListenAddrs()
 	}
-	url := os.Getenv("ORDERFLOW_TEST_REGISTRY")
+	url, opts := testenv.RegistryURL(), testenv.RegistryOpts(t)
 	if url == "" {
 		fake := srfake.New()
 		t.Cleanup(fake.Close)
 		url = fake.URL()
 	}
 	var err error
-	if e.reg, err = sr.NewClient(sr.URLs(url)); err != nil {
+	if e.reg, err = sr.NewClient(append([]sr.ClientOpt{sr.URLs(url)}, opts...)...); err != nil {
 		t.Fatal(err)
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))

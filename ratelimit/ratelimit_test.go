@@ -3,7 +3,6 @@ package ratelimit
 import (
 	"context"
 	"errors"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,17 +11,14 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/provider"
 )
 
 func redisClients(t *testing.T) map[string]redis.UniversalClient {
 	mr := miniredis.RunT(t)
 	out := map[string]redis.UniversalClient{"miniredis": redis.NewClient(&redis.Options{Addr: mr.Addr()})}
-	if url := os.Getenv("ORDERFLOW_TEST_REDIS"); url != "" {
-		opt, err := redis.ParseURL(url)
-		if err != nil {
-			t.Fatal(err)
-		}
+	if opt := testenv.RedisOptions(t); opt != nil {
 		out["redis-server"] = redis.NewClient(opt)
 	}
 	return out
@@ -32,7 +28,7 @@ func redisClients(t *testing.T) map[string]redis.UniversalClient {
 func TestSharedAcrossInstances(t *testing.T) {
 	for name, rdb := range redisClients(t) {
 		t.Run(name, func(t *testing.T) {
-			prefix := "rl-" + t.Name() + time.Now().Format("150405.000000")
+			prefix := "orderflow-test-rl-" + t.Name() + time.Now().Format("150405.000000")
 			a, b := New(rdb, prefix), New(rdb, prefix)
 			ctx := context.Background()
 			const rate = 20
@@ -78,7 +74,7 @@ func (p *rateLimitedOnce) Submit(context.Context, provider.SubmitRequest) (provi
 func TestRateLimitedAnswerBlocksEveryInstance(t *testing.T) {
 	for name, rdb := range redisClients(t) {
 		t.Run(name, func(t *testing.T) {
-			prefix := "rl-" + t.Name() + time.Now().Format("150405.000000")
+			prefix := "orderflow-test-rl-" + t.Name() + time.Now().Format("150405.000000")
 			fake := &rateLimitedOnce{}
 			a := Provider(fake, New(rdb, prefix), Limits{})
 			b := Provider(fake, New(rdb, prefix), Limits{})
@@ -114,7 +110,7 @@ func (p *countingProvider) Submit(context.Context, provider.SubmitRequest) (prov
 func TestLimiterFailureIsNotAProviderAnswer(t *testing.T) {
 	for name, rdb := range redisClients(t) {
 		t.Run(name, func(t *testing.T) {
-			prefix := "rl-" + t.Name() + time.Now().Format("150405.000000")
+			prefix := "orderflow-test-rl-" + t.Name() + time.Now().Format("150405.000000")
 			t.Run("context ends while waiting", func(t *testing.T) {
 				fake := &countingProvider{}
 				l := New(rdb, prefix)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 
@@ -16,9 +17,20 @@ import (
 // expected schema: callers dead-letter it with its raw bytes instead of retrying.
 var ErrUndecodable = errors.New("undecodable record")
 
+// ErrNotRegistered marks a schema Lookup did not find under its subject: a registry that
+// orderflow may only read must have every schema registered beforehand. The message names the
+// subject.
+var ErrNotRegistered = errors.New("schema not registered")
+
+// ErrRefused marks a request the registry refused for who made it: HTTP 401 (no or wrong
+// credentials) or 403 (not permitted, such as registering with a read-only key). Retrying
+// can not help. The message carries the status and the registry's message, never credentials.
+var ErrRefused = errors.New("schema registry refused the request")
+
 // Registry is the part of a schema registry client the Codec needs; *sr.Client implements it.
 type Registry interface {
 	CreateSchema(ctx context.Context, subject string, s sr.Schema) (sr.SubjectSchema, error)
+	LookupSchema(ctx context.Context, subject string, s sr.Schema) (sr.SubjectSchema, error)
 	SchemaByID(ctx context.Context, id int) (sr.Schema, error)
 	SetCompatibility(ctx context.Context, compat sr.SetCompatibility, subjects ...string) []sr.CompatibilityResult
 }
@@ -69,30 +81,80 @@ func Subject(topic string) string { return topic + "-value" }
 // Register registers schema n under the topic's subject and uses it to write to topic.
 // Registering the same schema again is a no-op at the registry and returns the same id.
 func (c *Codec) Register(ctx context.Context, topic string, n Name) (int, error) {
-	src, err := Source(n)
+	src, codec, err := compile(n)
 	if err != nil {
 		return 0, err
-	}
-	codec, err := goavro.NewCodec(src)
-	if err != nil {
-		return 0, fmt.Errorf("compiling schema %s: %w", n, err)
 	}
 	// BACKWARD before registering: a new version must read what older ones wrote, whatever
 	// the registry's default (Apicurio's is NONE).
 	for _, res := range c.reg.SetCompatibility(ctx, sr.SetCompatibility{Level: sr.CompatBackward}, Subject(topic)) {
 		if res.Err != nil {
-			return 0, fmt.Errorf("setting BACKWARD compatibility on %s: %w", Subject(topic), res.Err)
+			return 0, fmt.Errorf("setting BACKWARD compatibility on %s: %w", Subject(topic), refused(res.Err))
 		}
 	}
 	ss, err := c.reg.CreateSchema(ctx, Subject(topic), sr.Schema{Schema: src, Type: sr.TypeAvro})
 	if err != nil {
-		return 0, fmt.Errorf("registering %s for topic %s: %w", n, topic, err)
+		return 0, fmt.Errorf("registering %s for topic %s: %w", n, topic, refused(err))
 	}
+	c.use(topic, n, ss.ID, codec)
+	return ss.ID, nil
+}
+
+// Lookup finds schema n among the versions registered under the topic's subject and uses it to
+// write to topic, writing nothing to the registry (POST /subjects/{subject}, which a read-only
+// key may do). A subject or schema the registry does not have is ErrNotRegistered; the
+// subject's compatibility is left as whoever registered it set it.
+func (c *Codec) Lookup(ctx context.Context, topic string, n Name) (int, error) {
+	src, codec, err := compile(n)
+	if err != nil {
+		return 0, err
+	}
+	ss, err := c.reg.LookupSchema(ctx, Subject(topic), sr.Schema{Schema: src, Type: sr.TypeAvro})
+	if err != nil {
+		var re *sr.ResponseError
+		if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
+			return 0, fmt.Errorf("%w: %s is not registered under subject %s (register it, or run once with a key that may write)", ErrNotRegistered, n, Subject(topic))
+		}
+		return 0, fmt.Errorf("looking up %s under subject %s: %w", n, Subject(topic), refused(err))
+	}
+	c.use(topic, n, ss.ID, codec)
+	return ss.ID, nil
+}
+
+func compile(n Name) (string, *goavro.Codec, error) {
+	src, err := Source(n)
+	if err != nil {
+		return "", nil, err
+	}
+	codec, err := goavro.NewCodec(src)
+	if err != nil {
+		return "", nil, fmt.Errorf("compiling schema %s: %w", n, err)
+	}
+	return src, codec, nil
+}
+
+// use makes schema id (n) the writer schema of topic.
+func (c *Codec) use(topic string, n Name, id int, codec *goavro.Codec) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.writers[topic] = writer{id: ss.ID, name: n, codec: codec}
-	c.readers[ss.ID] = reader{name: n, codec: codec}
-	return ss.ID, nil
+	c.writers[topic] = writer{id: id, name: n, codec: codec}
+	c.readers[id] = reader{name: n, codec: codec}
+}
+
+// refused wraps a 401 or 403 answer in ErrRefused; other errors are returned as they are.
+func refused(err error) error {
+	var re *sr.ResponseError
+	if !errors.As(err, &re) || re.StatusCode != http.StatusUnauthorized && re.StatusCode != http.StatusForbidden {
+		return err
+	}
+	msg := re.Message
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	if msg == "" {
+		return fmt.Errorf("%w: HTTP %d %s", ErrRefused, re.StatusCode, http.StatusText(re.StatusCode))
+	}
+	return fmt.Errorf("%w: HTTP %d %s: %s", ErrRefused, re.StatusCode, http.StatusText(re.StatusCode), msg)
 }
 
 // Record is one of this package's record types: OrderRequested, OrderStatus, OrderFailure, DeadLetter, Tracking, ReplayAudit.
@@ -155,11 +217,13 @@ func (c *Codec) reader(ctx context.Context, id int) (reader, error) {
 		if errors.As(err, &re) && re.StatusCode == 404 {
 			return reader{}, fmt.Errorf("%w: unknown schema id %d", ErrUndecodable, id)
 		}
-		if re != nil && re.StatusCode >= 400 && re.StatusCode < 500 && re.StatusCode != 408 && re.StatusCode != 429 {
+		if re != nil && re.StatusCode >= 400 && re.StatusCode < 500 && re.StatusCode != 408 && re.StatusCode != 429 &&
+			re.StatusCode != http.StatusUnauthorized && re.StatusCode != http.StatusForbidden {
 			// The registry refuses the id itself (negative, malformed): asking again can not help.
 			return reader{}, fmt.Errorf("%w: schema id %d refused by the registry: %v", ErrUndecodable, id, err)
 		}
-		return reader{}, fmt.Errorf("fetching schema id %d: %w", id, err)
+		// 401 and 403 too: the record is fine, the credentials are not (rotated, say); it waits.
+		return reader{}, fmt.Errorf("fetching schema id %d: %w", id, refused(err))
 	}
 	codec, err := goavro.NewCodec(s.Schema)
 	if err != nil {

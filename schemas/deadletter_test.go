@@ -17,6 +17,8 @@ import (
 
 	"github.com/linkedin/goavro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
 // TestDeadLetterShrink walks the whole ladder: every step makes the encoded record smaller,
@@ -103,7 +105,7 @@ func TestDeadLetterShrinkWithoutRaw(t *testing.T) {
 
 // TestDeadLetterSchemaIsBackwardCompatible: the new dead-letter schema reads what the previous
 // version (testdata) wrote, and a BACKWARD subject accepts it after the previous version. On a
-// real registry (ORDERFLOW_TEST_REGISTRY) the registry checks; on srfake the decode is checked.
+// real registry (testenv.RegistryURL) the registry checks; on srfake the decode is checked.
 func TestDeadLetterSchemaIsBackwardCompatible(t *testing.T) {
 	ctx := context.Background()
 	old, err := os.ReadFile("testdata/dead_letter_v1.avsc.json")
@@ -112,11 +114,8 @@ func TestDeadLetterSchemaIsBackwardCompatible(t *testing.T) {
 	}
 	c := newCodec(t)
 	cl := c.reg.(*sr.Client)
-	if url := os.Getenv("ORDERFLOW_TEST_REGISTRY"); url != "" {
-		if cl, err = sr.NewClient(sr.URLs(url)); err != nil {
-			t.Fatal(err)
-		}
-		c = NewCodec(cl)
+	if real := testenv.RegistryClient(t); real != nil {
+		cl, c = real, NewCodec(real)
 	}
 	topic := fmt.Sprintf("dlq-compat-%d", time.Now().UnixNano())
 	for _, res := range cl.SetCompatibility(ctx, sr.SetCompatibility{Level: sr.CompatBackward}, Subject(topic)) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -12,6 +11,8 @@ import (
 	"github.com/linkedin/goavro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
 func newCodec(t *testing.T) *Codec {
@@ -140,18 +141,14 @@ func TestUndecodable(t *testing.T) {
 	}
 }
 
-// Subjects are BACKWARD compatible. On a real registry (ORDERFLOW_TEST_REGISTRY) an
+// Subjects are BACKWARD compatible. On a real registry (testenv.RegistryURL) an
 // incompatible new version is refused; srfake does not check compatibility, so there the test
 // checks the subject's configured level.
 func TestSubjectsAreBackwardCompatible(t *testing.T) {
 	ctx := context.Background()
 	c, cl := newCodec(t), (*sr.Client)(nil)
-	if url := os.Getenv("ORDERFLOW_TEST_REGISTRY"); url != "" {
-		var err error
-		if cl, err = sr.NewClient(sr.URLs(url)); err != nil {
-			t.Fatal(err)
-		}
-		c = NewCodec(cl)
+	if real := testenv.RegistryClient(t); real != nil {
+		cl, c = real, NewCodec(real)
 	} else {
 		cl = c.reg.(*sr.Client)
 	}
@@ -167,7 +164,7 @@ func TestSubjectsAreBackwardCompatible(t *testing.T) {
 			t.Fatalf("compatibility of %s: %v %v, want BACKWARD", Subject(topic), res.Level, res.Err)
 		}
 	}
-	if os.Getenv("ORDERFLOW_TEST_REGISTRY") != "" {
+	if testenv.RegistryURL() != "" {
 		if _, err := c.Register(ctx, topic, NameOrderStatus); err == nil {
 			t.Fatal("the registry accepted an incompatible schema under a BACKWARD subject")
 		}

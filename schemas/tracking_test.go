@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/linkedin/goavro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
 func TestTrackingActionWaitsRoundTrip(t *testing.T) {
@@ -38,18 +39,14 @@ func TestTrackingActionWaitsRoundTrip(t *testing.T) {
 }
 
 // A tracking record written before action_waits existed (a record in flight during an upgrade)
-// decodes with no waits; on a real registry (ORDERFLOW_TEST_REGISTRY) the new version is
+// decodes with no waits; on a real registry (testenv.RegistryURL) the new version is
 // accepted as BACKWARD compatible under the old one's subject.
 func TestTrackingWithoutActionWaitsDecodes(t *testing.T) {
 	ctx := context.Background()
 	c := newCodec(t)
 	cl := c.reg.(*sr.Client)
-	if url := os.Getenv("ORDERFLOW_TEST_REGISTRY"); url != "" {
-		var err error
-		if cl, err = sr.NewClient(sr.URLs(url)); err != nil {
-			t.Fatal(err)
-		}
-		c = NewCodec(cl)
+	if real := testenv.RegistryClient(t); real != nil {
+		cl, c = real, NewCodec(real)
 	}
 	src, err := Source(NameTracking)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/orderflow/orderflow/demo"
 	"github.com/orderflow/orderflow/embedded"
 	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/ratelimit"
@@ -52,8 +53,8 @@ func TestRedisPrefixPerDeployment(t *testing.T) {
 func startDeployment(t *testing.T, shared *embedded.Env, prefix string) *stack {
 	t.Helper()
 	cfg := embedded.Config{
-		RegistryURL: os.Getenv("ORDERFLOW_TEST_REGISTRY"),
-		RedisURL:    os.Getenv("ORDERFLOW_TEST_REDIS"),
+		RegistryURL: testenv.RegistryURL(),
+		RedisURL:    testenv.RedisURL(),
 		Sandbox:     sandbox.Config{Rye: ryefake.Config{PlacementStep: 50 * time.Millisecond}},
 	}
 	if b := os.Getenv("ORDERFLOW_TEST_BROKERS"); b != "" {
@@ -64,7 +65,7 @@ func startDeployment(t *testing.T, shared *embedded.Env, prefix string) *stack {
 	}
 	env, err := embedded.Start(cfg)
 	if err != nil {
-		t.Fatalf("starting the stack (brokers=%v registry=%q redis=%q): %v", cfg.Brokers, cfg.RegistryURL, cfg.RedisURL, err)
+		t.Fatalf("starting the stack (brokers=%v registry=%q redis=%q): %v", cfg.Brokers, cfg.RegistryURL, redacted(cfg.RedisURL), err)
 	}
 	t.Cleanup(env.Close)
 	providers, err := env.Providers(cfg.Sandbox)
@@ -76,6 +77,7 @@ func startDeployment(t *testing.T, shared *embedded.Env, prefix string) *stack {
 	defer cancel()
 	svc, err := service.New(ctx, service.Config{
 		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers, Topology: topo,
+		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: redisTLS(t, env.RedisURL),
 		Processor: processor.Config{PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
 			RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond},
 		// Limits, so the shared limiter keeps state in Redis.
@@ -84,7 +86,7 @@ func startDeployment(t *testing.T, shared *embedded.Env, prefix string) *stack {
 	if err != nil {
 		t.Fatalf("starting orderflow %s: %v", prefix, err)
 	}
-	opt, err := redis.ParseURL(env.RedisURL)
+	opt, err := service.RedisOptions(env.RedisURL, "", "", redisTLS(t, env.RedisURL))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +117,7 @@ func startDeployment(t *testing.T, shared *embedded.Env, prefix string) *stack {
 // only about a second after their last use, so a look at the end would miss them.
 func keyWatch(t *testing.T, redisURL, pattern string) (stop func() map[string]bool) {
 	t.Helper()
-	opt, err := redis.ParseURL(redisURL)
+	opt, err := service.RedisOptions(redisURL, "", "", redisTLS(t, redisURL))
 	if err != nil {
 		t.Fatal(err)
 	}

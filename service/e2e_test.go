@@ -15,6 +15,7 @@ import (
 	"github.com/orderflow/orderflow/demo"
 	"github.com/orderflow/orderflow/embedded"
 	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/ratelimit"
@@ -41,8 +42,8 @@ type stack struct {
 func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *stack {
 	t.Helper()
 	cfg := embedded.Config{
-		RegistryURL: os.Getenv("ORDERFLOW_TEST_REGISTRY"),
-		RedisURL:    os.Getenv("ORDERFLOW_TEST_REDIS"),
+		RegistryURL: testenv.RegistryURL(),
+		RedisURL:    testenv.RedisURL(),
 		Sandbox: sandbox.Config{Rye: ryefake.Config{PlacementStep: 50 * time.Millisecond},
 			DigitalRiver: drfake.Config{PlacementStep: 20 * time.Millisecond}},
 	}
@@ -56,7 +57,7 @@ func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *
 	env, err := embedded.Start(cfg)
 	if err != nil {
 		t.Fatalf("starting the stack (real services are used when ORDERFLOW_TEST_* is set: brokers=%v registry=%q redis=%q): %v",
-			cfg.Brokers, cfg.RegistryURL, cfg.RedisURL, err)
+			cfg.Brokers, cfg.RegistryURL, redacted(cfg.RedisURL), err)
 	}
 	t.Cleanup(env.Close)
 	providers, err := env.Providers(cfg.Sandbox)
@@ -74,6 +75,7 @@ func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *
 	}
 	svc, err := service.New(ctx, service.Config{
 		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL,
+		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: redisTLS(t, env.RedisURL),
 		Providers: providers, Topology: topo,
 		Processor: processor.Config{
 			PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
@@ -88,9 +90,9 @@ func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *
 		Tracing:    svcCfg.Tracing,
 	})
 	if err != nil {
-		t.Fatalf("starting orderflow on brokers=%v registry=%s redis=%s: %v", env.Brokers, env.RegistryURL, env.RedisURL, err)
+		t.Fatalf("starting orderflow on brokers=%v registry=%s redis=%s: %v", env.Brokers, env.RegistryURL, redacted(env.RedisURL), err)
 	}
-	opt, err := redis.ParseURL(env.RedisURL)
+	opt, err := service.RedisOptions(env.RedisURL, "", "", redisTLS(t, env.RedisURL))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/orderflow/orderflow/demo"
 	"github.com/orderflow/orderflow/embedded"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/ratelimit"
@@ -48,8 +49,8 @@ type bench struct {
 func startBench(t *testing.T, limits processor.Limits) *bench {
 	t.Helper()
 	cfg := embedded.Config{
-		RegistryURL: os.Getenv("ORDERFLOW_TEST_REGISTRY"),
-		RedisURL:    os.Getenv("ORDERFLOW_TEST_REDIS"),
+		RegistryURL: testenv.RegistryURL(),
+		RedisURL:    testenv.RedisURL(),
 		Sandbox: sandbox.Config{Rye: ryefake.Config{PlacementStep: 50 * time.Millisecond},
 			DigitalRiver: drfake.Config{PlacementStep: 20 * time.Millisecond}},
 	}
@@ -77,13 +78,14 @@ func startBench(t *testing.T, limits processor.Limits) *bench {
 	defer cancel()
 	b.svc, err = service.New(ctx, service.Config{
 		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: counted, Topology: b.topo,
+		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: redisTLS(t, env.RedisURL),
 		Processor: processor.Config{PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
 			RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, Limits: limits},
 		Redis:      idempotencyConfig(run),
 		RateLimits: map[string]ratelimit.Limits{"rye": {}, "digitalriver": {}},
 	})
 	if err != nil {
-		t.Fatalf("starting orderflow on brokers=%v registry=%s redis=%s: %v", env.Brokers, env.RegistryURL, env.RedisURL, err)
+		t.Fatalf("starting orderflow on brokers=%v registry=%s redis=%s: %v", env.Brokers, env.RegistryURL, redacted(env.RedisURL), err)
 	}
 	b.codec = b.svc.Producer().Codec()
 	admCl, err := kgo.NewClient(kgo.SeedBrokers(env.Brokers...))

@@ -17,7 +17,7 @@ import (
 	"github.com/orderflow/orderflow/demo"
 	"github.com/orderflow/orderflow/dlq"
 	"github.com/orderflow/orderflow/embedded"
-	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/ratelimit"
@@ -66,8 +66,8 @@ func (p defectiveProvider) CreateCart(ctx context.Context, r provider.CartReques
 // killed the process, every role with it.
 func TestHandlerPanicDeadLetters(t *testing.T) {
 	cfg := embedded.Config{
-		RegistryURL: os.Getenv("ORDERFLOW_TEST_REGISTRY"),
-		RedisURL:    os.Getenv("ORDERFLOW_TEST_REDIS"),
+		RegistryURL: testenv.RegistryURL(),
+		RedisURL:    testenv.RedisURL(),
 		Sandbox:     sandbox.Config{Rye: ryefake.Config{PlacementStep: 50 * time.Millisecond}},
 	}
 	if b := os.Getenv("ORDERFLOW_TEST_BROKERS"); b != "" {
@@ -91,9 +91,10 @@ func TestHandlerPanicDeadLetters(t *testing.T) {
 	defer cancel()
 	svc, err := service.New(ctx, service.Config{
 		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers, Topology: topo,
+		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: redisTLS(t, env.RedisURL),
 		Processor: processor.Config{PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
 			RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond},
-		Redis:      idempotency.Config{Prefix: run},
+		Redis:      idempotencyConfig(run),
 		RateLimits: map[string]ratelimit.Limits{"rye": {Submit: 1000, Other: 5000}},
 		Logger:     slog.New(slog.NewJSONHandler(logs, nil)),
 	})

@@ -5,6 +5,8 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +31,7 @@ import (
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/provider/providers"
 	"github.com/orderflow/orderflow/ratelimit"
+	"github.com/orderflow/orderflow/schemas"
 	"github.com/orderflow/orderflow/topology"
 )
 
@@ -46,9 +49,23 @@ var AllRoles = []string{RoleWorker, RoleTracker, RoleReconciler}
 type Config struct {
 	Brokers     []string // required
 	RegistryURL string   // Confluent-compatible schema registry, required
-	RedisURL    string   // redis://host:port/db, required
-	Providers   map[string]provider.Provider
-	Topology    topology.Topology
+	// RegistryOpts are extra options of the schema registry client: sr.BasicAuth,
+	// sr.DialTLSConfig for an https:// registry with a private CA or a client certificate.
+	RegistryOpts []sr.ClientOpt
+	// LookupSchemas only looks the schemas up at startup instead of registering them (see
+	// producer.Config.LookupSchemas): for a read-only registry key.
+	LookupSchemas bool
+	// RedisURL is redis://[user:password@]host:port/db, rediss:// for TLS, or unix://; required.
+	RedisURL string
+	// RedisTLS is the TLS configuration of a rediss:// RedisURL (the CAs to trust, a client
+	// certificate); nil: the system roots. See RedisOptions.
+	RedisTLS *tls.Config
+	// RedisUser and RedisPassword are Redis ACL credentials; set, each replaces the URL's, so the
+	// password need not be in a URL.
+	RedisUser, RedisPassword string
+
+	Providers map[string]provider.Provider
+	Topology  topology.Topology
 	// Roles to run. Default AllRoles.
 	Roles []string
 	// Processor tunes the roles (poll interval, thresholds, policy); its dependency fields
@@ -147,7 +164,8 @@ func notInKafkaNames(r rune) bool {
 }
 
 // ConfigError is an error retrying can not fix: the Config is invalid, or a dependency refused
-// it (Redis rejected the credentials or the database). New returns every such error as one, so
+// it (Redis rejected the credentials or the database, the schema registry answered 401 or 403
+// or lacks a schema to look up, a certificate does not verify). New returns every such error as one, so
 // a caller that retries New while dependencies come up stops at once.
 type ConfigError struct{ Err error }
 
@@ -164,8 +182,8 @@ type Service struct {
 	ready     readiness // for Ready (health.go)
 }
 
-// New connects to every dependency, creates missing topics, registers the schemas and builds
-// the roles. It returns no half-built Service: on error everything opened is closed.
+// New connects to every dependency, creates missing topics, registers the schemas (or, with
+// LookupSchemas, looks them up) and builds the roles. It returns no half-built Service: on error everything opened is closed.
 func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, &ConfigError{err}
@@ -177,9 +195,9 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 			s.Close()
 		}
 	}()
-	opt, err := redis.ParseURL(cfg.RedisURL)
+	opt, err := RedisOptions(cfg.RedisURL, cfg.RedisUser, cfg.RedisPassword, cfg.RedisTLS)
 	if err != nil {
-		return nil, &ConfigError{fmt.Errorf("parsing redis url: %w", err)}
+		return nil, &ConfigError{err}
 	}
 	s.rdb = redis.NewClient(opt)
 	store, err := idempotency.New(s.rdb, cfg.Redis)
@@ -189,9 +207,9 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err := pingRedis(ctx, s.rdb, opt); err != nil {
 		return nil, err
 	}
-	reg, err := sr.NewClient(sr.URLs(cfg.RegistryURL))
+	reg, err := sr.NewClient(append([]sr.ClientOpt{sr.URLs(cfg.RegistryURL)}, cfg.RegistryOpts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("creating schema registry client: %w", err)
+		return nil, &ConfigError{fmt.Errorf("creating schema registry client: %w", err)}
 	}
 	admCl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, s.kafkaOpts("admin", "")...)...)
 	if err != nil {
@@ -202,8 +220,12 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.producer, err = producer.New(ctx, producer.Config{Brokers: cfg.Brokers, Registry: reg, Topology: cfg.Topology, Opts: s.kafkaOpts("producer", "")})
+	s.producer, err = producer.New(ctx, producer.Config{Brokers: cfg.Brokers, Registry: reg, Topology: cfg.Topology,
+		LookupSchemas: cfg.LookupSchemas, Opts: s.kafkaOpts("producer", "")})
 	if err != nil {
+		if RegistryRefused(err) {
+			return nil, &ConfigError{err}
+		}
 		return nil, err
 	}
 	m, err := newMetrics(cfg.Registerer, cfg.Version)
@@ -266,10 +288,53 @@ func pingRedis(ctx context.Context, rdb *redis.Client, opt *redis.Options) error
 		return nil
 	}
 	err = fmt.Errorf("connecting to redis at %s (db %d): %w", opt.Addr, opt.DB, err)
-	if redis.IsAuthError(err) || redis.IsPermissionError(err) || strings.Contains(err.Error(), "DB index") {
+	if redis.IsAuthError(err) || redis.IsPermissionError(err) || strings.Contains(err.Error(), "DB index") || badCertificate(err) {
 		return &ConfigError{err}
 	}
 	return err
+}
+
+// RedisOptions are the go-redis options of url (redis://, rediss:// or unix://) with user and
+// password, when set, replacing the URL's, and tlsCfg, when set, replacing the default TLS
+// configuration of a rediss:// URL (its ServerName, when empty, is the URL's host). TLS files for a
+// redis:// URL are an error: TLS is the URL's choice. Errors never contain the password.
+func RedisOptions(url, user, password string, tlsCfg *tls.Config) (*redis.Options, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		// go-redis's messages quote the scheme or the database, not the URL.
+		return nil, fmt.Errorf("parsing redis url: %w", err)
+	}
+	if user != "" {
+		opt.Username = user
+	}
+	if password != "" {
+		opt.Password = password
+	}
+	if tlsCfg != nil {
+		if opt.TLSConfig == nil {
+			return nil, errors.New("redis TLS settings given for a URL without TLS: use rediss://")
+		}
+		c := tlsCfg.Clone()
+		if c.ServerName == "" {
+			c.ServerName = opt.TLSConfig.ServerName
+		}
+		opt.TLSConfig = c
+	}
+	return opt, nil
+}
+
+// RegistryRefused reports whether err from talking to the schema registry is one retrying can
+// not fix: the registry refused the credentials or the operation (schemas.ErrRefused), a schema
+// to look up is not registered (schemas.ErrNotRegistered), or its certificate does not verify.
+func RegistryRefused(err error) bool {
+	return errors.Is(err, schemas.ErrRefused) || errors.Is(err, schemas.ErrNotRegistered) || badCertificate(err)
+}
+
+// badCertificate reports a server certificate that does not verify against the configured CAs
+// or names another host: a configuration error, not an outage.
+func badCertificate(err error) bool {
+	return errors.As(err, new(*tls.CertificateVerificationError)) || errors.As(err, new(x509.UnknownAuthorityError)) ||
+		errors.As(err, new(x509.HostnameError))
 }
 
 // kafkaOpts are the options of the franz-go client named name (of consumer group group, or

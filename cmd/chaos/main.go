@@ -34,7 +34,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/orderflow/orderflow/demo"
 	"github.com/orderflow/orderflow/producer"
@@ -252,7 +251,7 @@ func (r *runner) main(ctx context.Context) (int, bool) {
 		return 2, false
 	}
 	brokers := strings.Split(o.brokers, ",")
-	reg, err := sr.NewClient(sr.URLs(o.registry))
+	reg, err := r.registryClient()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		return 2, false
@@ -379,7 +378,7 @@ func (r *runner) startRoles() error {
 	}
 	env = append(env, "ORDERFLOW_LOG_LEVEL=info")
 	base := []string{"run",
-		"--brokers", o.brokers, "--registry", o.registry, "--redis", o.redis,
+		"--brokers", o.brokers, "--registry", o.registry,
 		"--rye-url", r.sbURL + "/rye", "--rye-key", "rye-sandbox-key",
 		"--dr-url", r.sbURL + "/dr", "--dr-key", "sk_test_orderflow_sandbox",
 		"--prefix", r.topo.Prefix,
@@ -390,6 +389,11 @@ func (r *runner) startRoles() error {
 	for _, t := range r.topo.Tiers {
 		base = append(base, t.Delay.String())
 	}
+	secured, err := r.securedArgs() // --redis, and the registry's and Redis's credentials and CA
+	if err != nil {
+		return err
+	}
+	base = append(base, secured...)
 	add := func(role string, n int) {
 		for i := 1; i <= n; i++ {
 			name := fmt.Sprintf("%s-%d", role, i)

@@ -62,6 +62,15 @@ func (c *runCmd) validate() error {
 			bad(u.flag, "%s: %v", redactURL(u.value), err)
 		}
 	}
+	if c.Registry == "" && c.registryFlags.set() {
+		bad("--registry-user/-password/-ca-file/-cert-file/-key-file", "need --registry (the embedded registry has no auth or TLS)")
+	}
+	if c.Registry == "" && !c.RegisterSchemas {
+		bad("--register-schemas", "false needs --registry: the embedded registry starts empty")
+	}
+	if c.Redis == "" && c.redisFlags.set() {
+		bad("--redis-user/-password/-ca-file/-cert-file/-key-file", "need --redis (the embedded Redis has no auth or TLS)")
+	}
 	for _, b := range c.Brokers {
 		if b == "" || strings.Contains(b, "://") {
 			bad("--brokers", "%q: want host:port", b)

@@ -32,13 +32,15 @@ type dlqCmd struct {
 
 	Brokers     []string `arg:"--brokers,env:ORDERFLOW_BROKERS,required" help:"Kafka bootstrap brokers"`
 	Registry    string   `arg:"--registry,env:ORDERFLOW_REGISTRY,required" help:"schema registry URL"`
-	Redis       string   `arg:"--redis,env:ORDERFLOW_REDIS" help:"redis:// URL of the idempotency store (show and replay)"`
+	Redis       string   `arg:"--redis,env:ORDERFLOW_REDIS" help:"redis:// or rediss:// URL of the idempotency store (show and replay)"`
 	RedisPrefix string   `arg:"--redis-prefix,env:ORDERFLOW_REDIS_PREFIX" help:"Redis key namespace of the deployment (default: derived from --prefix, as orderflow run does)"`
 	Prefix      string   `arg:"--prefix,env:ORDERFLOW_TOPIC_PREFIX" default:"orders." help:"topic prefix"`
 	RyeURL      string   `arg:"--rye-url,env:ORDERFLOW_RYE_URL" help:"Rye API base URL, to probe carts whose outcome is unknown"`
 	RyeKey      string   `arg:"--rye-key,env:ORDERFLOW_RYE_KEY" help:"Rye API key"`
 	DRURL       string   `arg:"--dr-url,env:ORDERFLOW_DR_URL" help:"Digital River API base URL, to probe and to fix checkouts"`
 	DRKey       string   `arg:"--dr-key,env:ORDERFLOW_DR_KEY" help:"Digital River confidential key"`
+	registryFlags
+	redisFlags
 
 	out, errOut io.Writer // default os.Stdout, os.Stderr (tests capture them)
 }
@@ -95,14 +97,17 @@ func (c *dlqCmd) run(ctx context.Context, log *slog.Logger) error {
 	if err := topo.Validate(); err != nil {
 		return configError{err}
 	}
+	if c.Redis == "" && c.redisFlags.set() {
+		return configError{errors.New("--redis-user/-password/-ca-file/-cert-file/-key-file need --redis")}
+	}
 	if c.Replay != nil {
 		if _, err := c.Replay.patch(); err != nil {
 			return err
 		}
 	}
-	reg, err := sr.NewClient(sr.URLs(c.Registry))
+	reg, err := c.registryFlags.client(c.Registry)
 	if err != nil {
-		return configError{fmt.Errorf("creating schema registry client: %w", err)}
+		return err
 	}
 	codec := schemas.NewCodec(reg)
 	entries, undecodable, err := dlq.Read(ctx, dlq.ReadConfig{Brokers: c.Brokers, Topic: topo.DLQ(), Codec: codec})
@@ -181,7 +186,11 @@ func (c *dlqCmd) tool(log *slog.Logger, topo topology.Topology, sender dlq.Sende
 	if c.Redis == "" {
 		return nil, nil, errors.New("dlq: --redis (ORDERFLOW_REDIS) is required to look up what happened to an order")
 	}
-	opt, err := redis.ParseURL(c.Redis)
+	rc, err := c.redisFlags.conn(c.Redis)
+	if err != nil {
+		return nil, nil, err
+	}
+	opt, err := service.RedisOptions(c.Redis, rc.user, rc.password, rc.tls)
 	if err != nil {
 		return nil, nil, configError{fmt.Errorf("--redis %s: %w", redactURL(c.Redis), err)}
 	}
@@ -274,9 +283,9 @@ func (c *dlqCmd) replay(ctx context.Context, log *slog.Logger, topo topology.Top
 	}
 	var sender dlq.Sender
 	if !rc.DryRun {
-		p, err := producer.New(ctx, producer.Config{Brokers: c.Brokers, Registry: reg, Topology: topo})
+		p, err := producer.New(ctx, producer.Config{Brokers: c.Brokers, Registry: reg, Topology: topo, LookupSchemas: !c.RegisterSchemas})
 		if err != nil {
-			return err
+			return registryError(err)
 		}
 		defer p.Close()
 		sender = p

@@ -36,7 +36,9 @@ import (
 type runCmd struct {
 	Brokers  []string `arg:"--brokers,env:ORDERFLOW_BROKERS" help:"Kafka bootstrap brokers (default: in-process kfake)"`
 	Registry string   `arg:"--registry,env:ORDERFLOW_REGISTRY" help:"Confluent-compatible schema registry URL (default: in-process srfake)"`
-	Redis    string   `arg:"--redis,env:ORDERFLOW_REDIS" help:"redis:// URL (default: in-process miniredis)"`
+	Redis    string   `arg:"--redis,env:ORDERFLOW_REDIS" help:"redis:// or rediss:// (TLS) URL (default: in-process miniredis)"`
+	registryFlags
+	redisFlags
 	RyeURL   string   `arg:"--rye-url,env:ORDERFLOW_RYE_URL" help:"Rye API base URL (default: the in-process sandbox)"`
 	RyeKey   string   `arg:"--rye-key,env:ORDERFLOW_RYE_KEY" help:"Rye API key"`
 	DRURL    string   `arg:"--dr-url,env:ORDERFLOW_DR_URL" help:"Digital River API base URL (default: the in-process sandbox)"`
@@ -87,6 +89,19 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 	cfg := service.Config{
 		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers,
 		Topology: topology.Topology{Prefix: c.Prefix}, Roles: c.roles(), Logger: log,
+		LookupSchemas: !c.RegisterSchemas,
+	}
+	if c.Registry != "" {
+		if cfg.RegistryOpts, err = c.registryFlags.opts(c.Registry); err != nil {
+			return err
+		}
+	}
+	if c.Redis != "" {
+		rc, err := c.redisFlags.conn(c.Redis)
+		if err != nil {
+			return err
+		}
+		cfg.RedisUser, cfg.RedisPassword, cfg.RedisTLS = rc.user, rc.password, rc.tls
 	}
 	cfg.Redis.Prefix = c.RedisPrefix // empty: derived from the topic prefix
 	if embeddedKafka {
@@ -159,7 +174,9 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 
 // startService builds the service, retrying with a capped, jittered backoff while a
 // dependency is unreachable (a broker restarting, say), for at most timeout. A dependency that
-// refuses the configuration (Redis credentials) ends it at once with a *service.ConfigError.
+// refuses the configuration (Redis or registry credentials, a registry key that may not
+// register, a schema missing with --register-schemas=false) ends it at once with a
+// *service.ConfigError.
 func startService(ctx context.Context, cfg service.Config, timeout time.Duration, log *slog.Logger) (*service.Service, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/sr"
-
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/schemas"
 	"github.com/orderflow/orderflow/topology"
@@ -23,8 +21,9 @@ import (
 type sendCmd struct {
 	Brokers  []string `arg:"--brokers,env:ORDERFLOW_BROKERS,required" help:"Kafka bootstrap brokers"`
 	Registry string   `arg:"--registry,env:ORDERFLOW_REGISTRY,required" help:"schema registry URL"`
-	Prefix   string   `arg:"--prefix,env:ORDERFLOW_TOPIC_PREFIX" default:"orders." help:"topic prefix"`
-	File     string   `arg:"positional,required" help:"JSON file with the OrderRequested fields as the schema names them (order_id, items[].price_cents...; Go field names such as OrderID work too), - for stdin; an unknown field is an error"`
+	registryFlags
+	Prefix string `arg:"--prefix,env:ORDERFLOW_TOPIC_PREFIX" default:"orders." help:"topic prefix"`
+	File   string `arg:"positional,required" help:"JSON file with the OrderRequested fields as the schema names them (order_id, items[].price_cents...; Go field names such as OrderID work too), - for stdin; an unknown field is an error"`
 }
 
 func (c *sendCmd) run(ctx context.Context) error {
@@ -40,13 +39,14 @@ func (c *sendCmd) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	reg, err := sr.NewClient(sr.URLs(c.Registry))
-	if err != nil {
-		return configError{fmt.Errorf("--registry: %w", err)}
-	}
-	p, err := producer.New(ctx, producer.Config{Brokers: c.Brokers, Registry: reg, Topology: topology.Topology{Prefix: c.Prefix}})
+	reg, err := c.registryFlags.client(c.Registry)
 	if err != nil {
 		return err
+	}
+	p, err := producer.New(ctx, producer.Config{Brokers: c.Brokers, Registry: reg, Topology: topology.Topology{Prefix: c.Prefix},
+		LookupSchemas: !c.RegisterSchemas})
+	if err != nil {
+		return registryError(err)
 	}
 	defer p.Close()
 	if err := p.RequestOrder(ctx, o); err != nil {

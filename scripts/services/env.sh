@@ -2,14 +2,25 @@
 # Prints the environment the integration suite reads, as export lines:
 #
 #   eval "$(scripts/services/env.sh)"
+#
+# The suites reach the secured endpoints: the registry over TLS with basic auth (a read-write and
+# a read-only user), Redis over TLS as the ACL user orderflow. ORDERFLOW_TEST_CA_FILE is the one
+# CA (certs.sh) that signed every service's certificate. The passwords are the state directory's
+# generated test passwords (lib.sh test_password).
 set -euo pipefail
 
 SVC="env"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$HERE/lib.sh"
 
 cat <<EOT
 export ORDERFLOW_TEST_BROKERS=$SERVICES_HOST:$KAFKA_PORT
-export ORDERFLOW_TEST_REGISTRY=http://$SERVICES_HOST:$REGISTRY_PORT/apis/ccompat/v7
-export ORDERFLOW_TEST_REDIS=redis://$SERVICES_HOST:$REDIS_PORT/0
+export ORDERFLOW_TEST_CA_FILE=$("$HERE/certs.sh" dir)/ca.pem
+export ORDERFLOW_TEST_REGISTRY=https://$SERVICES_HOST:$REGISTRY_TLS_PORT/apis/ccompat/v7
+export ORDERFLOW_TEST_REGISTRY_USER=orderflow
+export ORDERFLOW_TEST_REGISTRY_PASSWORD=$(test_password registry-orderflow)
+export ORDERFLOW_TEST_REGISTRY_RO_USER=orderflow-ro
+export ORDERFLOW_TEST_REGISTRY_RO_PASSWORD=$(test_password registry-orderflow-ro)
+export ORDERFLOW_TEST_REDIS=rediss://orderflow:$(test_password redis-orderflow)@$SERVICES_HOST:$REDIS_TLS_PORT/0
 EOT

@@ -20,7 +20,22 @@ KAFKA_PORT="${ORDERFLOW_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${ORDERFLOW_KAFKA_CONTROLLER_PORT:-9093}"
 REGISTRY_PORT="${ORDERFLOW_REGISTRY_PORT:-8081}"
 REGISTRY_MANAGEMENT_PORT="${ORDERFLOW_REGISTRY_MANAGEMENT_PORT:-8091}"
+REGISTRY_TLS_PORT="${ORDERFLOW_REGISTRY_TLS_PORT:-8443}"
 REDIS_PORT="${ORDERFLOW_REDIS_PORT:-6379}"
+REDIS_TLS_PORT="${ORDERFLOW_REDIS_TLS_PORT:-6380}"
+
+# test_password NAME: print the password of the test account NAME, generated (hex, so it is safe in a
+# URL) the first time and kept in $ORDERFLOW_STATE/secrets/NAME (mode 600). The services read it
+# from their config files, env.sh prints it for the suites; it never appears on a command line.
+test_password() {
+  local file="$ORDERFLOW_STATE/secrets/$1"
+  if [[ ! -s $file ]]; then
+    mkdir -p "$ORDERFLOW_STATE/secrets"
+    chmod 700 "$ORDERFLOW_STATE/secrets"
+    (umask 077 && od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$file.tmp" && mv "$file.tmp" "$file")
+  fi
+  cat "$file"
+}
 
 # Name used as the prefix of every message; each script sets it.
 SVC="${SVC:-services}"
