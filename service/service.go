@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -72,6 +73,9 @@ type Config struct {
 	// Version is the build's version for orderflow_build_info; empty = the main module's
 	// version from the binary's build info.
 	Version string
+	// DependencyInterval is how often Run checks Redis, the registry and Kafka for
+	// orderflow_dependency_up (dependencies.go). Default DefaultDependencyInterval.
+	DependencyInterval time.Duration
 }
 
 // Validate checks cfg and fills defaults.
@@ -96,6 +100,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.DependencyInterval <= 0 {
+		c.DependencyInterval = DefaultDependencyInterval
 	}
 	if err := c.Topology.Validate(); err != nil {
 		return err
@@ -140,7 +147,9 @@ type Service struct {
 	producer  *producer.Producer
 	consumers map[string]*consumer.Consumer
 	proc      *processor.Config
-	ready     readiness // for Ready (health.go)
+	ready     readiness // for Ready (health.go) and the dependency watch
+	// dependencyUp is orderflow_dependency_up, set by the dependency watch (dependencies.go).
+	dependencyUp *prometheus.GaugeVec
 }
 
 // New connects to every dependency, creates missing topics, registers the schemas and builds
@@ -226,7 +235,8 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		}
 		s.consumers[role] = c
 	}
-	s.ready = readiness{rdb: s.rdb, reg: reg, joined: map[string]*atomic.Bool{}}
+	s.dependencyUp = m.dependencyUp
+	s.ready = readiness{rdb: s.rdb, reg: reg, kafka: s.producer.Client(), joined: map[string]*atomic.Bool{}}
 	for _, role := range cfg.Roles {
 		s.ready.joined[role] = new(atomic.Bool)
 	}
@@ -287,8 +297,19 @@ func (s *Service) role(role string) (consumer.Handler, string, []string, error) 
 // Producer is the service's producer (schemas registered), for sending order requests.
 func (s *Service) Producer() *producer.Producer { return s.producer }
 
-// Run runs every role until ctx ends or one fails.
+// Run runs every role until ctx ends or one fails, and meanwhile checks the dependencies every
+// Config.DependencyInterval for orderflow_dependency_up.
 func (s *Service) Run(ctx context.Context) error {
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		s.watchDependencies(watchCtx)
+	}()
+	defer func() {
+		stopWatch() // the roles ended: so does the watch
+		<-watched
+	}()
 	g, ctx := errgroup.WithContext(ctx)
 	for role, c := range s.consumers {
 		g.Go(func() error {
