@@ -6,7 +6,7 @@ GOFLAGS   ?=
 PKGS      := ./...
 BIN       := bin/orderflow
 
-.PHONY: all build run test test-integration interop lint bench services-up services-down clean chaos
+.PHONY: all build run test test-integration interop lint bench services-up services-down clean chaos check-monitoring
 
 all: lint test
 
@@ -53,6 +53,12 @@ CHAOS_FLAGS  ?=
 chaos: build services-up
 	$(GO) build -o bin/chaos ./cmd/chaos
 	./bin/chaos -bin $(BIN) -orders $(CHAOS_ORDERS) $(CHAOS_FLAGS)
+
+## check-monitoring: promtool check/test rules and check config on deploy/prometheus, then a real
+##        Prometheus (Debian's package, installed if missing) scraping the embedded demo evaluates
+##        every expression of deploy/grafana/orderflow.json and alerts.yml (scripts/monitoring/).
+check-monitoring:
+	scripts/monitoring/check.sh
 
 services-up:
 	scripts/services/up.sh

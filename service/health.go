@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 )
 
@@ -18,17 +19,20 @@ const CheckTimeout = time.Second
 
 // Check is the outcome of one readiness check.
 type Check struct {
-	// Name is "group:<role>" (the role's consumer group), "redis" or "registry".
+	// Name is "group:<role>" (the role's consumer group) or a dependency: DependencyRedis,
+	// DependencyRegistry (Ready's checks) or DependencyKafka (the dependency watch's only).
 	Name string
 	// Err is nil when the check passed. Its text names no secret: Redis and the registry are
 	// named by their role, never by URL (the HTTP client strips passwords from URLs in errors).
 	Err error
 }
 
-// readiness is what Ready needs, captured by New, so Ready never races with Close.
+// readiness is what Ready and the dependency watch need, captured by New, so neither races
+// with Close.
 type readiness struct {
 	rdb    *redis.Client
 	reg    *sr.Client
+	kafka  *kgo.Client             // the producer's client
 	joined map[string]*atomic.Bool // role -> joined its group at least once
 }
 
@@ -45,29 +49,58 @@ func (s *Service) Ready(ctx context.Context) []Check {
 	for _, role := range s.cfg.Roles {
 		checks = append(checks, Check{Name: "group:" + role, Err: s.joined(role)})
 	}
-	checks = append(checks, Check{Name: "redis"}, Check{Name: "registry"})
-	redisCheck, regCheck := &checks[len(checks)-2], &checks[len(checks)-1]
+	return append(checks, s.runChecks(ctx, DependencyRedis, DependencyRegistry)...)
+}
+
+// Dependencies, the names of their checks (Check.Name) and the values of
+// orderflow_dependency_up's dependency label.
+const (
+	DependencyRedis    = "redis"
+	DependencyRegistry = "registry"
+	DependencyKafka    = "kafka"
+)
+
+// runChecks runs the named dependency checks concurrently, each bounded by CheckTimeout, and
+// returns them in the order named.
+func (s *Service) runChecks(ctx context.Context, names ...string) []Check {
+	checks := make([]Check, len(names))
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
-		defer cancel()
+	for i, name := range names {
+		checks[i].Name = name
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+			defer cancel()
+			checks[i].Err = s.check(ctx, name)
+		})
+	}
+	wg.Wait()
+	return checks
+}
+
+// check asks one dependency: Redis PING, the registry GET /mode, Kafka ApiVersions from any
+// broker the producer knows (kgo's Ping).
+func (s *Service) check(ctx context.Context, name string) error {
+	switch name {
+	case DependencyRedis:
 		if err := s.ready.rdb.Ping(ctx).Err(); err != nil {
-			redisCheck.Err = fmt.Errorf("redis ping: %w", err)
+			return fmt.Errorf("redis ping: %w", err)
 		}
-	})
-	wg.Go(func() {
-		ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
-		defer cancel()
+	case DependencyRegistry:
 		if res := s.ready.reg.Mode(ctx); len(res) == 0 || res[0].Err != nil {
 			var err error = errors.New("no answer")
 			if len(res) > 0 {
 				err = res[0].Err
 			}
-			regCheck.Err = fmt.Errorf("schema registry GET /mode: %w", err)
+			return fmt.Errorf("schema registry GET /mode: %w", err)
 		}
-	})
-	wg.Wait()
-	return checks
+	case DependencyKafka:
+		if err := s.ready.kafka.Ping(ctx); err != nil {
+			return fmt.Errorf("kafka: no broker answered: %w", err)
+		}
+	default:
+		return fmt.Errorf("unknown dependency %q", name)
+	}
+	return nil
 }
 
 // joined reports whether role's consumer joined its group, remembering the first join.

@@ -18,6 +18,8 @@ type metrics struct {
 	processor *processor.Metrics       // terminal outcomes, retries by tier, dead letters
 	provider  *providermetrics.Metrics // provider calls and latency
 	ratelimit *ratelimit.Metrics       // rate-limit waits
+	// dependencyUp is orderflow_dependency_up{dependency}: 1 if it answered its last check.
+	dependencyUp *prometheus.GaugeVec
 }
 
 // newMetrics registers the service's metrics and orderflow_build_info with reg; with a nil reg
@@ -46,6 +48,9 @@ func newMetrics(reg prometheus.Registerer, version string) (*metrics, error) {
 		return nil, err
 	}
 	if m.ratelimit, err = ratelimit.NewMetrics(reg); err != nil {
+		return nil, err
+	}
+	if m.dependencyUp, err = newDependencyUp(reg); err != nil {
 		return nil, err
 	}
 	return &m, nil

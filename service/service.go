@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -99,6 +100,9 @@ type Config struct {
 	// entry must have one (Validate refuses it otherwise, rather than run it unlimited).
 	// Default providers.All().
 	Descriptors []provider.Descriptor
+	// DependencyInterval is how often Run checks Redis, the registry and Kafka for
+	// orderflow_dependency_up (dependencies.go). Default DefaultDependencyInterval.
+	DependencyInterval time.Duration
 }
 
 // Validate checks cfg and fills defaults.
@@ -134,6 +138,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.DependencyInterval <= 0 {
+		c.DependencyInterval = DefaultDependencyInterval
 	}
 	if err := c.Topology.Validate(); err != nil {
 		return err
@@ -179,7 +186,9 @@ type Service struct {
 	producer  *producer.Producer
 	consumers map[string]*consumer.Consumer
 	proc      *processor.Config
-	ready     readiness // for Ready (health.go)
+	ready     readiness // for Ready (health.go) and the dependency watch
+	// dependencyUp is orderflow_dependency_up, set by the dependency watch (dependencies.go).
+	dependencyUp *prometheus.GaugeVec
 }
 
 // New connects to every dependency, creates missing topics, registers the schemas (or, with
@@ -272,7 +281,8 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		}
 		s.consumers[role] = c
 	}
-	s.ready = readiness{rdb: s.rdb, reg: reg, joined: map[string]*atomic.Bool{}}
+	s.dependencyUp = m.dependencyUp
+	s.ready = readiness{rdb: s.rdb, reg: reg, kafka: s.producer.Client(), joined: map[string]*atomic.Bool{}}
 	for _, role := range cfg.Roles {
 		s.ready.joined[role] = new(atomic.Bool)
 	}
@@ -376,8 +386,19 @@ func (s *Service) role(role string) (consumer.Handler, string, []string, error) 
 // Producer is the service's producer (schemas registered), for sending order requests.
 func (s *Service) Producer() *producer.Producer { return s.producer }
 
-// Run runs every role until ctx ends or one fails.
+// Run runs every role until ctx ends or one fails, and meanwhile checks the dependencies every
+// Config.DependencyInterval for orderflow_dependency_up.
 func (s *Service) Run(ctx context.Context) error {
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		s.watchDependencies(watchCtx)
+	}()
+	defer func() {
+		stopWatch() // the roles ended: so does the watch
+		<-watched
+	}()
 	g, ctx := errgroup.WithContext(ctx)
 	for role, c := range s.consumers {
 		g.Go(func() error {
