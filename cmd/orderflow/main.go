@@ -5,6 +5,8 @@
 //	orderflow sandbox             the provider sandbox (Rye and Digital River) standalone
 //	orderflow send                publish one order request
 //	orderflow dlq list|show|replay  inspect and replay dead letters
+//	orderflow probe [URL]         a container health check: GET /readyz, exit 0 when ready
+//	orderflow --version           the build's version
 package main
 
 import (
@@ -27,6 +29,7 @@ type args struct {
 	Sandbox   *sandboxCmd `arg:"subcommand:sandbox" help:"serve the Rye and Digital River sandbox"`
 	Send      *sendCmd    `arg:"subcommand:send" help:"publish one order request"`
 	Dlq       *dlqCmd     `arg:"subcommand:dlq" help:"list, show and replay dead letters"`
+	Probe     *probeCmd   `arg:"subcommand:probe" help:"GET a health URL (default /readyz on --metrics-addr); exit 0 on 2xx, else 1"`
 	LogLevel  string      `arg:"--log-level,env:ORDERFLOW_LOG_LEVEL" default:"warn" help:"debug, info, warn or error"`
 	LogFormat string      `arg:"--log-format,env:ORDERFLOW_LOG_FORMAT" default:"text" help:"text or json (one JSON object per line: time, level, msg, attributes)"`
 }
@@ -56,6 +59,9 @@ func orderflow(ctx context.Context, argv []string, stdout, stderr io.Writer) int
 	case errors.Is(err, arg.ErrHelp):
 		p.WriteHelpForSubcommand(stdout, p.SubcommandNames()...)
 		return 0
+	case errors.Is(err, arg.ErrVersion):
+		fmt.Fprintln(stdout, a.Version())
+		return 0
 	case err != nil:
 		// go-arg's own MustParse exits 255 here; a usage error is 2 in every command.
 		p.WriteUsageForSubcommand(stderr, p.SubcommandNames()...)
@@ -80,6 +86,8 @@ func orderflow(ctx context.Context, argv []string, stdout, stderr io.Writer) int
 		err = a.Send.run(ctx)
 	case a.Dlq != nil:
 		err = a.Dlq.run(ctx, log)
+	case a.Probe != nil:
+		err = a.Probe.run(ctx, stdout)
 	}
 	return report(stderr, err)
 }

@@ -88,7 +88,7 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 	}
 	cfg := service.Config{
 		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers,
-		Topology: topology.Topology{Prefix: c.Prefix}, Roles: c.roles(), Logger: log,
+		Topology: topology.Topology{Prefix: c.Prefix}, Roles: c.roles(), Logger: log, Version: buildVersion(),
 		LookupSchemas: !c.RegisterSchemas,
 	}
 	if c.Registry != "" {
