@@ -14,9 +14,9 @@ import (
 
 // The Kafka variables (scripts/services/env.sh prints them for the SASL_SSL listener).
 const (
-	EnvBrokers       = "ORDERFLOW_TEST_BROKERS"             // comma-separated host:port
-	EnvKafkaTLS      = "ORDERFLOW_TEST_KAFKA_TLS"           // true: TLS to the brokers
-	EnvCAFile        = "ORDERFLOW_TEST_CA_FILE"             // the CA of every secured test service
+	EnvBrokers       = "ORDERFLOW_TEST_BROKERS"              // comma-separated host:port
+	EnvKafkaTLS      = "ORDERFLOW_TEST_KAFKA_TLS"            // true: TLS to the brokers
+	EnvCAFile        = "ORDERFLOW_TEST_CA_FILE"              // the CA of every secured test service
 	EnvSASLMechanism = "ORDERFLOW_TEST_KAFKA_SASL_MECHANISM" // PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
 	EnvSASLUser      = "ORDERFLOW_TEST_KAFKA_SASL_USER"
 	EnvSASLPassword  = "ORDERFLOW_TEST_KAFKA_SASL_PASSWORD"
