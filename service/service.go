@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orderflow/orderflow/consumer"
+	"github.com/orderflow/orderflow/internal/kafkasec"
 	"github.com/orderflow/orderflow/idempotency"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/producer"
@@ -126,7 +127,8 @@ func notInKafkaNames(r rune) bool {
 }
 
 // ConfigError is an error retrying can not fix: the Config is invalid, or a dependency refused
-// it (Redis rejected the credentials or the database). New returns every such error as one, so
+// it (Redis rejected the credentials or the database, Kafka the SASL credentials, the TLS
+// certificate or the user's permissions). New returns every such error as one, so
 // a caller that retries New while dependencies come up stops at once.
 type ConfigError struct{ Err error }
 
@@ -179,11 +181,11 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	err = cfg.Topology.Ensure(ctx, kadm.NewClient(admCl))
 	admCl.Close()
 	if err != nil {
-		return nil, err
+		return nil, kafkaError(err)
 	}
 	s.producer, err = producer.New(ctx, producer.Config{Brokers: cfg.Brokers, Registry: reg, Topology: cfg.Topology, Opts: s.kafkaOpts("producer")})
 	if err != nil {
-		return nil, err
+		return nil, kafkaError(err)
 	}
 	m, err := newMetrics(cfg.Registerer, cfg.Version)
 	if err != nil {
@@ -244,6 +246,15 @@ func pingRedis(ctx context.Context, rdb *redis.Client, opt *redis.Options) error
 	err = fmt.Errorf("connecting to redis at %s (db %d): %w", opt.Addr, opt.DB, err)
 	if redis.IsAuthError(err) || redis.IsPermissionError(err) || strings.Contains(err.Error(), "DB index") {
 		return &ConfigError{err}
+	}
+	return err
+}
+
+// kafkaError is err from a Kafka request, a *ConfigError when the brokers refused the client's
+// credentials, certificate or permissions (kafkasec.Refused) rather than being unreachable.
+func kafkaError(err error) error {
+	if kafkasec.Refused(err) {
+		return &ConfigError{fmt.Errorf("kafka refused the connection's security settings: %w", err)}
 	}
 	return err
 }
