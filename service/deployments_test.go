@@ -15,6 +15,7 @@ import (
 	"github.com/orderflow/orderflow/demo"
 	"github.com/orderflow/orderflow/embedded"
 	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/ratelimit"
@@ -56,8 +57,8 @@ func startDeployment(t *testing.T, shared *embedded.Env, prefix string) *stack {
 		RedisURL:    os.Getenv("ORDERFLOW_TEST_REDIS"),
 		Sandbox:     sandbox.Config{Rye: rye.Config{PlacementStep: 50 * time.Millisecond}},
 	}
-	if b := os.Getenv("ORDERFLOW_TEST_BROKERS"); b != "" {
-		cfg.Brokers = strings.Split(b, ",")
+	if b := testenv.Brokers(); b != nil {
+		cfg.Brokers = b
 	}
 	if shared != nil {
 		cfg.Brokers, cfg.RegistryURL, cfg.RedisURL = shared.Brokers, shared.RegistryURL, shared.RedisURL
@@ -75,7 +76,7 @@ func startDeployment(t *testing.T, shared *embedded.Env, prefix string) *stack {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	svc, err := service.New(ctx, service.Config{
-		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers, Topology: topo,
+		Brokers: env.Brokers, KafkaOpts: testenv.KafkaSecurity(t), RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers, Topology: topo,
 		Processor: processor.Config{PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
 			RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond},
 		// Limits, so the shared limiter keeps state in Redis.

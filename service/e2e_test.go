@@ -15,6 +15,7 @@ import (
 	"github.com/orderflow/orderflow/demo"
 	"github.com/orderflow/orderflow/embedded"
 	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/ratelimit"
@@ -46,8 +47,8 @@ func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *
 		Sandbox: sandbox.Config{Rye: rye.Config{PlacementStep: 50 * time.Millisecond},
 			DigitalRiver: digitalriver.Config{PlacementStep: 20 * time.Millisecond}},
 	}
-	if b := os.Getenv("ORDERFLOW_TEST_BROKERS"); b != "" {
-		cfg.Brokers = strings.Split(b, ",")
+	if b := testenv.Brokers(); b != nil {
+		cfg.Brokers = b
 	}
 	var svcCfg service.Config
 	for _, o := range opts {
@@ -73,7 +74,7 @@ func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *
 		limits = map[string]ratelimit.Limits{"rye": {Submit: 1000, Other: 5000}, "digitalriver": {Submit: 1000, Other: 5000}}
 	}
 	svc, err := service.New(ctx, service.Config{
-		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL,
+		Brokers: env.Brokers, KafkaOpts: testenv.KafkaSecurity(t), RegistryURL: env.RegistryURL, RedisURL: env.RedisURL,
 		Providers: providers, Topology: topo,
 		Processor: processor.Config{
 			PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
@@ -117,7 +118,7 @@ func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *
 
 // follow feeds every status event into the tally.
 func (s *stack) follow(t *testing.T, ctx context.Context) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.env.Brokers...), kgo.ConsumeTopics(s.topo.Status()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(s.env.Brokers...), kgo.ConsumeTopics(s.topo.Status()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		t.Error(err)
 		return
@@ -382,7 +383,7 @@ func TestSameOrderDifferentPayloadIsRefused(t *testing.T) {
 // waitDeadLetter reads the dead-letter topic until match holds for a record.
 func (s *stack) waitDeadLetter(t *testing.T, match func(schemas.DeadLetter) bool, d time.Duration) schemas.DeadLetter {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.env.Brokers...), kgo.ConsumeTopics(s.topo.DLQ()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(s.env.Brokers...), kgo.ConsumeTopics(s.topo.DLQ()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,8 +22,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orderflow/orderflow/consumer"
-	"github.com/orderflow/orderflow/internal/kafkasec"
 	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/internal/kafkasec"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
