@@ -3,6 +3,7 @@ package consumer
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -21,6 +22,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/orderflow/orderflow/internal/testenv"
+	"github.com/orderflow/orderflow/internal/tlsfiles"
 )
 
 // The suite runs against a real broker when ORDERFLOW_TEST_BROKERS (comma-separated) is set,
@@ -33,6 +37,7 @@ type cluster struct {
 	real    bool
 	adm     *kadm.Client
 	prod    *kgo.Client
+	sasl    []kgo.Opt // the members' SASL options; their TLS is the netSwitch's
 }
 
 var (
@@ -43,8 +48,8 @@ var (
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	c := &cluster{}
-	if env := os.Getenv("ORDERFLOW_TEST_BROKERS"); env != "" {
-		c.brokers, c.real = strings.Split(env, ","), true
+	if env := testenv.Brokers(); env != nil {
+		c.brokers, c.real = env, true
 	} else {
 		fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(500*time.Millisecond))
 		if err != nil {
@@ -53,15 +58,21 @@ func newCluster(t *testing.T) *cluster {
 		t.Cleanup(fake.Close)
 		c.brokers = fake.ListenAddrs()
 	}
-	adm, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...))
+	sasl := testenv.Kafka()
+	sasl.TLS = tlsfiles.Config{}
+	var err error
+	if c.sasl, err = sasl.Opts(); err != nil {
+		t.Fatal(err)
+	}
+	adm, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(c.brokers...))...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(adm.Close)
 	c.adm = kadm.NewClient(adm)
 	// A short metadata min age: a just-created topic is otherwise retried after 5s.
-	c.prod, err = kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.MetadataMinAge(100*time.Millisecond),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(time.Millisecond))
+	c.prod, err = kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(c.brokers...), kgo.MetadataMinAge(100*time.Millisecond),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(time.Millisecond))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,13 +178,13 @@ func testConfig(c *cluster, group string, topics ...string) Config {
 		DeadLetter: func(context.Context, *kgo.Record, error) error {
 			return errors.New("unexpected dead letter")
 		},
-		Opts: []kgo.Opt{
-			kgo.SessionTimeout(2 * time.Second),
-			kgo.HeartbeatInterval(200 * time.Millisecond),
-			kgo.RebalanceTimeout(10 * time.Second),
-			kgo.FetchMaxWait(500 * time.Millisecond),
-			kgo.MetadataMinAge(100 * time.Millisecond),
-		},
+		Opts: append(append([]kgo.Opt(nil), c.sasl...),
+			kgo.SessionTimeout(2*time.Second),
+			kgo.HeartbeatInterval(200*time.Millisecond),
+			kgo.RebalanceTimeout(10*time.Second),
+			kgo.FetchMaxWait(500*time.Millisecond),
+			kgo.MetadataMinAge(100*time.Millisecond),
+		),
 	}
 }
 
@@ -189,7 +200,11 @@ type member struct {
 // start runs a member until the test ends (or stop / crash).
 func start(t *testing.T, name string, cfg Config, h Handler) *member {
 	t.Helper()
-	m := &member{name: name, net: &netSwitch{}, done: make(chan error, 1)}
+	tc, err := testenv.Kafka().TLS.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &member{name: name, net: &netSwitch{tls: tc}, done: make(chan error, 1)}
 	cfg.Opts = append(append([]kgo.Opt(nil), cfg.Opts...), kgo.Dialer(m.net.dial))
 	if debugLog != nil {
 		log := slog.New(slog.NewTextHandler(debugLog, &slog.HandlerOptions{Level: slog.LevelDebug})).With("member", name)
@@ -295,6 +310,7 @@ type netSwitch struct {
 	mu    sync.Mutex
 	cut   bool
 	conns []net.Conn
+	tls   *tls.Config // nil: plain TCP
 }
 
 func (n *netSwitch) dial(ctx context.Context, network, host string) (net.Conn, error) {
@@ -307,6 +323,18 @@ func (n *netSwitch) dial(ctx context.Context, network, host string) (net.Conn, e
 	conn, err := (&net.Dialer{}).DialContext(ctx, network, host)
 	if err != nil {
 		return nil, err
+	}
+	if n.tls != nil { // what kgo.DialTLSConfig would do
+		tc := n.tls.Clone()
+		if tc.ServerName == "" {
+			tc.ServerName, _, _ = net.SplitHostPort(host)
+		}
+		tconn := tls.Client(conn, tc)
+		if err := tconn.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		conn = tconn
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -14,6 +14,7 @@ real services (Kafka, a Confluent-compatible schema registry, Redis).
 
 Run by `make interop` (after scripts/services/up.sh), with the venv of scripts/services/pyenv.sh.
 Reads ORDERFLOW_TEST_BROKERS / _REGISTRY / _REDIS (defaults: the ports of scripts/services), the
+Kafka security of ORDERFLOW_TEST_KAFKA_TLS, ORDERFLOW_TEST_CA_FILE and ORDERFLOW_TEST_KAFKA_SASL_* (SASL_SSL), the
 registry's basic auth ORDERFLOW_TEST_REGISTRY_USER / _PASSWORD, the CA of the services' certificates
 ORDERFLOW_TEST_CA_FILE (https:// registry, rediss:// Redis) and ORDERFLOW_BIN (default bin/orderflow).
 orderflow gets the passwords in files (--registry-password-file, --redis-password-file), never on
@@ -53,6 +54,27 @@ REGISTRY_USER = os.environ.get("ORDERFLOW_TEST_REGISTRY_USER") or ""
 REGISTRY_PASSWORD = os.environ.get("ORDERFLOW_TEST_REGISTRY_PASSWORD") or ""
 CA_FILE = os.environ.get("ORDERFLOW_TEST_CA_FILE") or ""
 BIN = Path(os.environ.get("ORDERFLOW_BIN") or ROOT / "bin" / "orderflow")
+
+# Kafka's security (scripts/services/env.sh: the SASL_SSL listener), as librdkafka settings for
+# the Python clients and as ORDERFLOW_KAFKA_* variables for orderflow (not flags: no password in ps).
+KAFKA_TLS = (os.environ.get("ORDERFLOW_TEST_KAFKA_TLS") or "").lower() in ("1", "true", "yes")
+KAFKA_SASL_MECHANISM = os.environ.get("ORDERFLOW_TEST_KAFKA_SASL_MECHANISM") or ""
+KAFKA_CONF = {}
+ORDERFLOW_KAFKA_ENV = {}
+if KAFKA_TLS or KAFKA_SASL_MECHANISM:
+    KAFKA_CONF["security.protocol"] = ("SASL_SSL" if KAFKA_SASL_MECHANISM else "SSL") if KAFKA_TLS else "SASL_PLAINTEXT"
+if KAFKA_TLS:
+    ORDERFLOW_KAFKA_ENV["ORDERFLOW_KAFKA_TLS"] = "true"
+    if os.environ.get("ORDERFLOW_TEST_CA_FILE"):
+        KAFKA_CONF["ssl.ca.location"] = os.environ["ORDERFLOW_TEST_CA_FILE"]
+        ORDERFLOW_KAFKA_ENV["ORDERFLOW_KAFKA_CA_FILE"] = os.environ["ORDERFLOW_TEST_CA_FILE"]
+if KAFKA_SASL_MECHANISM:
+    KAFKA_CONF.update({"sasl.mechanism": KAFKA_SASL_MECHANISM,
+                       "sasl.username": os.environ.get("ORDERFLOW_TEST_KAFKA_SASL_USER", ""),
+                       "sasl.password": os.environ.get("ORDERFLOW_TEST_KAFKA_SASL_PASSWORD", "")})
+    ORDERFLOW_KAFKA_ENV.update({"ORDERFLOW_KAFKA_SASL_MECHANISM": KAFKA_SASL_MECHANISM,
+                                "ORDERFLOW_KAFKA_SASL_USER": KAFKA_CONF["sasl.username"],
+                                "ORDERFLOW_KAFKA_SASL_PASSWORD": KAFKA_CONF["sasl.password"]})
 
 READY_TIMEOUT = 30  # orderflow: topics created, schemas registered, roles running
 PLACED_TIMEOUT = 40  # an order from request to "placed" (sandbox placement takes ~0.3 s)
@@ -168,7 +190,7 @@ class OrderFlow:
         log("starting " + " ".join(cmd))
         self.logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.logf, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env={**os.environ, **ORDERFLOW_KAFKA_ENV})
 
     def output(self):
         try:
@@ -246,6 +268,7 @@ class Watcher:
         # registry for topic "associations", an API Apicurio does not have (seen hanging there).
         self.deser = AvroDeserializer(sr, conf={"subject.name.strategy.type": "TOPIC"})
         self.consumer = Consumer({
+            **KAFKA_CONF,
             "bootstrap.servers": BROKERS,
             "group.id": RUN + ".interop-watcher",
             "auto.offset.reset": "earliest",
@@ -333,7 +356,7 @@ def run(workdir):
                              conf={"auto.register.schemas": False, "use.latest.version": True,
                                    "subject.name.strategy.type": "TOPIC"})
         # murmur2_random: the Java client's key partitioner, which orderflow's producer also uses.
-        producer = Producer({"bootstrap.servers": BROKERS, "partitioner": "murmur2_random",
+        producer = Producer({**KAFKA_CONF, "bootstrap.servers": BROKERS, "partitioner": "murmur2_random",
                              "enable.idempotence": True, "acks": "all"})
         watcher = Watcher(sr)
         delivery_errors = []

@@ -135,7 +135,8 @@ func topicsOf(t topology.Topology) []string {
 
 // describeLimits reads max.message.bytes of topics with a short-lived client (the producer's
 // batch limit depends on it). A topic whose configuration can not be read (missing, not
-// authorized) gets DefaultMaxMessageBytes; an unreachable cluster is an error.
+// authorized) gets DefaultMaxMessageBytes; an unreachable cluster, or one refusing the client's
+// SASL login, is an error.
 func describeLimits(ctx context.Context, cfg Config, topics []string) (map[string]int, error) {
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.Opts...)...)
 	if err != nil {
@@ -149,6 +150,9 @@ func describeLimits(ctx context.Context, cfg Config, topics []string) (map[strin
 	rcs, err := kadm.NewClient(cl).DescribeTopicConfigs(ctx, topics...)
 	var ae *kerr.Error
 	switch {
+	case errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.UnsupportedSaslMechanism), errors.Is(err, kerr.IllegalSaslState):
+		// The brokers refused this client, not the request: every later request fails too.
+		return nil, fmt.Errorf("describing the limits of topics: %w", err)
 	case errors.As(err, &ae):
 		return limits, nil // refused (not authorized, unsupported): the defaults
 	case err != nil:

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -41,8 +39,8 @@ type env struct {
 func newEnv(t *testing.T, dlqLimit int) *env {
 	t.Helper()
 	e := &env{}
-	if b := os.Getenv("ORDERFLOW_TEST_BROKERS"); b != "" {
-		e.brokers = strings.Split(b, ",")
+	if b := testenv.Brokers(); b != nil {
+		e.brokers = b
 	} else {
 		c, err := kfake.NewCluster(kfake.NumBrokers(1))
 		if err != nil {
@@ -61,7 +59,7 @@ func newEnv(t *testing.T, dlqLimit int) *env {
 	if e.reg, err = sr.NewClient(append([]sr.ClientOpt{sr.URLs(url)}, opts...)...); err != nil {
 		t.Fatal(err)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	cl, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(e.brokers...))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +99,7 @@ func (e *env) setLimit(t *testing.T, topic string, limit int) {
 func (e *env) producer(t *testing.T) *producer.Producer {
 	t.Helper()
 	p, err := producer.New(context.Background(), producer.Config{Brokers: e.brokers, Registry: e.reg, Topology: e.topo,
-		Opts: []kgo.Opt{kgo.MetadataMinAge(100 * time.Millisecond)}})
+		Opts: append(testenv.KafkaSecurity(t), kgo.MetadataMinAge(100*time.Millisecond))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,8 +120,8 @@ func (e *env) records(t *testing.T, topic string) []*kgo.Record {
 	if end.Offset == 0 {
 		return nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxBytes(16<<20))
+	cl, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(e.brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxBytes(16<<20))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -57,8 +56,8 @@ func startDeployment(t *testing.T, shared *embedded.Env, prefix string) *stack {
 		RedisURL:    testenv.RedisURL(),
 		Sandbox:     sandbox.Config{Rye: ryefake.Config{PlacementStep: 50 * time.Millisecond}},
 	}
-	if b := os.Getenv("ORDERFLOW_TEST_BROKERS"); b != "" {
-		cfg.Brokers = strings.Split(b, ",")
+	if b := testenv.Brokers(); b != nil {
+		cfg.Brokers = b
 	}
 	if shared != nil {
 		cfg.Brokers, cfg.RegistryURL, cfg.RedisURL = shared.Brokers, shared.RegistryURL, shared.RedisURL
@@ -76,7 +75,7 @@ func startDeployment(t *testing.T, shared *embedded.Env, prefix string) *stack {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	svc, err := service.New(ctx, service.Config{
-		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers, Topology: topo,
+		Brokers: env.Brokers, KafkaOpts: testenv.KafkaSecurity(t), RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers, Topology: topo,
 		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: redisTLS(t, env.RedisURL),
 		Processor: processor.Config{PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
 			RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond},

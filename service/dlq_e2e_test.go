@@ -14,6 +14,7 @@ import (
 
 	"github.com/orderflow/orderflow/demo"
 	"github.com/orderflow/orderflow/dlq"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
@@ -56,7 +57,7 @@ func (s *dlqStack) read(t *testing.T) []dlq.Entry {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	entries, undecodable, err := dlq.Read(ctx, dlq.ReadConfig{Brokers: s.env.Brokers, Topic: s.topo.DLQ(), Codec: s.svc.Producer().Codec()})
+	entries, undecodable, err := dlq.Read(ctx, dlq.ReadConfig{Brokers: s.env.Brokers, Topic: s.topo.DLQ(), Codec: s.svc.Producer().Codec(), Opts: testenv.KafkaSecurity(t)})
 	if err != nil {
 		t.Fatalf("reading the dead-letter topic: %v", err)
 	}
@@ -111,7 +112,7 @@ func (s *dlqStack) records(t *testing.T, topic string) []*kgo.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(s.env.Brokers...))
+	admCl, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(s.env.Brokers...))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func (s *dlqStack) records(t *testing.T, topic string) []*kgo.Record {
 			want[o.Partition] = o.Offset
 		}
 	})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.env.Brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(s.env.Brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package service_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -47,8 +46,8 @@ func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *
 		Sandbox: sandbox.Config{Rye: ryefake.Config{PlacementStep: 50 * time.Millisecond},
 			DigitalRiver: drfake.Config{PlacementStep: 20 * time.Millisecond}},
 	}
-	if b := os.Getenv("ORDERFLOW_TEST_BROKERS"); b != "" {
-		cfg.Brokers = strings.Split(b, ",")
+	if b := testenv.Brokers(); b != nil {
+		cfg.Brokers = b
 	}
 	var svcCfg service.Config
 	for _, o := range opts {
@@ -74,7 +73,7 @@ func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *
 		limits = map[string]ratelimit.Limits{"rye": {Submit: 1000, Other: 5000}, "digitalriver": {Submit: 1000, Other: 5000}}
 	}
 	svc, err := service.New(ctx, service.Config{
-		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL,
+		Brokers: env.Brokers, KafkaOpts: testenv.KafkaSecurity(t), RegistryURL: env.RegistryURL, RedisURL: env.RedisURL,
 		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: redisTLS(t, env.RedisURL),
 		Providers: providers, Topology: topo,
 		Processor: processor.Config{
@@ -121,7 +120,7 @@ func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *
 
 // follow feeds every status event into the tally.
 func (s *stack) follow(t *testing.T, ctx context.Context) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.env.Brokers...), kgo.ConsumeTopics(s.topo.Status()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(s.env.Brokers...), kgo.ConsumeTopics(s.topo.Status()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		t.Error(err)
 		return
@@ -386,7 +385,7 @@ func TestSameOrderDifferentPayloadIsRefused(t *testing.T) {
 // waitDeadLetter reads the dead-letter topic until match holds for a record.
 func (s *stack) waitDeadLetter(t *testing.T, match func(schemas.DeadLetter) bool, d time.Duration) schemas.DeadLetter {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.env.Brokers...), kgo.ConsumeTopics(s.topo.DLQ()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(s.env.Brokers...), kgo.ConsumeTopics(s.topo.DLQ()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,8 +53,8 @@ func startBench(t *testing.T, limits processor.Limits) *bench {
 		Sandbox: sandbox.Config{Rye: ryefake.Config{PlacementStep: 50 * time.Millisecond},
 			DigitalRiver: drfake.Config{PlacementStep: 20 * time.Millisecond}},
 	}
-	if b := os.Getenv("ORDERFLOW_TEST_BROKERS"); b != "" {
-		cfg.Brokers = strings.Split(b, ",")
+	if b := testenv.Brokers(); b != nil {
+		cfg.Brokers = b
 	}
 	env, err := embedded.Start(cfg)
 	if err != nil {
@@ -77,7 +76,7 @@ func startBench(t *testing.T, limits processor.Limits) *bench {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	b.svc, err = service.New(ctx, service.Config{
-		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: counted, Topology: b.topo,
+		Brokers: env.Brokers, KafkaOpts: testenv.KafkaSecurity(t), RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: counted, Topology: b.topo,
 		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: redisTLS(t, env.RedisURL),
 		Processor: processor.Config{PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
 			RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, Limits: limits},
@@ -88,14 +87,14 @@ func startBench(t *testing.T, limits processor.Limits) *bench {
 		t.Fatalf("starting orderflow on brokers=%v registry=%s redis=%s: %v", env.Brokers, env.RegistryURL, redacted(env.RedisURL), err)
 	}
 	b.codec = b.svc.Producer().Codec()
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(env.Brokers...))
+	admCl, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(env.Brokers...))...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(admCl.Close)
 	b.adm = kadm.NewClient(admCl)
-	if b.raw, err = kgo.NewClient(kgo.SeedBrokers(env.Brokers...), kgo.ProducerBatchMaxBytes(16<<20), kgo.ProducerLinger(time.Millisecond),
-		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil))); err != nil {
+	if b.raw, err = kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(env.Brokers...), kgo.ProducerBatchMaxBytes(16<<20), kgo.ProducerLinger(time.Millisecond),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))...); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.raw.Close)
@@ -200,7 +199,7 @@ type source struct {
 // has its dead letter, and returns them by source.
 func (b *bench) deadLetters(t *testing.T, want []*kgo.Record, d time.Duration) map[source]schemas.DeadLetter {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.env.Brokers...), kgo.ConsumeTopics(b.topo.DLQ()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(b.env.Brokers...), kgo.ConsumeTopics(b.topo.DLQ()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +240,7 @@ func (b *bench) deadLetters(t *testing.T, want []*kgo.Record, d time.Duration) m
 // event of those orders.
 func (b *bench) statuses(t *testing.T, ids []string, d time.Duration) map[string][]schemas.OrderStatus {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.env.Brokers...), kgo.ConsumeTopics(b.topo.Status()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(b.env.Brokers...), kgo.ConsumeTopics(b.topo.Status()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		t.Fatal(err)
 	}

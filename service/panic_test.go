@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -70,8 +69,8 @@ func TestHandlerPanicDeadLetters(t *testing.T) {
 		RedisURL:    testenv.RedisURL(),
 		Sandbox:     sandbox.Config{Rye: ryefake.Config{PlacementStep: 50 * time.Millisecond}},
 	}
-	if b := os.Getenv("ORDERFLOW_TEST_BROKERS"); b != "" {
-		cfg.Brokers = strings.Split(b, ",")
+	if b := testenv.Brokers(); b != nil {
+		cfg.Brokers = b
 	}
 	env, err := embedded.Start(cfg)
 	if err != nil {
@@ -90,7 +89,7 @@ func TestHandlerPanicDeadLetters(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	svc, err := service.New(ctx, service.Config{
-		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers, Topology: topo,
+		Brokers: env.Brokers, KafkaOpts: testenv.KafkaSecurity(t), RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers, Topology: topo,
 		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: redisTLS(t, env.RedisURL),
 		Processor: processor.Config{PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
 			RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond},
@@ -133,7 +132,7 @@ func TestHandlerPanicDeadLetters(t *testing.T) {
 	poll(t, 30*time.Second, func() string { return "the poison order's dead letter" }, func() bool {
 		rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer rcancel()
-		entries, _, err := dlq.Read(rctx, dlq.ReadConfig{Brokers: env.Brokers, Topic: topo.DLQ(), Codec: svc.Producer().Codec()})
+		entries, _, err := dlq.Read(rctx, dlq.ReadConfig{Brokers: env.Brokers, Topic: topo.DLQ(), Codec: svc.Producer().Codec(), Opts: testenv.KafkaSecurity(t)})
 		if err != nil {
 			t.Fatalf("reading the dead-letter topic: %v", err)
 		}
@@ -161,7 +160,7 @@ func TestHandlerPanicDeadLetters(t *testing.T) {
 		t.Errorf("logs do not hold the panic with its stack (defectiveProvider.CreateCart)")
 	}
 
-	adm, err := kgo.NewClient(kgo.SeedBrokers(env.Brokers...))
+	adm, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(env.Brokers...))...)
 	if err != nil {
 		t.Fatal(err)
 	}

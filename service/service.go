@@ -26,6 +26,7 @@ import (
 
 	"github.com/orderflow/orderflow/consumer"
 	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/internal/kafkasec"
 	"github.com/orderflow/orderflow/internal/tracing"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/producer"
@@ -172,7 +173,8 @@ func notInKafkaNames(r rune) bool {
 
 // ConfigError is an error retrying can not fix: the Config is invalid, or a dependency refused
 // it (Redis rejected the credentials or the database, the schema registry answered 401 or 403
-// or lacks a schema to look up, a certificate does not verify). New returns every such error as one, so
+// or lacks a schema to look up, Kafka refused the SASL credentials, the TLS certificate or the
+// user's permissions, a certificate does not verify). New returns every such error as one, so
 // a caller that retries New while dependencies come up stops at once.
 type ConfigError struct{ Err error }
 
@@ -227,7 +229,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	err = cfg.Topology.Ensure(ctx, kadm.NewClient(admCl))
 	admCl.Close()
 	if err != nil {
-		return nil, err
+		return nil, kafkaError(err)
 	}
 	s.producer, err = producer.New(ctx, producer.Config{Brokers: cfg.Brokers, Registry: reg, Topology: cfg.Topology,
 		LookupSchemas: cfg.LookupSchemas, Opts: s.kafkaOpts("producer", "")})
@@ -235,7 +237,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		if RegistryRefused(err) {
 			return nil, &ConfigError{err}
 		}
-		return nil, err
+		return nil, kafkaError(err)
 	}
 	m, err := newMetrics(cfg.Registerer, cfg.Version)
 	if err != nil {
@@ -331,6 +333,15 @@ func RedisOptions(url, user, password string, tlsCfg *tls.Config) (*redis.Option
 		opt.TLSConfig = c
 	}
 	return opt, nil
+}
+
+// kafkaError is err from a Kafka request, a *ConfigError when the brokers refused the client's
+// credentials, certificate or permissions (kafkasec.Refused) rather than being unreachable.
+func kafkaError(err error) error {
+	if kafkasec.Refused(err) {
+		return &ConfigError{fmt.Errorf("kafka refused the connection's security settings: %w", err)}
+	}
+	return err
 }
 
 // RegistryRefused reports whether err from talking to the schema registry is one retrying can

@@ -69,9 +69,9 @@ func newFollower(codec interface {
 	return &follower{codec: codec, tally: demo.NewTally(), terminals: map[[2]string]map[string]termEvent{}, lastTerm: map[string]time.Time{}, next: map[int32]int64{}}
 }
 
-func (f *follower) run(ctx context.Context, brokers []string, topic string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+func (f *follower) run(ctx context.Context, brokers []string, opts []kgo.Opt, topic string) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func (f *follower) catchUp(ctx context.Context, adm *kadm.Client, topic string) 
 }
 
 // readAll reads a topic from the start to its current end offsets.
-func readAll(ctx context.Context, adm *kadm.Client, brokers []string, topic string) ([]*kgo.Record, error) {
+func readAll(ctx context.Context, adm *kadm.Client, brokers []string, opts []kgo.Opt, topic string) ([]*kgo.Record, error) {
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err != nil {
 		return nil, err
@@ -146,7 +146,7 @@ func readAll(ctx context.Context, adm *kadm.Client, brokers []string, topic stri
 	if len(want) == 0 {
 		return nil, nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -388,7 +388,7 @@ func (r *runner) audit(ctx context.Context, adm *kadm.Client, brokers []string) 
 	r.follow.mu.Unlock()
 
 	// 4. dead letters: action and history, and a dead letter behind every dead_lettered status.
-	dlqRecs, derr := readAll(ctx, adm, brokers, r.topo.DLQ())
+	dlqRecs, derr := readAll(ctx, adm, brokers, r.o.kafkaOpts, r.topo.DLQ())
 	if derr != nil {
 		a.add("audit could not run", "", "dead letters: %v", derr)
 	}

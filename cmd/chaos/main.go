@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderflow/orderflow/demo"
+	"github.com/orderflow/orderflow/internal/kafkasec"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/topology"
 )
@@ -72,6 +74,10 @@ type options struct {
 	actionTimeout time.Duration
 	stuckAfter    time.Duration
 	session       time.Duration
+	// kafka is the brokers' security (-kafka-* flags; the password only from
+	// ORDERFLOW_TEST_KAFKA_SASL_PASSWORD, never a flag); kafkaOpts its kgo options.
+	kafka     kafkasec.Config
+	kafkaOpts []kgo.Opt
 }
 
 func parseFlags() options {
@@ -107,7 +113,21 @@ func parseFlags() options {
 	flag.DurationVar(&o.neverStart, "never-started-after", 3*time.Second, "roles: resubmit a cart with no placement events after this")
 	flag.DurationVar(&o.stuckAfter, "stuck-after", 6*time.Second, "roles: needs attention after this")
 	flag.DurationVar(&o.session, "session-timeout", 6*time.Second, "roles: consumer group session timeout")
+	tlsOn, _ := strconv.ParseBool(os.Getenv("ORDERFLOW_TEST_KAFKA_TLS"))
+	flag.BoolVar(&o.kafka.TLS.Enabled, "kafka-tls", tlsOn, "TLS to the brokers")
+	flag.StringVar(&o.kafka.TLS.CAFile, "kafka-ca-file", os.Getenv("ORDERFLOW_TEST_CA_FILE"), "CA of the brokers' certificates (with -kafka-tls)")
+	flag.StringVar(&o.kafka.Mechanism, "kafka-sasl-mechanism", os.Getenv("ORDERFLOW_TEST_KAFKA_SASL_MECHANISM"), "SASL mechanism (password: ORDERFLOW_TEST_KAFKA_SASL_PASSWORD)")
+	flag.StringVar(&o.kafka.User, "kafka-sasl-user", os.Getenv("ORDERFLOW_TEST_KAFKA_SASL_USER"), "SASL user")
 	flag.Parse()
+	o.kafka.Password = os.Getenv("ORDERFLOW_TEST_KAFKA_SASL_PASSWORD")
+	if !o.kafka.TLS.Enabled {
+		o.kafka.TLS.CAFile = "" // the CA variable may be there for the registry or Redis
+	}
+	var err error
+	if o.kafkaOpts, err = o.kafka.Opts(); err != nil {
+		fmt.Fprintln(os.Stderr, "chaos: Kafka security:", err)
+		os.Exit(2)
+	}
 	if o.rate <= 0 {
 		o.rate = min(max(float64(o.orders)/60, 5), 50)
 	}
@@ -256,7 +276,7 @@ func (r *runner) main(ctx context.Context) (int, bool) {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		return 2, false
 	}
-	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	adm, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, o.kafkaOpts...)...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		return 2, false
@@ -269,7 +289,7 @@ func (r *runner) main(ctx context.Context) (int, bool) {
 		fmt.Fprintln(os.Stderr, "chaos: creating topics:", err)
 		return 2, false
 	}
-	r.prod, err = producer.New(ctx, producer.Config{Brokers: brokers, Registry: reg, Topology: r.topo})
+	r.prod, err = producer.New(ctx, producer.Config{Brokers: brokers, Registry: reg, Topology: r.topo, Opts: o.kafkaOpts})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos: producer:", err)
 		return 2, false
@@ -279,7 +299,7 @@ func (r *runner) main(ctx context.Context) (int, bool) {
 	r.follow = newFollower(r.prod.Codec())
 	fctx, stopFollow := context.WithCancel(context.Background())
 	followDone := make(chan error, 1)
-	go func() { followDone <- r.follow.run(fctx, brokers, r.topo.Status()) }()
+	go func() { followDone <- r.follow.run(fctx, brokers, o.kafkaOpts, r.topo.Status()) }()
 	defer func() { stopFollow(); <-followDone }()
 
 	if err := r.startRoles(); err != nil {
@@ -377,6 +397,11 @@ func (r *runner) startRoles() error {
 		}
 	}
 	env = append(env, "ORDERFLOW_LOG_LEVEL=info")
+	// The brokers' security through the environment: the password stays out of ps.
+	if k := o.kafka; k.Enabled() {
+		env = append(env, "ORDERFLOW_KAFKA_TLS="+strconv.FormatBool(k.TLS.Enabled), "ORDERFLOW_KAFKA_CA_FILE="+k.TLS.CAFile,
+			"ORDERFLOW_KAFKA_SASL_MECHANISM="+k.Mechanism, "ORDERFLOW_KAFKA_SASL_USER="+k.User, "ORDERFLOW_KAFKA_SASL_PASSWORD="+k.Password)
+	}
 	base := []string{"run",
 		"--brokers", o.brokers, "--registry", o.registry,
 		"--rye-url", r.sbURL + "/rye", "--rye-key", "rye-sandbox-key",
@@ -703,7 +728,7 @@ func (r *runner) cleanup(deleteTopics bool) {
 		r.stopSB()
 	}
 	if deleteTopics && r.topo.Prefix != "" {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(r.o.brokers, ",")...))
+		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(strings.Split(r.o.brokers, ",")...)}, r.o.kafkaOpts...)...)
 		if err != nil {
 			return
 		}

@@ -76,6 +76,10 @@ func (c *runCmd) validate() error {
 			bad("--brokers", "%q: want host:port", b)
 		}
 	}
+	if len(c.Brokers) == 0 && c.kafkaFlags.set() {
+		bad("--kafka-*", "TLS and SASL need --brokers (the embedded Kafka has neither)")
+	}
+	errs = append(errs, c.kafkaFlags.validate()...)
 	if c.Orders < 0 {
 		bad("--orders", "%d: must not be negative", c.Orders)
 	}

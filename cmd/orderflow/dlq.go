@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/schollz/progressbar/v3"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"golang.org/x/term"
 
@@ -41,6 +42,11 @@ type dlqCmd struct {
 	DRKey       string   `arg:"--dr-key,env:ORDERFLOW_DR_KEY" help:"Digital River confidential key"`
 	registryFlags
 	redisFlags
+
+	// Secrets from files (resolveSecrets), and Kafka's TLS and SASL.
+	RyeKeyFile string `arg:"--rye-key-file,env:ORDERFLOW_RYE_KEY_FILE" help:"file holding the Rye API key (instead of --rye-key, which shows in ps)"`
+	DRKeyFile  string `arg:"--dr-key-file,env:ORDERFLOW_DR_KEY_FILE" help:"file holding the Digital River confidential key (instead of --dr-key)"`
+	kafkaFlags
 
 	out, errOut io.Writer // default os.Stdout, os.Stderr (tests capture them)
 }
@@ -93,6 +99,16 @@ func (c *dlqCmd) run(ctx context.Context, log *slog.Logger) error {
 	if c.errOut == nil {
 		c.errOut = os.Stderr
 	}
+	if err := c.resolveSecrets(); err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	kafkaOpts, err := c.kafkaFlags.opts()
+	if err != nil {
+		return err
+	}
 	topo := topology.Topology{Prefix: c.Prefix}
 	if err := topo.Validate(); err != nil {
 		return configError{err}
@@ -110,7 +126,7 @@ func (c *dlqCmd) run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	codec := schemas.NewCodec(reg)
-	entries, undecodable, err := dlq.Read(ctx, dlq.ReadConfig{Brokers: c.Brokers, Topic: topo.DLQ(), Codec: codec})
+	entries, undecodable, err := dlq.Read(ctx, dlq.ReadConfig{Brokers: c.Brokers, Topic: topo.DLQ(), Codec: codec, Opts: kafkaOpts})
 	if err != nil {
 		return err
 	}
@@ -119,7 +135,7 @@ func (c *dlqCmd) run(ctx context.Context, log *slog.Logger) error {
 	}
 	if c.Replay == nil {
 		// What became of earlier replays, for list and show (replay decides from the store).
-		audits, bad, err := dlq.ReadAudits(ctx, dlq.ReadConfig{Brokers: c.Brokers, Topic: topo.Replays(), Codec: codec})
+		audits, bad, err := dlq.ReadAudits(ctx, dlq.ReadConfig{Brokers: c.Brokers, Topic: topo.Replays(), Codec: codec, Opts: kafkaOpts})
 		if err != nil {
 			return err
 		}
@@ -145,7 +161,7 @@ func (c *dlqCmd) run(ctx context.Context, log *slog.Logger) error {
 	case c.Show != nil:
 		return c.show(ctx, log, topo, entries)
 	case c.Replay != nil:
-		return c.replay(ctx, log, topo, reg, entries)
+		return c.replay(ctx, log, topo, reg, entries, kafkaOpts)
 	}
 	return errors.New("dlq: list, show or replay")
 }
@@ -271,7 +287,7 @@ func (c *dlqCmd) show(ctx context.Context, log *slog.Logger, topo topology.Topol
 	return nil
 }
 
-func (c *dlqCmd) replay(ctx context.Context, log *slog.Logger, topo topology.Topology, reg *sr.Client, entries []dlq.Entry) error {
+func (c *dlqCmd) replay(ctx context.Context, log *slog.Logger, topo topology.Topology, reg *sr.Client, entries []dlq.Entry, kafkaOpts []kgo.Opt) error {
 	rc := c.Replay
 	patch, err := rc.patch()
 	if err != nil {
@@ -283,7 +299,7 @@ func (c *dlqCmd) replay(ctx context.Context, log *slog.Logger, topo topology.Top
 	}
 	var sender dlq.Sender
 	if !rc.DryRun {
-		p, err := producer.New(ctx, producer.Config{Brokers: c.Brokers, Registry: reg, Topology: topo, LookupSchemas: !c.RegisterSchemas})
+		p, err := producer.New(ctx, producer.Config{Brokers: c.Brokers, Registry: reg, Topology: topo, LookupSchemas: !c.RegisterSchemas, Opts: kafkaOpts})
 		if err != nil {
 			return registryError(err)
 		}
@@ -324,6 +340,15 @@ func (c *dlqCmd) replay(ctx context.Context, log *slog.Logger, topo topology.Top
 	fmt.Fprintf(c.errOut, "%s %s: %d dead letters: %s\n", verb, opts.ReplayID, len(results), summary(counts))
 	if n := counts[dlq.ResultRefused] + counts[dlq.ResultFailed]; n > 0 {
 		return fmt.Errorf("%w: %d refused, %d failed", errNotReplayed, counts[dlq.ResultRefused], counts[dlq.ResultFailed])
+	}
+	return nil
+}
+
+// validate checks the flags dlq shares with run (the Kafka security flags) before anything
+// connects.
+func (c *dlqCmd) validate() error {
+	if errs := c.kafkaFlags.validate(); len(errs) > 0 {
+		return configError{errors.New(strings.Join(errs, "; "))}
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/alexflint/go-arg"
 
+	"github.com/orderflow/orderflow/internal/kafkasec"
 	"github.com/orderflow/orderflow/service"
 )
 
@@ -97,7 +98,7 @@ var errMismatch = errors.New("some orders ended with an unexpected outcome")
 
 // exitCode maps a command's error to the exit code, the same for every command: 0 done or
 // interrupted, 2 usage or a configuration that can never work (a bad flag, an order file with an
-// unknown field, credentials a dependency refused; go-arg's usage errors are 2 too, see
+// unknown field, credentials or a certificate a dependency refused; go-arg's usage errors are 2 too, see
 // orderflow), 3 demo orders ended unexpectedly, 1 anything else (a dependency unreachable past
 // --start-timeout, a role failing, a replay that refused or failed a dead letter).
 func exitCode(err error) int {
@@ -106,7 +107,7 @@ func exitCode(err error) int {
 		return 0
 	case errors.Is(err, errMismatch):
 		return 3
-	case errors.As(err, new(configError)), errors.As(err, new(*service.ConfigError)):
+	case errors.As(err, new(configError)), errors.As(err, new(*service.ConfigError)), kafkasec.Refused(err):
 		return 2
 	}
 	return 1

@@ -18,7 +18,8 @@ import (
 func TestExitCodes(t *testing.T) {
 	defaultLog := slog.Default()
 	t.Cleanup(func() { slog.SetDefault(defaultLog) })
-	for _, k := range []string{"ORDERFLOW_BROKERS", "ORDERFLOW_REGISTRY", "ORDERFLOW_LOG_FORMAT", "ORDERFLOW_LOG_LEVEL"} {
+	for _, k := range []string{"ORDERFLOW_BROKERS", "ORDERFLOW_REGISTRY", "ORDERFLOW_LOG_FORMAT", "ORDERFLOW_LOG_LEVEL",
+		"ORDERFLOW_KAFKA_TLS", "ORDERFLOW_KAFKA_SASL_MECHANISM", "ORDERFLOW_KAFKA_SASL_PASSWORD", "ORDERFLOW_KAFKA_SASL_PASSWORD_FILE"} {
 		t.Setenv(k, "x")
 		os.Unsetenv(k)
 	}
@@ -68,6 +69,14 @@ func TestExitCodes(t *testing.T) {
 		{name: "dlq replay: no filter", argv: append([]string{"dlq", "replay"}, unreachable...), want: 2, stderr: "--all"},
 		{name: "dlq replay: bad patch", argv: append([]string{"dlq", "replay", "--all", "--patch", "bogus=1"}, unreachable...), want: 2},
 		{name: "dlq list: Kafka unreachable", argv: append([]string{"dlq", "list"}, unreachable...), want: 1},
+		{name: "run: Kafka TLS without --brokers", argv: []string{"run", "--kafka-tls"}, want: 2, stderr: "need --brokers"},
+		{name: "run: unknown SASL mechanism", argv: append([]string{"run", "--kafka-sasl-mechanism", "GSSAPI", "--kafka-sasl-user", "u", "--kafka-sasl-password", "p"}, unreachable...), want: 2, stderr: `SASL mechanism "GSSAPI"`},
+		{name: "send: SASL without a password", argv: append([]string{"send", "--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-user", "u"}, with(unreachable, good)...), want: 2, stderr: "needs a password"},
+		{name: "send: missing CA file", argv: append([]string{"send", "--kafka-tls", "--kafka-ca-file", filepath.Join(dir, "none.pem")}, with(unreachable, good)...), want: 2, stderr: "CA file"},
+		{name: "dlq: password and password file", argv: append([]string{"dlq", "list", "--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-user", "u",
+			"--kafka-sasl-password", "p", "--kafka-sasl-password-file", good}, unreachable...), want: 2, stderr: "both set"},
+		{name: "dlq: missing key file", argv: append([]string{"dlq", "list", "--rye-key-file", filepath.Join(dir, "none")}, unreachable...), want: 2, stderr: "--rye-key-file"},
+		{name: "run: missing key file", argv: []string{"run", "--dr-key-file", filepath.Join(dir, "none")}, want: 2, stderr: "--dr-key-file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)

@@ -69,10 +69,22 @@ type runCmd struct {
 	StartTimeout      time.Duration `arg:"--start-timeout,env:ORDERFLOW_START_TIMEOUT" default:"2m" help:"keep retrying to reach Kafka, the registry and Redis at startup this long"`
 	MetricsAddr       string        `arg:"--metrics-addr,env:ORDERFLOW_METRICS_ADDR" help:"serve Prometheus metrics at http://ADDR/metrics, liveness at /healthz and readiness at /readyz (off when empty)"`
 	tracingFlags                    // tracing.go
+
+	// Secrets from files (resolveSecrets), and Kafka's TLS and SASL.
+	RyeKeyFile string `arg:"--rye-key-file,env:ORDERFLOW_RYE_KEY_FILE" help:"file holding the Rye API key (instead of --rye-key, which shows in ps)"`
+	DRKeyFile  string `arg:"--dr-key-file,env:ORDERFLOW_DR_KEY_FILE" help:"file holding the Digital River confidential key (instead of --dr-key)"`
+	kafkaFlags
 }
 
 func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
+	if err := c.resolveSecrets(); err != nil {
+		return err
+	}
 	if err := c.validate(); err != nil {
+		return err
+	}
+	kafkaOpts, err := c.kafkaFlags.opts()
+	if err != nil {
 		return err
 	}
 	embeddedKafka := len(c.Brokers) == 0
@@ -104,6 +116,7 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 		cfg.RedisUser, cfg.RedisPassword, cfg.RedisTLS = rc.user, rc.password, rc.tls
 	}
 	cfg.Redis.Prefix = c.RedisPrefix // empty: derived from the topic prefix
+	cfg.KafkaOpts = kafkaOpts
 	if embeddedKafka {
 		// The embedded demo runs the seed's clocks 150x faster: never-started after 2s instead
 		// of 5m, stuck after 4s instead of 10m, a customer's 3-D Secure challenge abandoned
@@ -159,7 +172,7 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 		return g.Wait()
 	}
 	d := &demoRun{cmd: c, svc: svc, env: env, tally: demo.NewTally(), wants: map[string]string{}}
-	g.Go(func() error { return d.follow(gctx, cfg.Topology) })
+	g.Go(func() error { return d.follow(gctx, cfg.Topology, cfg.KafkaOpts) })
 	g.Go(func() error { return d.send(gctx) })
 	g.Go(func() error {
 		d.report(gctx, os.Stdout)
@@ -174,9 +187,9 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 
 // startService builds the service, retrying with a capped, jittered backoff while a
 // dependency is unreachable (a broker restarting, say), for at most timeout. A dependency that
-// refuses the configuration (Redis or registry credentials, a registry key that may not
-// register, a schema missing with --register-schemas=false) ends it at once with a
-// *service.ConfigError.
+// refuses the configuration (Redis, registry or Kafka credentials, a registry key that may not
+// register, a schema missing with --register-schemas=false, a certificate that does not verify)
+// ends it at once with a *service.ConfigError.
 func startService(ctx context.Context, cfg service.Config, timeout time.Duration, log *slog.Logger) (*service.Service, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -338,8 +351,9 @@ func (d *demoRun) count() int {
 	return d.sent
 }
 
-func (d *demoRun) follow(ctx context.Context, topo topology.Topology) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(d.env.Brokers...), kgo.ConsumeTopics(topo.Status()))
+// follow tallies the status topic; opts are the Kafka security options (--kafka-*).
+func (d *demoRun) follow(ctx context.Context, topo topology.Topology, opts []kgo.Opt) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(d.env.Brokers...), kgo.ConsumeTopics(topo.Status())}, opts...)...)
 	if err != nil {
 		return err
 	}

@@ -32,3 +32,48 @@ func secret(flag, value, file string) (string, error) {
 	}
 	return s, nil
 }
+
+// resolveSecrets fills every secret of run given as a file into its value field, before
+// anything reads them: the code that builds clients only ever sees the values.
+func (c *runCmd) resolveSecrets() error {
+	return resolveSecrets(
+		secretFlag{"--rye-key", &c.RyeKey, &c.RyeKeyFile},
+		secretFlag{"--dr-key", &c.DRKey, &c.DRKeyFile},
+		c.kafkaFlags.secret(),
+	)
+}
+
+// resolveSecrets does for dlq what runCmd.resolveSecrets does for run.
+func (c *dlqCmd) resolveSecrets() error {
+	return resolveSecrets(
+		secretFlag{"--rye-key", &c.RyeKey, &c.RyeKeyFile},
+		secretFlag{"--dr-key", &c.DRKey, &c.DRKeyFile},
+		c.kafkaFlags.secret(),
+	)
+}
+
+// resolveSecrets does for send what runCmd.resolveSecrets does for run.
+func (c *sendCmd) resolveSecrets() error {
+	return resolveSecrets(c.kafkaFlags.secret())
+}
+
+// secretFlag is a secret's flag name, its value field and its -file field.
+type secretFlag struct {
+	flag        string
+	value, file *string
+}
+
+// resolveSecrets resolves each flag with secret, setting its value and clearing its file, and
+// reports every mistake at once (a configError).
+func resolveSecrets(flags ...secretFlag) error {
+	var errs []error
+	for _, f := range flags {
+		v, err := secret(f.flag, *f.value, *f.file)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		*f.value, *f.file = v, ""
+	}
+	return errors.Join(errs...)
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -24,12 +25,30 @@ type sendCmd struct {
 	registryFlags
 	Prefix string `arg:"--prefix,env:ORDERFLOW_TOPIC_PREFIX" default:"orders." help:"topic prefix"`
 	File   string `arg:"positional,required" help:"JSON file with the OrderRequested fields as the schema names them (order_id, items[].price_cents...; Go field names such as OrderID work too), - for stdin; an unknown field is an error"`
+	kafkaFlags
+}
+
+// validate checks the Kafka security flags before anything connects.
+func (c *sendCmd) validate() error {
+	if errs := c.kafkaFlags.validate(); len(errs) > 0 {
+		return configError{errors.New(strings.Join(errs, "; "))}
+	}
+	return nil
 }
 
 func (c *sendCmd) run(ctx context.Context) error {
+	if err := c.resolveSecrets(); err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	kafkaOpts, err := c.kafkaFlags.opts()
+	if err != nil {
+		return err
+	}
 	f := os.Stdin
 	if c.File != "-" {
-		var err error
 		if f, err = os.Open(c.File); err != nil {
 			return configError{fmt.Errorf("reading the order: %w", err)}
 		}
@@ -44,7 +63,7 @@ func (c *sendCmd) run(ctx context.Context) error {
 		return err
 	}
 	p, err := producer.New(ctx, producer.Config{Brokers: c.Brokers, Registry: reg, Topology: topology.Topology{Prefix: c.Prefix},
-		LookupSchemas: !c.RegisterSchemas})
+		LookupSchemas: !c.RegisterSchemas, Opts: kafkaOpts})
 	if err != nil {
 		return registryError(err)
 	}

@@ -18,6 +18,8 @@ SERVICES_HOST=127.0.0.1
 # developer's parallel checkout) sets other ports and its own ORDERFLOW_STATE.
 KAFKA_PORT="${ORDERFLOW_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${ORDERFLOW_KAFKA_CONTROLLER_PORT:-9093}"
+# SASL_SSL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 over TLS): what the integration suite connects to.
+KAFKA_SASL_PORT="${ORDERFLOW_KAFKA_SASL_PORT:-9094}"
 REGISTRY_PORT="${ORDERFLOW_REGISTRY_PORT:-8081}"
 REGISTRY_MANAGEMENT_PORT="${ORDERFLOW_REGISTRY_MANAGEMENT_PORT:-8091}"
 REGISTRY_TLS_PORT="${ORDERFLOW_REGISTRY_TLS_PORT:-8443}"
@@ -36,6 +38,15 @@ test_password() {
   fi
   cat "$file"
 }
+
+# The test user of Kafka's SASL_SSL listener, for every mechanism. Its password is generated once
+# per state directory (kafka_sasl_password), so it is no constant anyone could reuse elsewhere.
+KAFKA_SASL_USER=orderflow
+
+# kafka_sasl_password: print the test user's password (a test_password). It lives beside (not
+# inside) Kafka's data dir, which holds its SCRAM credentials: `kafka.sh clean` keeps it, and kafka.sh
+# re-registers SCRAM credentials whenever they differ from it.
+kafka_sasl_password() { test_password kafka-orderflow; }
 
 # Name used as the prefix of every message; each script sets it.
 SVC="${SVC:-services}"
