@@ -20,7 +20,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 CERT_DIR="$ORDERFLOW_STATE/certs"
 DAYS=30
 
-ensure() {
+generate() {
   [[ -s $CERT_DIR/server-chain.pem && -s $CERT_DIR/client.pem ]] && return 0
   command -v openssl >/dev/null || apt_install openssl
   mkdir -p "$CERT_DIR"
@@ -59,6 +59,11 @@ EOF
   rmdir "$tmp"
   log "generated a test CA and server certificate in $CERT_DIR"
 }
+
+# ensure: generate under a lock. Kafka, the registry and Redis start in parallel and each ensures
+# the certificates; without the lock each generated its own CA and the services trusted
+# different ones (Redis answered "unknown ca" to the scripts' own health check).
+ensure() { with_lock certs generate; }
 
 case "${1:-}" in
 ensure) ensure && printf '%s\n' "$CERT_DIR" ;;

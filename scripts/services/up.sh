@@ -30,6 +30,8 @@ else
   for s in "${SERVICES[@]}"; do
     "$HERE/$s.sh" install
   done
+  # One test CA for every secured listener, made before the parallel starts read it.
+  "$HERE/certs.sh" ensure >/dev/null
   # Then the (CPU-bound) starts in parallel.
   declare -A pids=()
   for s in "${SERVICES[@]}"; do
@@ -52,5 +54,6 @@ for s in "${SERVICES[@]}"; do
 done
 echo "state: $ORDERFLOW_STATE   cache: $ORDERFLOW_CACHE"
 echo
-echo "# environment for the integration suite (also: eval \"\$($HERE/env.sh)\")"
-"$HERE/env.sh"
+echo "# environment for the integration suite: eval \"\$($HERE/env.sh)\" (passwords hidden here; they are"
+echo "# in $ORDERFLOW_STATE/secrets)"
+"$HERE/env.sh" | sed -E 's/(PASSWORD=).*/\1***/; s#(://[^:/@]+:)[^@]*@#\1***@#'
