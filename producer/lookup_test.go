@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/schemas"
 	"github.com/orderflow/orderflow/topology"
@@ -60,7 +61,7 @@ func TestLookupSchemasWritesNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	registering, err := producer.New(ctx, producer.Config{Brokers: e.brokers, Registry: reg, Topology: e.topo})
+	registering, err := producer.New(ctx, producer.Config{Brokers: e.brokers, Registry: reg, Topology: e.topo, Opts: testenv.KafkaSecurity(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func TestLookupSchemasWritesNothing(t *testing.T) {
 		t.Fatal("registering wrote nothing to the registry: the write log does not see writes")
 	}
 
-	p, err := producer.New(ctx, producer.Config{Brokers: e.brokers, Registry: reg, Topology: e.topo, LookupSchemas: true})
+	p, err := producer.New(ctx, producer.Config{Brokers: e.brokers, Registry: reg, Topology: e.topo, LookupSchemas: true, Opts: testenv.KafkaSecurity(t)})
 	if err != nil {
 		t.Fatalf("looking up registered schemas: %v", err)
 	}
@@ -93,7 +94,7 @@ func TestLookupSchemasWritesNothing(t *testing.T) {
 
 	// A deployment whose schemas nobody registered.
 	fresh := topology.Topology{Prefix: fmt.Sprintf("lookup-missing-%d.", time.Now().UnixNano()), Partitions: 1}
-	_, err = producer.New(ctx, producer.Config{Brokers: e.brokers, Registry: reg, Topology: fresh, LookupSchemas: true})
+	_, err = producer.New(ctx, producer.Config{Brokers: e.brokers, Registry: reg, Topology: fresh, LookupSchemas: true, Opts: testenv.KafkaSecurity(t)})
 	if !errors.Is(err, schemas.ErrNotRegistered) || !strings.Contains(err.Error(), fresh.Prefix) || !strings.Contains(err.Error(), "-value") {
 		t.Fatalf("looking up unregistered schemas: %v; want ErrNotRegistered naming the subject", err)
 	}

@@ -88,3 +88,8 @@ func overrideLimits(descs []provider.Descriptor, flags map[string]flagged, limit
 
 // registered is every provider this binary is built with.
 func registered() []provider.Descriptor { return providers.All() }
+
+// providerKeys are the providers' key flags as secrets (value or -file), for resolveSecrets.
+func providerKeys(ryeKey, ryeKeyFile, drKey, drKeyFile *string) []secretFlag {
+	return []secretFlag{{"--rye-key", ryeKey, ryeKeyFile}, {"--dr-key", drKey, drKeyFile}}
+}

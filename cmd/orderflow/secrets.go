@@ -36,20 +36,12 @@ func secret(flag, value, file string) (string, error) {
 // resolveSecrets fills every secret of run given as a file into its value field, before
 // anything reads them: the code that builds clients only ever sees the values.
 func (c *runCmd) resolveSecrets() error {
-	return resolveSecrets(
-		secretFlag{"--rye-key", &c.RyeKey, &c.RyeKeyFile},
-		secretFlag{"--dr-key", &c.DRKey, &c.DRKeyFile},
-		c.kafkaFlags.secret(),
-	)
+	return resolveSecrets(append(providerKeys(&c.RyeKey, &c.RyeKeyFile, &c.DRKey, &c.DRKeyFile), c.kafkaFlags.secret())...)
 }
 
 // resolveSecrets does for dlq what runCmd.resolveSecrets does for run.
 func (c *dlqCmd) resolveSecrets() error {
-	return resolveSecrets(
-		secretFlag{"--rye-key", &c.RyeKey, &c.RyeKeyFile},
-		secretFlag{"--dr-key", &c.DRKey, &c.DRKeyFile},
-		c.kafkaFlags.secret(),
-	)
+	return resolveSecrets(append(providerKeys(&c.RyeKey, &c.RyeKeyFile, &c.DRKey, &c.DRKeyFile), c.kafkaFlags.secret())...)
 }
 
 // resolveSecrets does for send what runCmd.resolveSecrets does for run.
