@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -92,39 +90,13 @@ func TestEndpointFlags(t *testing.T) {
 	}
 }
 
-// captureStdout runs f with os.Stdout going to a buffer (orderflow run prints its banner and the
-// demo's tally there).
-func captureStdout(t *testing.T, f func()) string {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	orig := os.Stdout
-	os.Stdout = w
-	var buf bytes.Buffer
-	done := make(chan struct{})
-	go func() { _, _ = io.Copy(&buf, r); close(done) }()
-	defer func() {
-		os.Stdout = orig
-		w.Close()
-		<-done
-		r.Close()
-	}()
-	f()
-	return buf.String()
-}
-
-// runOrderflow runs argv as main does and returns the exit code and everything printed. A start
-// that retried instead of stopping would run into ctx's deadline, far before --start-timeout.
+// runOrderflow runs argv as main does and returns the exit code and everything printed (to the
+// writers and to os.Stdout/os.Stderr: runCaptured). A start that retried instead of stopping would
+// run into runCaptured's deadline, far before --start-timeout.
 func runOrderflow(t *testing.T, argv ...string) (int, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	var errOut bytes.Buffer
-	var code int
-	out := captureStdout(t, func() { code = orderflow(ctx, append(argv, "--start-timeout", "1h"), &errOut, &errOut) })
-	return code, out + errOut.String()
+	code, stdout, stderr := runCaptured(t, append(argv, "--start-timeout", "1h"))
+	return code, stdout + stderr
 }
 
 // Planted registry and Redis passwords never appear in the banner, a log line (at debug level)
