@@ -56,11 +56,13 @@ bench:
 ## chaos: CHAOS_ORDERS orders (default 5000) over every scenario and both providers against the real
 ##        services, a faulty sandbox, role processes kill -9'd at random (>= 10), the broker kill -9'd and
 ##        restarted once and Redis restarted once; audits terminals, the ledger and the dead letters
-##        (exit 1 on any violation). CHAOS_FLAGS passes more flags (bin/chaos -h).
+##        (exit 1 on any violation), over the secured endpoints env.sh prints. CHAOS_FLAGS passes more
+##        flags (bin/chaos -h).
 CHAOS_ORDERS ?= 5000
 CHAOS_FLAGS  ?=
 chaos: build services-up
 	$(GO) build -o bin/chaos ./cmd/chaos
+	set -a; eval "$$(scripts/services/env.sh)"; set +a; \
 	./bin/chaos -bin $(BIN) -orders $(CHAOS_ORDERS) $(CHAOS_FLAGS)
 
 ## check-monitoring: promtool check/test rules and check config on deploy/prometheus, then a real
