@@ -140,11 +140,17 @@ func digitalRiver(orderID, source string, skus ...string) schemas.OrderRequested
 		Currency: "USD", PaymentRef: source, ShopperIP: "203.0.113.10", RequestedAt: time.Now().UTC()}
 }
 
+// drScenario is a Digital River scenario of one catalogue item, whose SKU is skuFormat
+// formatted with the order's number, paid with the payment source.
+func drScenario(name, want, source, skuFormat string) Scenario {
+	return Scenario{Name: name, Want: want, Build: func(id string, n int) schemas.OrderRequested {
+		return digitalRiver(id, source, fmt.Sprintf(skuFormat, n))
+	}}
+}
+
 // Digital River scenarios.
 var (
-	DRPlaced = Scenario{Name: "dr-placed", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
-		return digitalRiver(id, "src_visa", fmt.Sprintf("SKU-OK-%06d", n))
-	}}
+	DRPlaced = drScenario("dr-placed", "placed", "src_visa", "SKU-OK-%06d")
 	// DRProductDetails orders an item that is in no Digital River catalogue: sent as
 	// productDetails (skuGroupId, name, countryOfOrigin) next to a catalogue SKU.
 	DRProductDetails = Scenario{Name: "dr-product-details", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
@@ -153,34 +159,18 @@ var (
 			Name: "Wireless keyboard", SKUGroupID: "wireless-keyboards", CountryOfOrigin: "DE"})
 		return o
 	}}
-	DRDeclined = Scenario{Name: "dr-declined-409", Want: "dead_lettered:new-checkout", Build: func(id string, n int) schemas.OrderRequested {
-		return digitalRiver(id, "src_declined", fmt.Sprintf("SKU-DC-%06d", n))
-	}}
-	DRBadTax = Scenario{Name: "dr-bad-request-400", Want: "dead_lettered:fix-checkout", Build: func(id string, n int) schemas.OrderRequested {
-		return digitalRiver(id, "src_visa", fmt.Sprintf("bad-tax:SKU-BT-%06d", n))
-	}}
+	DRDeclined = drScenario("dr-declined-409", "dead_lettered:new-checkout", "src_declined", "SKU-DC-%06d")
+	DRBadTax   = drScenario("dr-bad-request-400", "dead_lettered:fix-checkout", "src_visa", "bad-tax:SKU-BT-%06d")
 	// DRSessionNotReady has no payment source: the payment session stays requires_source and the
 	// client refuses POST /orders (after finding no order for the checkout).
-	DRSessionNotReady = Scenario{Name: "dr-payment-session-not-ready", Want: "dead_lettered:new-payment-method", Build: func(id string, n int) schemas.OrderRequested {
-		return digitalRiver(id, "", fmt.Sprintf("SKU-PF-%06d", n))
-	}}
+	DRSessionNotReady = drScenario("dr-payment-session-not-ready", "dead_lettered:new-payment-method", "", "SKU-PF-%06d")
 	// DRDelayedPayment pays with a delayed (receiver-flow) method: the order waits in
 	// pending_payment with a pending_funds session until the funds arrive, then is accepted.
-	DRDelayedPayment = Scenario{Name: "dr-delayed-payment-placed", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
-		return digitalRiver(id, "src_pending_funds", fmt.Sprintf("SKU-DP-%06d", n))
-	}}
+	DRDelayedPayment = drScenario("dr-delayed-payment-placed", "placed", "src_pending_funds", "SKU-DP-%06d")
 	// DRDelayedUnfunded: the funds never arrive; Digital River cancels the order.
-	DRDelayedUnfunded = Scenario{Name: "dr-delayed-payment-cancelled", Want: "dead_lettered:investigate", Build: func(id string, n int) schemas.OrderRequested {
-		return digitalRiver(id, "src_pending_funds_never", fmt.Sprintf("SKU-DU-%06d", n))
-	}}
+	DRDelayedUnfunded = drScenario("dr-delayed-payment-cancelled", "dead_lettered:investigate", "src_pending_funds_never", "SKU-DU-%06d")
 	// DRFulfilled walks the happy path past accepted: fulfilled, then complete.
-	DRFulfilled = Scenario{Name: "dr-fulfilled-complete", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
-		return digitalRiver(id, "src_visa", fmt.Sprintf("fulfilled:SKU-FC-%06d", n))
-	}}
-	DRTimeoutCreated = Scenario{Name: "dr-timeout-but-created", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
-		return digitalRiver(id, "src_visa", fmt.Sprintf("timeout-created:SKU-TC-%06d", n))
-	}}
-	DRServerError = Scenario{Name: "dr-500-then-resubmitted", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
-		return digitalRiver(id, "src_visa", fmt.Sprintf("server-error-1:SKU-SE-%06d", n))
-	}}
+	DRFulfilled      = drScenario("dr-fulfilled-complete", "placed", "src_visa", "fulfilled:SKU-FC-%06d")
+	DRTimeoutCreated = drScenario("dr-timeout-but-created", "placed", "src_visa", "timeout-created:SKU-TC-%06d")
+	DRServerError    = drScenario("dr-500-then-resubmitted", "placed", "src_visa", "server-error-1:SKU-SE-%06d")
 )
