@@ -7,12 +7,16 @@
 # Installs Debian's prometheus package when promtool or prometheus is missing, and never leaves
 # the package's own service running: this script runs its own prometheus with its own config
 # and data dir. It stops everything it started.
-# Ports: MONITORING_PROM_PORT (default 39090), MONITORING_METRICS_ADDR (127.0.0.1:39100).
+# Ports: MONITORING_PROM_PORT and MONITORING_METRICS_ADDR when set; by default both are chosen
+# free at run time (orderflow binds 127.0.0.1:0 and prints its address), never a fixed port: a
+# fixed port in the ephemeral range can be held by any client socket on a shared machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 start=$(date +%s)
-prom_port="${MONITORING_PROM_PORT:-39090}"
-metrics_addr="${MONITORING_METRICS_ADDR:-127.0.0.1:39100}"
+prom_port="${MONITORING_PROM_PORT:-}"
+metrics_addr="${MONITORING_METRICS_ADDR:-127.0.0.1:0}"
+# free_port prints a TCP port on 127.0.0.1 that nothing listens on at this moment.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 say() { printf '== %s\n' "$*"; }
 
 if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
@@ -60,6 +64,16 @@ say "orderflow run --metrics-addr $metrics_addr (embedded demo, until stopped)"
 # Rye's shared submit limit below the demo's pace, so orderflow_ratelimit_* move too.
 "$work/orderflow" run --metrics-addr "$metrics_addr" --rate 10 --rye-submit-rps 4 >"$work/orderflow.log" 2>&1 &
 pids+=($!)
+# The address it bound: run prints "orderflow: metrics at http://ADDR/metrics" once listening.
+for _ in $(seq 120); do
+	bound="$(sed -n 's|^orderflow: metrics at http://\([^/]*\)/metrics.*|\1|p' "$work/orderflow.log" | head -1)"
+	[ -n "$bound" ] && break
+	kill -0 "${pids[0]}" 2>/dev/null || { echo "orderflow exited"; exit 1; }
+	sleep 0.5 # poll interval
+done
+[ -n "$bound" ] || { echo "orderflow did not start serving metrics"; exit 1; }
+metrics_addr="$bound"
+say "orderflow serves metrics at $metrics_addr"
 
 cat >"$work/prometheus.yml" <<YAML
 global:
@@ -72,15 +86,25 @@ scrape_configs:
     static_configs:
       - targets: ["$metrics_addr"]
 YAML
-say "prometheus on 127.0.0.1:$prom_port scraping it every 2s"
-prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/data" \
-	--web.listen-address="127.0.0.1:$prom_port" --log.level=warn >"$work/prometheus.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 60); do
-	curl -fsS "http://127.0.0.1:$prom_port/-/ready" >/dev/null 2>&1 && break
-	kill -0 "${pids[1]}" 2>/dev/null || { echo "prometheus exited"; exit 1; }
-	sleep 1 # poll interval
+# A port chosen free can be taken before prometheus binds it: three tries, each on a new port.
+ready=""
+for attempt in 1 2 3; do
+	port="${prom_port:-$(free_port)}"
+	say "prometheus on 127.0.0.1:$port scraping it every 2s"
+	prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/data" \
+		--web.listen-address="127.0.0.1:$port" --log.level=warn >"$work/prometheus.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 60); do
+		curl -fsS "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1 && { ready=1; break; }
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 1 # poll interval
+	done
+	if [ -n "$ready" ]; then pids+=("$pid"); prom_port="$port"; break; fi
+	kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+	echo "prometheus did not start (try $attempt):"; tail -n 5 "$work/prometheus.log"
+	if [ -n "${MONITORING_PROM_PORT:-}" ]; then break; fi
 done
+[ -n "$ready" ] || { echo "prometheus did not start"; exit 1; }
 
 say "evaluating the dashboard and the rules"
 python3 scripts/monitoring/check.py --prometheus "http://127.0.0.1:$prom_port" \
