@@ -99,22 +99,13 @@ func (c *dlqCmd) run(ctx context.Context, log *slog.Logger) error {
 	if c.errOut == nil {
 		c.errOut = os.Stderr
 	}
-	if err := c.resolveSecrets(); err != nil {
-		return err
-	}
-	if err := c.validate(); err != nil {
-		return err
-	}
-	kafkaOpts, err := c.kafkaFlags.opts()
+	kafkaOpts, err := prologue(c)
 	if err != nil {
 		return err
 	}
 	topo := topology.Topology{Prefix: c.Prefix}
-	if err := topo.Validate(); err != nil {
+	if err := topo.Validate(); err != nil { // fills the default prefix
 		return configError{err}
-	}
-	if c.Redis == "" && c.redisFlags.set() {
-		return configError{errors.New("--redis-user/-password/-ca-file/-cert-file/-key-file need --redis")}
 	}
 	if c.Replay != nil {
 		if _, err := c.Replay.patch(); err != nil {
@@ -344,10 +335,15 @@ func (c *dlqCmd) replay(ctx context.Context, log *slog.Logger, topo topology.Top
 	return nil
 }
 
-// validate checks the flags dlq shares with run (the Kafka security flags) before anything
-// connects.
+// validate checks dlq's flags before anything connects: Redis's security flags (which need
+// --redis) and the Kafka security flags, every mistake at once.
 func (c *dlqCmd) validate() error {
-	if errs := c.kafkaFlags.validate(); len(errs) > 0 {
+	var errs []string
+	if c.Redis == "" && c.redisFlags.set() {
+		errs = append(errs, "--redis-user/-password/-ca-file/-cert-file/-key-file need --redis")
+	}
+	errs = append(errs, c.kafkaFlags.validate()...)
+	if len(errs) > 0 {
 		return configError{errors.New(strings.Join(errs, "; "))}
 	}
 	return nil

@@ -11,8 +11,8 @@ import (
 )
 
 // kafkaFlags are the security flags of every command that talks to Kafka (run, send, dlq), so
-// each one connects to a managed Kafka the same way. Embed it; call resolve before anything
-// reads the password (resolveSecrets), and add validate's list to the command's validation.
+// each one connects to a managed Kafka the same way. Embed it, add secret to the command's
+// resolveSecrets and validate's list to its validate, and start the command with prologue.
 type kafkaFlags struct {
 	KafkaTLS              bool   `arg:"--kafka-tls,env:ORDERFLOW_KAFKA_TLS" help:"TLS to the brokers (trusting --kafka-ca-file, else the system's roots)"`
 	KafkaCAFile           string `arg:"--kafka-ca-file,env:ORDERFLOW_KAFKA_CA_FILE" help:"PEM bundle of the CAs that sign the brokers' certificates (with --kafka-tls)"`
@@ -56,4 +56,30 @@ func (k *kafkaFlags) opts() ([]kgo.Opt, error) {
 		return nil, configError{fmt.Errorf("Kafka security (--kafka-*): %w", err)}
 	}
 	return opts, nil
+}
+
+// kafkaSettings is the embedded kafkaFlags, so prologue reaches them through any command.
+func (k *kafkaFlags) kafkaSettings() *kafkaFlags { return k }
+
+// command is what every subcommand that talks to Kafka (run, send, dlq) has.
+type command interface {
+	// resolveSecrets reads every secret given as a file into its value field.
+	resolveSecrets() error
+	// validate reports every mistake in the flags at once (a configError), before anything
+	// connects.
+	validate() error
+	kafkaSettings() *kafkaFlags
+}
+
+// prologue is how each command starts, in this order: its secrets read from their files, its
+// flags checked, then the Kafka client options built from the checked flags. Nothing connects
+// before all three succeed.
+func prologue(c command) ([]kgo.Opt, error) {
+	if err := c.resolveSecrets(); err != nil {
+		return nil, err
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c.kafkaSettings().opts()
 }

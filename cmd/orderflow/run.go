@@ -77,13 +77,7 @@ type runCmd struct {
 }
 
 func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
-	if err := c.resolveSecrets(); err != nil {
-		return err
-	}
-	if err := c.validate(); err != nil {
-		return err
-	}
-	kafkaOpts, err := c.kafkaFlags.opts()
+	kafkaOpts, err := prologue(c)
 	if err != nil {
 		return err
 	}

@@ -37,13 +37,7 @@ func (c *sendCmd) validate() error {
 }
 
 func (c *sendCmd) run(ctx context.Context) error {
-	if err := c.resolveSecrets(); err != nil {
-		return err
-	}
-	if err := c.validate(); err != nil {
-		return err
-	}
-	kafkaOpts, err := c.kafkaFlags.opts()
+	kafkaOpts, err := prologue(c)
 	if err != nil {
 		return err
 	}
