@@ -10,7 +10,8 @@ import (
 )
 
 // TestRedisMetrics: a command alone is one round trip, a pipeline (or a transaction, which
-// go-redis hands to the pipeline hook wrapped in MULTI and EXEC) one round trip of its commands.
+// go-redis hands to the pipeline hook wrapped in MULTI and EXEC) one round trip of its commands;
+// a connection's set-up commands count as kind handshake, apart.
 func TestRedisMetrics(t *testing.T) {
 	m, err := newRedisMetrics(prometheus.NewRegistry())
 	if err != nil {
@@ -30,10 +31,10 @@ func TestRedisMetrics(t *testing.T) {
 	})
 	check := func(step string, trips, cmds float64) {
 		t.Helper()
-		if got := counterValue(t, m.roundTrips); got != trips {
+		if got := counterValue(t, m.roundTrips.WithLabelValues("command")); got != trips {
 			t.Errorf("after %s: %v round trips, want %v", step, got, trips)
 		}
-		if got := counterValue(t, m.commands); got != cmds {
+		if got := counterValue(t, m.commands.WithLabelValues("command")); got != cmds {
 			t.Errorf("after %s: %v commands, want %v", step, got, cmds)
 		}
 	}
@@ -44,8 +45,17 @@ func TestRedisMetrics(t *testing.T) {
 	check("a pipeline of 3", 2, 4)
 	_ = pipe(ctx, []redis.Cmder{redis.NewStatusCmd(ctx, "multi"), redis.NewIntCmd(ctx, "incr", "orderflow:n"), redis.NewSliceCmd(ctx, "exec")})
 	check("MULTI INCR EXEC", 3, 7)
-	if len(sent) != 7 {
-		t.Errorf("the next hooks got %v, want all 7 commands", sent)
+	_ = one(ctx, redis.NewStatusCmd(ctx, "hello", "3"))
+	_ = pipe(ctx, []redis.Cmder{redis.NewStatusCmd(ctx, "client", "setinfo", "LIB-NAME", "go-redis"), redis.NewStatusCmd(ctx, "client", "setinfo", "LIB-VER", "9")})
+	check("a connection's handshake", 3, 7)
+	if got := counterValue(t, m.roundTrips.WithLabelValues("handshake")); got != 2 {
+		t.Errorf("handshake round trips %v, want 2", got)
+	}
+	if got := counterValue(t, m.commands.WithLabelValues("handshake")); got != 3 {
+		t.Errorf("handshake commands %v, want 3", got)
+	}
+	if len(sent) != 10 {
+		t.Errorf("the next hooks got %v, want all 10 commands", sent)
 	}
 }
 
