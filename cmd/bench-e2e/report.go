@@ -128,7 +128,7 @@ func (r *report) printRateLimit(p func(string, ...any)) {
 		p("rate limit           fewer than two strict-tier requests accepted")
 		return
 	}
-	w := bench.Steady(ok, 0, 1)
+	w := bench.Steady(ok, r.o.lo, r.o.hi) // the same window ranks: the limiter's first burst left out
 	late := 0
 	for _, t := range limited {
 		if t.Sub(ok[0]) > time.Second {
@@ -137,8 +137,8 @@ func (r *report) printRateLimit(p func(string, ...any)) {
 	}
 	cpu := bench.Between(r.cpu, r.readyAt, r.doneAt)
 	dur := r.doneAt.Sub(r.readyAt).Seconds()
-	p("rate limit           strict tier (createCart, submitCart) accepted %.2f/s at the sandbox over %.1fs = %.1f%% of the limit %g/s",
-		w.Rate(), w.Duration().Seconds(), 100*bench.Ratio(w.Rate(), r.o.rateLimit), r.o.rateLimit)
+	p("rate limit           strict tier (createCart, submitCart) accepted %.2f/s at the sandbox (requests of rank %.0f%%..%.0f%%, over %.1fs) = %.1f%% of the limit %g/s",
+		w.Rate(), r.o.lo*100, r.o.hi*100, w.Duration().Seconds(), 100*bench.Ratio(w.Rate(), r.o.rateLimit), r.o.rateLimit)
 	p("  429s               %d in all, %d more than 1s after the first accepted strict request", len(limited), late)
 	p("  orderflow CPU      %.1f ms per second while orders wait (%.1f%% of a core, from ready to the last terminal)", 1000*bench.Ratio(cpu, dur), 100*bench.Ratio(cpu, dur))
 }
