@@ -194,6 +194,12 @@ func run(ctx context.Context, o options) error {
 		"--dr-url", srv.url+sandbox.DigitalRiverPrefix, "--dr-key", keys["digitalriver"],
 		"--rye-submit-rps", rps, "--dr-rps", "100000")
 	args = append(args, strings.Fields(o.orderflowArgs)...)
+	admin, err := st.redisClient(2) // INFO commandstats, before and after
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	statsBefore := commandStats(ctx, admin)
 	before := srv.snapshot()
 	ch, err := startChild(o.bin, args, env, filepath.Join(o.dir, "orderflow.log"))
 	if err != nil {
@@ -228,6 +234,7 @@ func run(ctx context.Context, o options) error {
 	}
 	cpu, rss := ch.samples()
 	httpCounts := srv.snapshot().since(before)
+	statsRun := commandStats(ctx, admin)
 	if err := ch.stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-e2e:", err)
 	}
@@ -239,7 +246,7 @@ func run(ctx context.Context, o options) error {
 	}
 
 	r := report{o: o, stack: st.name, prefix: topo.Prefix, loaded: loaded, started: ch.started, readyAt: readyAt, doneAt: doneAt,
-		cpu: cpu, peakRSS: rss, metrics: m, http: httpCounts, topics: topics, requestsWritten: requests - int64(o.orders)}
+		cpu: cpu, peakRSS: rss, metrics: m, http: httpCounts, redisServer: statsDelta(statsBefore, statsRun), topics: topics, requestsWritten: requests - int64(o.orders)}
 	r.placed, r.latencies, r.byOutcome = outs.result()
 	if o.rateLimit == 0 && !o.noBare {
 		before := srv.snapshot()
@@ -249,6 +256,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		r.bare, r.bareHTTP = &b, srv.snapshot().since(before)
+		r.bareServer = statsDelta(statsRun, commandStats(ctx, admin))
 	}
 	r.print(os.Stdout)
 	return nil

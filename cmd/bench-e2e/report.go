@@ -29,6 +29,8 @@ type report struct {
 	byOutcome                map[string]int
 	bare                     *bareResult
 	bareHTTP                 counts
+	// redisServer and bareServer are INFO commandstats deltas (nil: the server reports none).
+	redisServer, bareServer map[string]int64
 }
 
 func (r *report) print(w io.Writer) {
@@ -73,6 +75,7 @@ func (r *report) print(w io.Writer) {
 	hs := r.metrics.Sum("orderflow_redis_round_trips_total", "kind", "handshake")
 	p("Redis                %8.2f round trips/placed order, %.2f commands/placed order (orderflow's go-redis hook; a script call is one command); connection handshakes apart: %.2f round trips/placed order",
 		bench.PerOrder(trips, per), bench.PerOrder(cmds, per), bench.PerOrder(hs, per))
+	p("  at the server      %s", serverStats(r.redisServer, per))
 	h := r.http
 	p("HTTP at the sandbox  %8.2f requests/placed order, %.2f new TCP connections/placed order, %d answered 429", bench.PerOrder(float64(len(h.reqs)), per),
 		bench.PerOrder(float64(h.newConns), per), h.withStatus(429))
@@ -105,6 +108,7 @@ func (r *report) print(w io.Writer) {
 			bw.Rate(), n, b.elapsed.Seconds(), b.concurrency)
 		p("  per order          %.2f Redis round trips (%.2f commands; handshakes apart: %.2f round trips), %.2f HTTP requests, %.2f new TCP connections",
 			bench.PerOrder(float64(b.redisTrips), n), bench.PerOrder(float64(b.redisCmds), n), bench.PerOrder(float64(b.handshakes), n), bench.PerOrder(float64(len(bh.reqs)), n), bench.PerOrder(float64(bh.newConns), n))
+		p("  Redis at the server %s", serverStats(r.bareServer, n))
 		p("orderflow / bare     %8.2f (placed orders/s over bare orders/s)", bench.Ratio(win.Rate(), bw.Rate()))
 	}
 }
@@ -173,4 +177,26 @@ func perOrderF(m map[string]float64, n int) string {
 		parts = append(parts, fmt.Sprintf("%s %.2f", k, bench.PerOrder(m[k], n)))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// serverStats formats INFO commandstats deltas per order: the total and the commands above
+// 0.05 per order, most first.
+func serverStats(d map[string]int64, n int) string {
+	if d == nil {
+		return "INFO commandstats not available (miniredis)"
+	}
+	var total int64
+	keys := slices.Collect(maps.Keys(d))
+	for _, k := range keys {
+		total += d[k]
+	}
+	slices.SortFunc(keys, func(a, b string) int { return int(d[b] - d[a]) })
+	var parts []string
+	for _, k := range keys {
+		if v := bench.PerOrder(float64(d[k]), n); v >= 0.05 {
+			parts = append(parts, fmt.Sprintf("%s %.2f", k, v))
+		}
+	}
+	return fmt.Sprintf("%.2f commands/order as Redis counts them (INFO commandstats; scripts' inner calls included): %s",
+		bench.PerOrder(float64(total), n), strings.Join(parts, ", "))
 }

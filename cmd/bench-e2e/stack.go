@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -153,4 +154,45 @@ func (s *stack) child(dir string) (args, env []string, err error) {
 		args = append(args, "--redis-ca-file", ca)
 	}
 	return args, env, nil
+}
+
+// commandStats are the calls per command Redis itself counted (INFO commandstats): commands
+// a Lua script runs inside Redis included, which no client sees. nil when the server does not
+// report them (miniredis).
+func commandStats(ctx context.Context, rdb *redis.Client) map[string]int64 {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil
+	}
+	out := map[string]int64{}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		for _, kv := range strings.Split(rest, ",") {
+			if v, ok := strings.CutPrefix(kv, "calls="); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				out[strings.TrimPrefix(name, "cmdstat_")] = n
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// statsDelta is after - before per command, without the INFO calls that read them.
+func statsDelta(before, after map[string]int64) map[string]int64 {
+	if before == nil || after == nil {
+		return nil
+	}
+	d := map[string]int64{}
+	for k, v := range after {
+		if n := v - before[k]; n > 0 && k != "info" {
+			d[k] = n
+		}
+	}
+	return d
 }
