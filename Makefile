@@ -57,7 +57,7 @@ bench:
 ##        through orderflow (its own process) on the embedded stack, then a bare loop of the minimal
 ##        work per order; prints rate, latency, CPU, Redis, HTTP and Kafka cost per order (no
 ##        assertion). BENCH_FLAGS passes more flags (bin/bench-e2e -h: -rate-limit, -provider-latency,
-##        -partitions, -dr, -send-rate). bench-e2e-real: the same against scripts/services.
+##        -partitions, -dr, -send-rate, -instances). bench-e2e-real: the same against scripts/services.
 BENCH_ORDERS ?= 2000
 BENCH_FLAGS  ?=
 bench-e2e: build

@@ -31,6 +31,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orderflow/orderflow/demo"
+	"github.com/orderflow/orderflow/internal/bench"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/sandbox"
 	"github.com/orderflow/orderflow/sandbox/drfake"
@@ -55,6 +56,7 @@ type options struct {
 	noBare        bool
 	placementStep time.Duration
 	orderflowArgs string
+	instances     int
 }
 
 func parseFlags() options {
@@ -75,6 +77,7 @@ func parseFlags() options {
 	flag.BoolVar(&o.noBare, "no-bare", false, "skip the bare loop")
 	flag.DurationVar(&o.placementStep, "placement-step", 100*time.Millisecond, "sandbox: placement clock tick (a Rye order is placed a few ticks after submit)")
 	flag.StringVar(&o.orderflowArgs, "orderflow-args", "", "more flags for orderflow run, space-separated (--poll-interval 200ms, say)")
+	flag.IntVar(&o.instances, "instances", 1, "orderflow processes (each runs every role; CPU, RSS and metrics are summed)")
 	flag.Parse()
 	if o.timeout <= 0 {
 		o.timeout = 2*time.Minute + time.Duration(o.orders)*20*time.Millisecond
@@ -97,7 +100,7 @@ func main() {
 }
 
 func run(ctx context.Context, o options) error {
-	if o.orders < 2 || o.concurrency < 1 || o.partitions < 1 || !(0 <= o.lo && o.lo < o.hi && o.hi <= 1) {
+	if o.orders < 2 || o.concurrency < 1 || o.instances < 1 || o.partitions < 1 || !(0 <= o.lo && o.lo < o.hi && o.hi <= 1) {
 		return errors.New("need -orders >= 2, -concurrency >= 1, -partitions >= 1 and 0 <= -window-from < -window-to <= 1")
 	}
 	runID := strconv.FormatInt(time.Now().Unix(), 10)
@@ -201,17 +204,28 @@ func run(ctx context.Context, o options) error {
 	defer admin.Close()
 	statsBefore := commandStats(ctx, admin)
 	before := srv.snapshot()
-	ch, err := startChild(o.bin, args, env, filepath.Join(o.dir, "orderflow.log"))
-	if err != nil {
-		return err
+	var children []*child
+	exited := make(chan *child, o.instances)
+	for i := range o.instances {
+		ch, err := startChild(o.bin, args, env, filepath.Join(o.dir, fmt.Sprintf("orderflow-%d.log", i+1)))
+		if err != nil {
+			return err
+		}
+		defer ch.stop()
+		children = append(children, ch)
+		go func() {
+			<-ch.exited
+			exited <- ch
+		}()
 	}
-	defer ch.stop()
 	readyCtx, cancelReady := context.WithTimeout(ctx, 2*time.Minute)
-	err = ch.ready(readyCtx)
-	cancelReady()
-	if err != nil {
-		return err
+	for _, ch := range children {
+		if err := ch.ready(readyCtx); err != nil {
+			cancelReady()
+			return err
+		}
 	}
+	cancelReady()
 	readyAt := time.Now()
 	if o.sendRate > 0 {
 		g.Go(func() error { return sendPaced(gctx, prod, topo, &gen, outs, o.orders, o.sendRate) })
@@ -224,19 +238,28 @@ func run(ctx context.Context, o options) error {
 		fmt.Fprintf(os.Stderr, "bench-e2e: timed out after %v with %d of %d orders terminal; reporting what finished\n", o.timeout, outs.count(), o.orders)
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-ch.exited:
-		return fmt.Errorf("orderflow exited: %v (log: %s)", ch.waitErr, filepath.Join(o.dir, "orderflow.log"))
+	case ch := <-exited:
+		return fmt.Errorf("orderflow exited: %v (logs in %s)", ch.waitErr, o.dir)
 	}
 	doneAt := time.Now()
-	m, err := ch.scrape(ctx)
-	if err != nil {
-		return fmt.Errorf("scraping orderflow's metrics: %w", err)
+	var scrapes []bench.Metrics
+	var cpus [][]bench.Sample
+	var rssSum, rssMax int64
+	for _, ch := range children {
+		m, err := ch.scrape(ctx)
+		if err != nil {
+			return fmt.Errorf("scraping orderflow's metrics: %w", err)
+		}
+		cpu, rss := ch.samples()
+		scrapes, cpus = append(scrapes, m), append(cpus, cpu)
+		rssSum, rssMax = rssSum+rss, max(rssMax, rss)
 	}
-	cpu, rss := ch.samples()
 	httpCounts := srv.snapshot().since(before)
 	statsRun := commandStats(ctx, admin)
-	if err := ch.stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "bench-e2e:", err)
+	for _, ch := range children {
+		if err := ch.stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-e2e:", err)
+		}
 	}
 	cancel()
 	_ = g.Wait()
@@ -245,8 +268,8 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	r := report{o: o, stack: st.name, prefix: topo.Prefix, loaded: loaded, started: ch.started, readyAt: readyAt, doneAt: doneAt,
-		cpu: cpu, peakRSS: rss, metrics: m, http: httpCounts, redisServer: statsDelta(statsBefore, statsRun), topics: topics, requestsWritten: requests - int64(o.orders)}
+	r := report{o: o, stack: st.name, prefix: topo.Prefix, loaded: loaded, started: children[0].started, readyAt: readyAt, doneAt: doneAt,
+		cpu: bench.Sum(cpus...), peakRSS: rssMax, peakRSSSum: rssSum, metrics: bench.Merge(scrapes...), http: httpCounts, redisServer: statsDelta(statsBefore, statsRun), topics: topics, requestsWritten: requests - int64(o.orders)}
 	r.placed, r.latencies, r.byOutcome = outs.result()
 	if o.rateLimit == 0 && !o.noBare {
 		before := srv.snapshot()

@@ -19,7 +19,8 @@ type report struct {
 	loaded                   time.Duration
 	started, readyAt, doneAt time.Time
 	cpu                      []bench.Sample
-	peakRSS                  int64
+	peakRSS                  int64 // the largest instance's
+	peakRSSSum               int64 // every instance's peak, added
 	metrics                  bench.Metrics
 	http                     counts
 	topics                   []topicCount
@@ -42,7 +43,7 @@ func (r *report) print(w io.Writer) {
 	}
 	p("== bench-e2e: %d orders (%s), %d partitions, provider latency %v", o.orders, mix, o.partitions, o.latency)
 	p("stack: %s; sandbox in the bench process", r.stack)
-	p("orderflow: %s run, its own process; CPU = utime+stime of /proc/PID/stat (10 ms ticks) sampled every %v, peak RSS = VmHWM", o.bin, sampleEvery)
+	p("orderflow: %d × %s run, each its own process; CPU = utime+stime of /proc/PID/stat (10 ms ticks) sampled every %v (instances added), peak RSS = VmHWM", o.instances, o.bin, sampleEvery)
 	if o.sendRate > 0 {
 		p("orders: sent at %g/s after orderflow was ready", o.sendRate)
 	} else {
@@ -70,7 +71,11 @@ func (r *report) print(w io.Writer) {
 	winCPU := bench.Between(r.cpu, win.Start, win.End)
 	p("orderflow CPU        %8.3f ms/placed order in the window (%.0f%% of a core); %.3f ms/placed order over the whole run (%.2fs CPU, startup included)",
 		bench.PerOrder(winCPU*1000, win.Events), 100*bench.Ratio(winCPU, win.Duration().Seconds()), bench.PerOrder(total*1000, per), total)
-	p("peak RSS             %8.1f MiB", float64(r.peakRSS)/(1<<20))
+	if o.instances > 1 {
+		p("peak RSS             %8.1f MiB the largest instance, %.1f MiB all %d added", float64(r.peakRSS)/(1<<20), float64(r.peakRSSSum)/(1<<20), o.instances)
+	} else {
+		p("peak RSS             %8.1f MiB", float64(r.peakRSS)/(1<<20))
+	}
 	trips, cmds := r.metrics.Sum("orderflow_redis_round_trips_total", "kind", "command"), r.metrics.Sum("orderflow_redis_commands_total", "kind", "command")
 	hs := r.metrics.Sum("orderflow_redis_round_trips_total", "kind", "handshake")
 	p("Redis                %8.2f round trips/placed order, %.2f commands/placed order (orderflow's go-redis hook; a script call is one command); connection handshakes apart: %.2f round trips/placed order",

@@ -136,3 +136,18 @@ func label(s *dto.Metric, key string) string {
 	}
 	return ""
 }
+
+// Merge is several scrapes as one (several processes' /metrics): Sum and By then add up the
+// series of every scrape.
+func Merge(ms ...Metrics) Metrics {
+	out := Metrics{}
+	for _, m := range ms {
+		for name, fam := range m {
+			if out[name] == nil {
+				out[name] = &dto.MetricFamily{Name: fam.Name, Type: fam.Type}
+			}
+			out[name].Metric = append(out[name].Metric, fam.GetMetric()...)
+		}
+	}
+	return out
+}

@@ -63,4 +63,15 @@ orderflow_redis_round_trips_total 97
 	if got := m.By("orderflow_provider_calls_total", "operation"); got["status"] != 31 || got["submit"] != 12 || got["create_cart"] != 10 {
 		t.Errorf("By operation = %v", got)
 	}
+	other, err := ParseMetrics(strings.NewReader("# TYPE orderflow_redis_round_trips_total counter\norderflow_redis_round_trips_total 3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := Merge(m, other)
+	if got := both.Sum("orderflow_redis_round_trips_total"); got != 100 {
+		t.Errorf("merged round trips = %v, want 97 + 3", got)
+	}
+	if got := both.Sum("orderflow_provider_calls_total", "operation", "submit"); got != 12 {
+		t.Errorf("merged submit calls = %v, want 12 (one scrape has none)", got)
+	}
 }

@@ -127,3 +127,24 @@ func Buckets(times []time.Time, w Window) (low, median, high int) {
 	slices.Sort(counts)
 	return counts[0], counts[n/2], counts[n-1]
 }
+
+// Sum is the sum of cumulative counters sampled apart (the CPU time of several processes): at
+// every time any of them was sampled, the sum of each one's value there (At).
+func Sum(series ...[]Sample) []Sample {
+	var times []time.Time
+	for _, s := range series {
+		for _, x := range s {
+			times = append(times, x.At)
+		}
+	}
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	times = slices.CompactFunc(times, func(a, b time.Time) bool { return a.Equal(b) })
+	out := make([]Sample, len(times))
+	for i, t := range times {
+		out[i].At = t
+		for _, s := range series {
+			out[i].Value += At(s, t)
+		}
+	}
+	return out
+}

@@ -118,3 +118,21 @@ func TestBuckets(t *testing.T) {
 		t.Errorf("a window under a second: %d, %d, %d, want zeros", l, m, h)
 	}
 }
+
+func TestSum(t *testing.T) {
+	a := []Sample{{t0, 0}, {t0.Add(2 * time.Second), 2}}
+	b := []Sample{{t0.Add(time.Second), 10}, {t0.Add(3 * time.Second), 12}}
+	got := Sum(a, b)
+	want := []float64{10, 11, 13, 14} // at 0, 1, 2, 3 s: a 0, 1, 2, 2 and b 10, 10, 11, 12
+	if len(got) != len(want) {
+		t.Fatalf("Sum has %d samples, want %d: %v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		if !got[i].At.Equal(t0.Add(time.Duration(i)*time.Second)) || math.Abs(got[i].Value-w) > 1e-9 {
+			t.Errorf("sample %d = %v at +%v, want %v at +%ds", i, got[i].Value, got[i].At.Sub(t0), w, i)
+		}
+	}
+	if s := Sum(a); len(s) != 2 || s[1].Value != 2 {
+		t.Errorf("Sum of one series = %v, want it unchanged", s)
+	}
+}
