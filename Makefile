@@ -9,7 +9,7 @@ BIN       := bin/orderflow
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-integration interop lint check-packaging bench services-up services-down clean chaos check-monitoring
+.PHONY: all build run test test-integration interop lint check-packaging bench bench-e2e bench-e2e-real services-up services-down clean chaos check-monitoring
 
 all: lint test
 
@@ -52,6 +52,21 @@ check-packaging:
 ## bench: consumer engine vs a partition-serial consumer (and other benchmarks), printing numbers.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./consumer/
+
+## bench-e2e: BENCH_ORDERS plain Rye orders (default 2000) loaded onto the requests topic and drained
+##        through orderflow (its own process) on the embedded stack, then a bare loop of the minimal
+##        work per order; prints rate, latency, CPU, Redis, HTTP and Kafka cost per order (no
+##        assertion). BENCH_FLAGS passes more flags (bin/bench-e2e -h: -rate-limit, -provider-latency,
+##        -partitions, -dr, -send-rate, -instances). bench-e2e-real: the same against scripts/services.
+BENCH_ORDERS ?= 2000
+BENCH_FLAGS  ?=
+bench-e2e: build
+	$(GO) build -o bin/bench-e2e ./cmd/bench-e2e
+	./bin/bench-e2e -bin $(BIN) -orders $(BENCH_ORDERS) $(BENCH_FLAGS)
+
+bench-e2e-real: build services-up
+	$(GO) build -o bin/bench-e2e ./cmd/bench-e2e
+	eval "$$(scripts/services/env.sh)"; ./bin/bench-e2e -real -bin $(BIN) -orders $(BENCH_ORDERS) $(BENCH_FLAGS)
 
 ## chaos: CHAOS_ORDERS orders (default 5000) over every scenario and both providers against the real
 ##        services, a faulty sandbox, role processes kill -9'd at random (>= 10), the broker kill -9'd and

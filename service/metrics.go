@@ -18,6 +18,7 @@ type metrics struct {
 	processor *processor.Metrics       // terminal outcomes, retries by tier, dead letters
 	provider  *providermetrics.Metrics // provider calls and latency
 	ratelimit *ratelimit.Metrics       // rate-limit waits
+	redis     *redisMetrics            // Redis round trips and commands (redismetrics.go)
 	// dependencyUp is orderflow_dependency_up{dependency}: 1 if it answered its last check.
 	dependencyUp *prometheus.GaugeVec
 }
@@ -48,6 +49,9 @@ func newMetrics(reg prometheus.Registerer, version string) (*metrics, error) {
 		return nil, err
 	}
 	if m.ratelimit, err = ratelimit.NewMetrics(reg); err != nil {
+		return nil, err
+	}
+	if m.redis, err = newRedisMetrics(reg); err != nil {
 		return nil, err
 	}
 	if m.dependencyUp, err = newDependencyUp(reg); err != nil {

@@ -243,6 +243,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
+	s.rdb.AddHook(m.redis) // every Redis call from here on is counted: the store's and the limiter's
 	limiter := ratelimit.New(s.rdb, store.Prefix(), ratelimit.WithMetrics(m.ratelimit))
 	providers := make(map[string]provider.Provider, len(cfg.Providers))
 	for name, p := range cfg.Providers {

@@ -44,6 +44,9 @@ func (c *runCmd) validate() error {
 	if _, err := c.tiers(); err != nil {
 		bad("--retry-tiers", "%v", err)
 	}
+	if c.Pprof && c.MetricsAddr == "" {
+		bad("--pprof", "needs --metrics-addr: the profiles are served on the metrics server")
+	}
 	if c.Redis != "" {
 		if _, err := redis.ParseURL(c.Redis); err != nil {
 			bad("--redis", "%s: %v (want redis://, rediss:// or unix://)", redactURL(c.Redis), err)

@@ -78,7 +78,7 @@ func TestHealthEndpoints(t *testing.T) {
 	})
 
 	hc := &health{log: slog.New(slog.DiscardHandler)}
-	srv := httptest.NewServer(metricsMux(prometheus.NewRegistry(), hc))
+	srv := httptest.NewServer(metricsMux(prometheus.NewRegistry(), hc, false))
 	t.Cleanup(srv.Close)
 
 	if code, body := get(t, srv, "/healthz"); code != http.StatusOK || body.Status != "ok" {

@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"sync"
@@ -68,6 +69,7 @@ type runCmd struct {
 	MaxOrderAmount    uint64        `arg:"--max-order-amount,env:ORDERFLOW_MAX_ORDER_AMOUNT" help:"largest sum of the lines per order, in minor units (default 10000000)"`
 	StartTimeout      time.Duration `arg:"--start-timeout,env:ORDERFLOW_START_TIMEOUT" default:"2m" help:"keep retrying to reach Kafka, the registry and Redis at startup this long"`
 	MetricsAddr       string        `arg:"--metrics-addr,env:ORDERFLOW_METRICS_ADDR" help:"serve Prometheus metrics at http://ADDR/metrics, liveness at /healthz and readiness at /readyz (off when empty)"`
+	Pprof             bool          `arg:"--pprof,env:ORDERFLOW_PPROF" help:"also serve net/http/pprof at http://ADDR/debug/pprof/ on the metrics server (needs --metrics-addr; off by default: profiles show what the process is doing)"`
 	tracingFlags                    // tracing.go
 
 	// Secrets from files (resolveSecrets), and Kafka's TLS and SASL.
@@ -139,7 +141,7 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		cfg.Registerer = reg
-		stopMetrics, err := serveMetrics(c.MetricsAddr, metricsMux(reg, hc))
+		stopMetrics, err := serveMetrics(c.MetricsAddr, metricsMux(reg, hc, c.Pprof))
 		if err != nil {
 			return err
 		}
@@ -217,12 +219,21 @@ func startService(ctx context.Context, cfg service.Config, timeout time.Duration
 	return svc, nil
 }
 
-// metricsMux serves reg at /metrics and hc at /healthz and /readyz.
-func metricsMux(reg *prometheus.Registry, hc *health) *http.ServeMux {
+// metricsMux serves reg at /metrics and hc at /healthz and /readyz; with withPprof also the
+// runtime profiles of net/http/pprof under /debug/pprof/ (index, cmdline, profile, symbol,
+// trace and the named profiles: heap, goroutine, allocs...).
+func metricsMux(reg *prometheus.Registry, hc *health, withPprof bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", hc.healthz)
 	mux.HandleFunc("GET /readyz", hc.readyz)
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index) // the named profiles, by path
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 
