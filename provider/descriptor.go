@@ -18,8 +18,9 @@ type Descriptor struct {
 	// Name is the provider's stable identifier, as Provider.Name returns it and as order
 	// requests, topics and dead letters carry it.
 	Name string
-	// DefaultLimits are the provider's documented rate limits, used when a deployment sets
-	// none. Both must be positive: a provider is never silently unlimited.
+	// DefaultLimits are the provider's documented rate limits (cite the documentation next to
+	// them), used when a deployment sets none; every tier has a flag in cmd/orderflow/providers.go.
+	// Both must be positive: a provider is never silently unlimited.
 	DefaultLimits Limits
 	// New builds a client from connection settings.
 	New func(Settings) (Provider, error)
