@@ -55,8 +55,12 @@ type Settings struct {
 	BaseURL string
 	// APIKey is the provider's secret key. Required; never logged.
 	APIKey string
-	// HTTPClient carries the requests; nil = the adapter's default.
+	// HTTPClient carries the requests; nil = the adapter's default, with a transport of its own
+	// from NewTransport(MaxConns). A given client without a Transport gets one too.
 	HTTPClient *http.Client
+	// MaxConns is how many calls the client carries at once (the in-flight cap): its transport
+	// keeps that many idle keep-alive connections per host. 0: DefaultMaxConns.
+	MaxConns int
 }
 
 // SandboxConfig is what the sandbox gives a provider's simulator.

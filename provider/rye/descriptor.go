@@ -24,7 +24,7 @@ var Descriptor = provider.Descriptor{
 	Name:          Name,
 	DefaultLimits: DefaultLimits,
 	New: func(s provider.Settings) (provider.Provider, error) {
-		return New(Config{BaseURL: s.BaseURL, APIKey: s.APIKey, HTTPClient: s.HTTPClient})
+		return New(Config{BaseURL: s.BaseURL, APIKey: s.APIKey, HTTPClient: s.HTTPClient, MaxConns: s.MaxConns})
 	},
 	SandboxPrefix: SandboxPrefix,
 	Sandbox:       sandbox,
