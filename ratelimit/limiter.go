@@ -115,8 +115,8 @@ func (l *Limiter) wait(ctx context.Context, key string, perSecond float64) (time
 	}
 	ks := l.state(key)
 	if perSecond <= 0 {
-		slept, err := l.waitBlock(ctx, key, ks)
-		if !slept {
+		blocked, err := l.waitBlock(ctx, key, ks)
+		if !blocked {
 			return 0, err
 		}
 		return time.Since(start), err
@@ -131,11 +131,15 @@ func (l *Limiter) wait(ctx context.Context, key string, perSecond float64) (time
 	}
 	ks.mu.Unlock()
 	if congested {
-		slept = true
 		select {
 		case ks.seat <- struct{}{}:
-		case <-ctx.Done():
-			return waited(), fmt.Errorf("waiting for the rate limit of %s: %w", key, ctx.Err())
+		default:
+			slept = true
+			select {
+			case ks.seat <- struct{}{}:
+			case <-ctx.Done():
+				return waited(), fmt.Errorf("waiting for the rate limit of %s: %w", key, ctx.Err())
+			}
 		}
 		ks.mu.Lock()
 		ks.pending++
