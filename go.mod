@@ -7,7 +7,6 @@ require (
 	github.com/alexflint/go-arg v1.5.1
 	github.com/alicebob/miniredis/v2 v2.40.0
 	github.com/compose-spec/compose-go/v2 v2.16.2
-	github.com/go-redis/redis_rate/v10 v10.0.1
 	github.com/graph-gophers/graphql-go v1.11.0
 	github.com/linkedin/goavro/v2 v2.15.0
 	github.com/moby/buildkit v0.30.0

@@ -18,8 +18,9 @@ type Descriptor struct {
 	// Name is the provider's stable identifier, as Provider.Name returns it and as order
 	// requests, topics and dead letters carry it.
 	Name string
-	// DefaultLimits are the provider's documented rate limits, used when a deployment sets
-	// none. Both must be positive: a provider is never silently unlimited.
+	// DefaultLimits are the provider's documented rate limits (cite the documentation next to
+	// them), used when a deployment sets none; every tier has a flag in cmd/orderflow/providers.go.
+	// Both must be positive: a provider is never silently unlimited.
 	DefaultLimits Limits
 	// New builds a client from connection settings.
 	New func(Settings) (Provider, error)
@@ -54,8 +55,12 @@ type Settings struct {
 	BaseURL string
 	// APIKey is the provider's secret key. Required; never logged.
 	APIKey string
-	// HTTPClient carries the requests; nil = the adapter's default.
+	// HTTPClient carries the requests; nil = the adapter's default, with a transport of its own
+	// from NewTransport(MaxConns). A given client without a Transport gets one too.
 	HTTPClient *http.Client
+	// MaxConns is how many calls the client carries at once (the in-flight cap): its transport
+	// keeps that many idle keep-alive connections per host. 0: DefaultMaxConns.
+	MaxConns int
 }
 
 // SandboxConfig is what the sandbox gives a provider's simulator.

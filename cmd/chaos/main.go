@@ -409,7 +409,7 @@ func (r *runner) startRoles() error {
 		"--prefix", r.topo.Prefix,
 		"--poll-interval", o.pollEvery.String(), "--never-started-after", o.neverStart.String(),
 		"--stuck-after", o.stuckAfter.String(), "--action-timeout", o.actionTimeout.String(), "--session-timeout", o.session.String(),
-		"--rye-submit-rps", "1000", "--dr-rps", "1000", "--lease", roleLease.String(),
+		"--rye-strict-rps", "1000", "--dr-rps", "1000", "--lease", roleLease.String(),
 		"--retry-tiers"}
 	for _, t := range r.topo.Tiers {
 		base = append(base, t.Delay.String())

@@ -19,7 +19,7 @@ import (
 
 // chaosRyeRPS is the Rye sandbox's strict and default tier limit in chaos runs. The sandbox
 // enforces Rye's real 1/s and 100/s by default; chaos tests crash safety, not rate limiting,
-// and its roles are started with --rye-submit-rps 1000, so the sandbox is raised to match and
+// and its roles are started with --rye-strict-rps 1000, so the sandbox is raised to match and
 // never answers 429 on its own.
 const chaosRyeRPS = 1000
 

@@ -105,9 +105,9 @@ func (c *runCmd) validate() error {
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.flags())) {
 		f := c.flags()[name]
-		for _, v := range []*float64{f.submitRPS, f.rps} {
-			if v != nil && *v < 0 {
-				bad(f.rpsFlag, "%g: must not be negative (0: unlimited)", *v)
+		for _, r := range f.rates {
+			if r.value != nil && *r.value < 0 {
+				bad(r.flag, "%g: must not be negative (0: unlimited)", *r.value)
 			}
 		}
 	}

@@ -148,7 +148,7 @@ func TestNoSecretInOutput(t *testing.T) {
 	}{
 		{name: "run: demo over SASL", want: 0, slow: true, stdout: "orderflow: kafka", argv: func() []string {
 			return cat([]string{"run", "--demo", "--skeleton", "--orders", "1", "--rate", "5", "--poll-interval", "50ms",
-				"--retry-tiers", "100ms", "--rye-submit-rps", "0", "--dr-rps", "0", "--start-timeout", "20s"}, prefix(), sasl(w.kafka), providers)
+				"--retry-tiers", "100ms", "--rye-strict-rps", "0", "--rye-default-rps", "0", "--dr-rps", "0", "--start-timeout", "20s"}, prefix(), sasl(w.kafka), providers)
 		}},
 		{name: "run: Kafka refuses the credentials", want: 2, argv: func() []string {
 			return cat([]string{"run", "--start-timeout", "20s"}, sasl(w.wrongKafka), providers)

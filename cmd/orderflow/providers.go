@@ -13,29 +13,59 @@ import (
 // flagged is what the command line says about one provider: its real endpoint (empty URL =
 // the in-process sandbox) and, for run, overrides of its shared rate limits.
 type flagged struct {
-	urlFlag   string // the flag naming the URL, for errors
-	url, key  string
-	submitRPS *float64 // overrides Limits.Submit
-	rps       *float64 // overrides both tiers
-	rpsFlag   string   // the flag naming the rate, for errors
+	urlFlag  string // the flag naming the URL, for errors
+	url, key string
+	rates    []rateFlag
+}
+
+// rateFlag is one rate-limit flag: the tiers of provider.Limits it sets (tierSubmit, tierOther
+// or both) and its value, nil when not given.
+type rateFlag struct {
+	flag  string // for errors
+	tiers tier
+	value *float64
+}
+
+// tier is a set of provider.Limits fields.
+type tier int
+
+const (
+	tierSubmit tier = 1 << iota // Limits.Submit
+	tierOther                   // Limits.Other
+)
+
+// set applies the flag's value to l.
+func (f rateFlag) set(l *ratelimit.Limits) {
+	if f.tiers&tierSubmit != 0 {
+		l.Submit = *f.value
+	}
+	if f.tiers&tierOther != 0 {
+		l.Other = *f.value
+	}
 }
 
 // providerFlags binds the providers' command-line flags to their descriptors' names. It is the
 // one place in cmd that names a provider: the flags are the operators' interface and keep their
-// names (--rye-url, --dr-url, ...). A provider without flags here runs on the sandbox only.
-func providerFlags(ryeURL, ryeKey, drURL, drKey string, ryeSubmitRPS, drRPS *float64) map[string]flagged {
+// names (--rye-url, --dr-url, ...). A provider without flags here runs on the sandbox only. The
+// rate flags' defaults are the descriptors' DefaultLimits (TestRateFlagsHelpStatesTheDefaults).
+func providerFlags(ryeURL, ryeKey, drURL, drKey string, ryeStrictRPS, ryeDefaultRPS, drRPS *float64) map[string]flagged {
 	return map[string]flagged{
-		"rye":          {urlFlag: "--rye-url", url: ryeURL, key: ryeKey, submitRPS: ryeSubmitRPS, rpsFlag: "--rye-submit-rps"},
-		"digitalriver": {urlFlag: "--dr-url", url: drURL, key: drKey, rps: drRPS, rpsFlag: "--dr-rps"},
+		"rye": {urlFlag: "--rye-url", url: ryeURL, key: ryeKey, rates: []rateFlag{
+			{flag: "--rye-strict-rps", tiers: tierSubmit, value: ryeStrictRPS},
+			{flag: "--rye-default-rps", tiers: tierOther, value: ryeDefaultRPS},
+		}},
+		"digitalriver": {urlFlag: "--dr-url", url: drURL, key: drKey, rates: []rateFlag{
+			{flag: "--dr-rps", tiers: tierSubmit | tierOther, value: drRPS},
+		}},
 	}
 }
 
 func (c *runCmd) flags() map[string]flagged {
-	return providerFlags(c.RyeURL, c.RyeKey, c.DRURL, c.DRKey, c.RyeStrictRPS, c.DRRPS)
+	return providerFlags(c.RyeURL, c.RyeKey, c.DRURL, c.DRKey, c.RyeStrictRPS, c.RyeDefaultRPS, c.DRRPS)
 }
 
 func (c *dlqCmd) flags() map[string]flagged {
-	return providerFlags(c.RyeURL, c.RyeKey, c.DRURL, c.DRKey, nil, nil)
+	return providerFlags(c.RyeURL, c.RyeKey, c.DRURL, c.DRKey, nil, nil, nil)
 }
 
 // realProviders builds a client of every provider whose flags give a URL, keyed by name.
@@ -64,24 +94,20 @@ func realProviders(descs []provider.Descriptor, flags map[string]flagged) (map[s
 // (every provider keeps its default).
 func overrideLimits(descs []provider.Descriptor, flags map[string]flagged, limits map[string]ratelimit.Limits) map[string]ratelimit.Limits {
 	for _, d := range descs {
-		f := flags[d.Name]
-		if f.submitRPS == nil && f.rps == nil {
-			continue
+		for _, r := range flags[d.Name].rates {
+			if r.value == nil {
+				continue
+			}
+			if limits == nil {
+				limits = map[string]ratelimit.Limits{}
+			}
+			l, ok := limits[d.Name]
+			if !ok {
+				l = d.DefaultLimits
+			}
+			r.set(&l)
+			limits[d.Name] = l
 		}
-		if limits == nil {
-			limits = map[string]ratelimit.Limits{}
-		}
-		l, ok := limits[d.Name]
-		if !ok {
-			l = d.DefaultLimits
-		}
-		if f.rps != nil {
-			l = ratelimit.Limits{Submit: *f.rps, Other: *f.rps}
-		}
-		if f.submitRPS != nil {
-			l.Submit = *f.submitRPS
-		}
-		limits[d.Name] = l
 	}
 	return limits
 }

@@ -58,8 +58,9 @@ type runCmd struct {
 	MaxResubmits      uint          `arg:"--max-resubmits,env:ORDERFLOW_MAX_RESUBMITS" help:"resubmits of a never-started cart that the provider accepted or left unanswered (5xx, timeout) before it needs a person; refused resubmits (retryable, 429) do not count and retry until the order's deadline (default 2)"`
 	Tiers             []string      `arg:"--retry-tiers,env:ORDERFLOW_RETRY_TIERS" help:"delay tiers for retries, ascending, space- or comma-separated (default 1s 10s 1m)"`
 	SessionTimeout    time.Duration `arg:"--session-timeout,env:ORDERFLOW_SESSION_TIMEOUT" help:"consumer group session timeout (default 45s)"`
-	RyeStrictRPS      *float64      `arg:"--rye-submit-rps" help:"shared Rye createCart/submitCart limit (default 1/s; 0 unlimited)"`
-	DRRPS             *float64      `arg:"--dr-rps" help:"shared Digital River limit (default 25/s; 0 unlimited)"`
+	RyeStrictRPS      *float64      `arg:"--rye-strict-rps,env:ORDERFLOW_RYE_STRICT_RPS" help:"requests/s of Rye's strict tier (createCart, submitCart), shared by every instance (default 1, Rye's documented limit; 0 unlimited)"`
+	RyeDefaultRPS     *float64      `arg:"--rye-default-rps,env:ORDERFLOW_RYE_DEFAULT_RPS" help:"requests/s of Rye's default tier (checkoutByCartID: the tracker's polls), shared by every instance (default 100, Rye's documented limit; 0 unlimited)"`
+	DRRPS             *float64      `arg:"--dr-rps,env:ORDERFLOW_DR_RPS" help:"requests/s of every Digital River call, shared by every instance (default 25, the documented limit of test keys; live keys: 250; 0 unlimited)"`
 	Lease             time.Duration `arg:"--lease,env:ORDERFLOW_LEASE" help:"idempotency lease: how long a killed process blocks its order attempts (default 60s)"`
 	RedisPrefix       string        `arg:"--redis-prefix,env:ORDERFLOW_REDIS_PREFIX" help:"Redis key namespace, unique per deployment (default: orderflow for --prefix orders., else orderflow:<prefix>)"`
 	MaxRequestBytes   uint          `arg:"--max-request-bytes,env:ORDERFLOW_MAX_REQUEST_BYTES" help:"largest encoded order request accepted; larger ones are dead-lettered (fix-input) before anything is created (default 262144)"`

@@ -16,7 +16,7 @@ const envRedis = "ORDERFLOW_TEST_REDIS"
 
 // RedisURL is the real Redis's URL (ORDERFLOW_TEST_REDIS), or "" when the suites use miniredis.
 // Keys the suites write on it must start with "orderflow" (the test ACL user may touch only
-// orderflow* and rate:orderflow*).
+// orderflow* keys).
 func RedisURL() string { return os.Getenv(envRedis) }
 
 // RedisTLS is the TLS configuration of a rediss:// RedisURL (the test CA), nil for redis:// or

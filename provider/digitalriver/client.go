@@ -86,8 +86,13 @@ type Config struct {
 	BaseURL string
 	// APIKey is the confidential key, sent as "Authorization: Bearer <APIKey>". Required. Never logged.
 	APIKey string
-	// HTTPClient sends the requests. Default: a client with DefaultTimeout (30s).
+	// HTTPClient sends the requests. Default: a client with DefaultTimeout (30s). A nil
+	// Transport (the default client's included) is provider.NewTransport(MaxConns), this
+	// client's own pool of keep-alive connections.
 	HTTPClient *http.Client
+	// MaxConns sizes that transport's idle connections per host: the calls carried at once.
+	// 0: provider.DefaultMaxConns.
+	MaxConns int
 	// Logger receives one debug record per request (route template, checkout id, status, request
 	// id, duration). Default: discard.
 	Logger *slog.Logger
@@ -154,6 +159,11 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{Timeout: DefaultTimeout}
+	}
+	if c.hc.Transport == nil {
+		hc := *c.hc
+		hc.Transport = provider.NewTransport(cfg.MaxConns)
+		c.hc = &hc
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

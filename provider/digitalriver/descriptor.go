@@ -7,7 +7,10 @@ import (
 	"github.com/orderflow/orderflow/sandbox/drfake"
 )
 
-// Documented rate limits of Digital River's API keys, per second, one tier for every call.
+// Documented rate limits of Digital River's API keys, per second, one tier for every call
+// (Digital River's "Rate limiting", …/developer-resources/rate-limiting; the seeds'
+// API-CONTRACTS.md "250 req/s live, 25 req/s test; over the limit 429 with Retry-After").
+// Operators override them with --dr-rps.
 var (
 	TestLimits = provider.Limits{Submit: 25, Other: 25}   // test keys
 	LiveLimits = provider.Limits{Submit: 250, Other: 250} // production keys
@@ -25,7 +28,7 @@ var Descriptor = provider.Descriptor{
 	Name:          Name,
 	DefaultLimits: TestLimits,
 	New: func(s provider.Settings) (provider.Provider, error) {
-		return New(Config{BaseURL: s.BaseURL, APIKey: s.APIKey, HTTPClient: s.HTTPClient})
+		return New(Config{BaseURL: s.BaseURL, APIKey: s.APIKey, HTTPClient: s.HTTPClient, MaxConns: s.MaxConns})
 	},
 	SandboxPrefix: SandboxPrefix,
 	Sandbox:       sandbox,

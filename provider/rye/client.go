@@ -39,8 +39,12 @@ type Config struct {
 	// APIKey is sent as "Authorization: Basic <APIKey>". Required; never logged.
 	APIKey string
 	// HTTPClient carries the requests; its Transport is wrapped, not modified.
-	// Default: a client with a 30s timeout.
+	// Default: a client with a 30s timeout. A nil Transport (the default client's included) is
+	// provider.NewTransport(MaxConns), this client's own pool of keep-alive connections.
 	HTTPClient *http.Client
+	// MaxConns sizes that transport's idle connections per host: the calls carried at once.
+	// 0: provider.DefaultMaxConns.
+	MaxConns int
 	// Logger receives one debug line per operation. Default: discard.
 	Logger *slog.Logger
 }
@@ -81,7 +85,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	base := hc.Transport
 	if base == nil {
-		base = http.DefaultTransport
+		base = provider.NewTransport(cfg.MaxConns)
 	}
 	hc.Transport = &transport{base: base, apiKey: cfg.APIKey}
 	log := cfg.Logger

@@ -7,8 +7,11 @@ import (
 	"github.com/orderflow/orderflow/sandbox/ryefake"
 )
 
-// DefaultLimits are Rye's documented rate limits: the strict tier (createCart, submitCart) at
-// 1 request/s, the default tier (checkoutByCartID) at 100 requests/s.
+// DefaultLimits are Rye's documented rate limits (docs.rye.com/api-reference/ratelimits; the
+// seeds' API-CONTRACTS.md "Rate limits: 100 req/s default tier; a strict tier of 1 req/s for
+// createCart and submitCart"): Submit is the strict tier (createCart, submitCart) at 1 request/s,
+// Other the default tier (checkoutByCartID, the tracker's polls) at 100 requests/s. Operators
+// override them with --rye-strict-rps and --rye-default-rps.
 var DefaultLimits = provider.Limits{Submit: 1, Other: 100}
 
 // SandboxPrefix is where the in-process sandbox serves the Rye simulator (package ryefake).
@@ -21,7 +24,7 @@ var Descriptor = provider.Descriptor{
 	Name:          Name,
 	DefaultLimits: DefaultLimits,
 	New: func(s provider.Settings) (provider.Provider, error) {
-		return New(Config{BaseURL: s.BaseURL, APIKey: s.APIKey, HTTPClient: s.HTTPClient})
+		return New(Config{BaseURL: s.BaseURL, APIKey: s.APIKey, HTTPClient: s.HTTPClient, MaxConns: s.MaxConns})
 	},
 	SandboxPrefix: SandboxPrefix,
 	Sandbox:       sandbox,

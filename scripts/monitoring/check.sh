@@ -61,8 +61,8 @@ say "building orderflow"
 go build -o "$work/orderflow" ./cmd/orderflow
 
 say "orderflow run --metrics-addr $metrics_addr (embedded demo, until stopped)"
-# Rye's shared submit limit below the demo's pace, so orderflow_ratelimit_* move too.
-"$work/orderflow" run --metrics-addr "$metrics_addr" --rate 10 --rye-submit-rps 4 >"$work/orderflow.log" 2>&1 &
+# Rye's shared strict-tier limit below the demo's pace, so orderflow_ratelimit_* move too.
+"$work/orderflow" run --metrics-addr "$metrics_addr" --rate 10 --rye-strict-rps 4 >"$work/orderflow.log" 2>&1 &
 pids+=($!)
 # The address it bound: run prints "orderflow: metrics at http://ADDR/metrics" once listening.
 for _ in $(seq 120); do

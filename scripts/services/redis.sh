@@ -6,8 +6,8 @@
 #
 # Every connection logs in: the default user is off (but see write_config). ACL users (passwords from test_password, in the
 # config as SHA-256 hashes):
-#   orderflow   what orderflow needs and nothing more: keys orderflow* and rate:orderflow* (the
-#               rate limiter's, go-redis/redis_rate prefixes "rate:"), no channels, the commands
+#   orderflow   what orderflow needs and nothing more: keys orderflow* (the rate limiter's
+#               included), no channels, the commands
 #               of idempotency/, ratelimit/ and their Lua scripts, and the connection handshake
 #   admin       everything, for this script's health checks
 #
@@ -75,7 +75,7 @@ tls-auth-clients optional
 # propagates scripts as MULTI/EXEC): redis/redis#14541, valkey-io/valkey#3983.
 user default off ~* &* +@all
 user admin on #$(sha256 "$(test_password redis-admin)") ~* &* +@all
-user orderflow on #$(sha256 "$(test_password redis-orderflow)") resetchannels ~orderflow* ~rate:orderflow* $(echo $ORDERFLOW_ACL)
+user orderflow on #$(sha256 "$(test_password redis-orderflow)") resetchannels ~orderflow* $(echo $ORDERFLOW_ACL)
 protected-mode yes
 daemonize yes
 pidfile $PID_FILE

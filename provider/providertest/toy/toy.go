@@ -49,6 +49,11 @@ func New(s provider.Settings) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
+	if hc.Transport == nil { // a pool of its own, sized to the calls it carries at once
+		c := *hc
+		c.Transport = provider.NewTransport(s.MaxConns)
+		hc = &c
+	}
 	return &Client{base: strings.TrimSuffix(s.BaseURL, "/"), key: s.APIKey, hc: hc}, nil
 }
 

@@ -3,7 +3,6 @@ package ratelimit
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,51 +10,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/provider"
 )
-
-func redisClients(t *testing.T) map[string]redis.UniversalClient {
-	mr := miniredis.RunT(t)
-	out := map[string]redis.UniversalClient{"miniredis": redis.NewClient(&redis.Options{Addr: mr.Addr()})}
-	if opt := testenv.RedisOptions(t); opt != nil {
-		out["redis-server"] = redis.NewClient(opt)
-	}
-	return out
-}
-
-// Two limiters (two worker processes) on one Redis share one budget.
-func TestSharedAcrossInstances(t *testing.T) {
-	for name, rdb := range redisClients(t) {
-		t.Run(name, func(t *testing.T) {
-			prefix := "orderflow-test-rl-" + t.Name() + time.Now().Format("150405.000000")
-			a, b := New(rdb, prefix), New(rdb, prefix)
-			ctx := context.Background()
-			const rate = 20
-			start := time.Now()
-			var n atomic.Int64
-			var wg sync.WaitGroup
-			for _, l := range []*Limiter{a, b} {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for range 30 {
-						if err := l.Wait(ctx, "p:submit", rate); err != nil {
-							t.Error(err)
-							return
-						}
-						n.Add(1)
-					}
-				}()
-			}
-			wg.Wait()
-			// 60 calls at 20/s with a burst of 20 need at least (60-20)/20 = 2s in total.
-			if el := time.Since(start); el < 1900*time.Millisecond {
-				t.Fatalf("60 calls at %d/s across two instances took %v: the limit is not shared", rate, el)
-			}
-		})
-	}
-}
 
 type rateLimitedOnce struct {
 	provider.Provider

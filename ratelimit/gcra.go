@@ -1,0 +1,85 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The state of one limit is one Redis key holding its theoretical arrival time (TAT, GCRA's
+// name): the earliest moment, in microseconds of the Redis server's clock, at which the next
+// call may go. Every reservation moves it on by one emission interval (1/rate); a provider's
+// 429 moves it to the end of the provider's block. So a limited call reads the block for free,
+// in the one script that reserves its slot, and the server's clock is the only clock: callers
+// get back how long to sleep, never a time to compare with their own.
+//
+// There is no burst: slots are at least one interval apart, so no window of one second ever
+// holds more than the rate's calls, whichever way the provider counts its windows.
+
+// reserveScript reserves the next slot: KEYS[1] the TAT; ARGV[1] the emission interval and
+// ARGV[2] the longest acceptable wait (negative: any), both in µs. It returns {reserved (1|0),
+// wait µs, slot µs}: a slot further than the longest wait is not reserved (the state is left
+// as it was), so a caller that could not use it spends nothing.
+var reserveScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local slot = tonumber(redis.call('GET', KEYS[1]) or '0')
+if slot < now then slot = now end
+local wait = slot - now
+local maxwait = tonumber(ARGV[2])
+if maxwait >= 0 and wait > maxwait then return {0, wait, slot} end
+local tat = slot + tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
+return {1, wait, slot}`)
+
+// blockScript moves the TAT of KEYS[1] to at least ARGV[1] µs from now (a provider's block);
+// it returns the µs left until the TAT.
+var blockScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local untl = now + tonumber(ARGV[1])
+if tat < untl then
+  tat = untl
+  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
+end
+return tat - now`)
+
+// leftScript returns the µs left until the TAT of KEYS[1] (0: none): the block an unlimited
+// tier honours.
+var leftScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then return 0 end
+return tat - now`)
+
+// reservation is reserveScript's answer.
+type reservation struct {
+	reserved bool
+	wait     time.Duration
+	slot     int64 // µs of the Redis server's clock
+}
+
+// reserve runs reserveScript on key: one Redis call. maxWait < 0 accepts any wait.
+func (l *Limiter) reserve(ctx context.Context, key string, interval, maxWait time.Duration) (reservation, error) {
+	mw := int64(-1)
+	if maxWait >= 0 {
+		mw = maxWait.Microseconds()
+	}
+	v, err := reserveScript.Run(ctx, l.rdb, []string{l.prefix + key}, interval.Microseconds(), mw).Int64Slice()
+	if err != nil {
+		return reservation{}, fmt.Errorf("rate limiting %s: %w", key, err)
+	}
+	if len(v) != 3 {
+		return reservation{}, fmt.Errorf("rate limiting %s: the script answered %v", key, v)
+	}
+	return reservation{reserved: v[0] == 1, wait: time.Duration(v[1]) * time.Microsecond, slot: v[2]}, nil
+}
+
+// interval is the emission interval of perSecond (> 0), at least 1µs.
+func interval(perSecond float64) time.Duration {
+	return max(time.Duration(float64(time.Second)/perSecond), time.Microsecond)
+}

@@ -1,0 +1,334 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/orderflow/orderflow/internal/testenv"
+)
+
+// commands is a go-redis hook counting the commands sent (count) and keeping the slots the reserve
+// script granted (µs of the Redis server's clock).
+type commands struct {
+	n     atomic.Int64
+	mu    sync.Mutex
+	slots []int64
+}
+
+func (c *commands) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *commands) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.count(cmd)
+		err := next(ctx, cmd)
+		if r, ok := cmd.(*redis.Cmd); ok && err == nil && (cmd.Name() == "evalsha" || cmd.Name() == "eval") {
+			if v, err := r.Int64Slice(); err == nil && len(v) == 3 && v[0] == 1 {
+				c.mu.Lock()
+				c.slots = append(c.slots, v[2])
+				c.mu.Unlock()
+			}
+		}
+		return err
+	}
+}
+
+func (c *commands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			c.count(cmd)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// count counts cmd unless it is part of a new connection's handshake (go-redis sends HELLO,
+// AUTH, SELECT and CLIENT SETINFO on every connection it opens): those are per connection.
+func (c *commands) count(cmd redis.Cmder) {
+	switch cmd.Name() {
+	case "hello", "auth", "select", "client":
+	default:
+		c.n.Add(1)
+	}
+}
+
+func (c *commands) granted() []int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Sorted(slices.Values(c.slots))
+}
+
+// backend is a Redis the tests run on: miniredis, and the real redis-server when
+// ORDERFLOW_TEST_REDIS is set (internal/testenv).
+type backend struct {
+	t       *testing.T
+	options func() *redis.Options
+}
+
+func backends(t *testing.T) map[string]backend {
+	mr := miniredis.RunT(t)
+	out := map[string]backend{"miniredis": {t, func() *redis.Options { return &redis.Options{Addr: mr.Addr()} }}}
+	if testenv.RedisOptions(t) != nil {
+		out["redis-server"] = backend{t, func() *redis.Options { return testenv.RedisOptions(t) }}
+	}
+	return out
+}
+
+// redisClients is a client of each backend.
+func redisClients(t *testing.T) map[string]redis.UniversalClient {
+	out := map[string]redis.UniversalClient{}
+	for name, b := range backends(t) {
+		out[name] = b.client()
+	}
+	return out
+}
+
+func (b backend) client() redis.UniversalClient {
+	cl := redis.NewClient(b.options())
+	b.t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// hooked is a new client of b counting its commands.
+func (b backend) hooked() (redis.UniversalClient, *commands) {
+	c := &commands{}
+	cl := redis.NewClient(b.options())
+	cl.AddHook(c)
+	b.t.Cleanup(func() { cl.Close() })
+	return cl, c
+}
+
+func testPrefix(t *testing.T) string {
+	return fmt.Sprintf("orderflow-test-rl-%s-%d", t.Name(), time.Now().UnixNano())
+}
+
+// warm loads the scripts (the first EVALSHA of a script Redis does not know is followed by an
+// EVAL): what every later call costs is then the steady state.
+func warm(t *testing.T, rdb redis.UniversalClient) {
+	t.Helper()
+	ctx := context.Background()
+	for _, s := range []*redis.Script{reserveScript, blockScript, leftScript} {
+		if err := s.Load(ctx, rdb).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// assertSpaced fails when two granted slots are closer than one interval: then some window of
+// one second would hold more than the rate's calls.
+func assertSpaced(t *testing.T, slots []int64, iv time.Duration) {
+	t.Helper()
+	for i := 1; i < len(slots); i++ {
+		if d := time.Duration(slots[i]-slots[i-1]) * time.Microsecond; d < iv {
+			t.Fatalf("slots %d and %d are %v apart, less than the interval %v", i-1, i, d, iv)
+		}
+	}
+}
+
+// The reserve script on a frozen Redis clock (miniredis.SetTime): every reservation from two
+// limiters sharing the key gets its own slot one interval after the previous one, so a window of
+// one second holds exactly the rate's slots, never more, and no slot is left unused.
+func TestReservedSlotsFillTheRateExactly(t *testing.T) {
+	mr := miniredis.RunT(t)
+	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	mr.SetTime(t0)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	a, b := New(rdb, "rl"), New(rdb, "rl")
+	const rate, n = 50, 200
+	iv := interval(rate)
+	var mu sync.Mutex
+	var slots []int64
+	var wg sync.WaitGroup
+	for i := range 40 {
+		l := []*Limiter{a, b}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range n / 40 {
+				r, err := l.reserve(context.Background(), "p:submit", iv, -1)
+				if err != nil || !r.reserved {
+					t.Errorf("reserve: %+v, %v", r, err)
+					return
+				}
+				mu.Lock()
+				slots = append(slots, r.slot)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	slices.Sort(slots)
+	assertSpaced(t, slots, iv)
+	perWindow := map[int64]int{}
+	for _, s := range slots {
+		perWindow[(s-t0.UnixMicro())/1e6]++
+	}
+	for w := range int64(n / rate) {
+		if perWindow[w] != rate {
+			t.Errorf("second %d holds %d slots, want exactly %d (all windows: %v)", w, perWindow[w], rate, perWindow)
+		}
+	}
+	if len(perWindow) != n/rate {
+		t.Errorf("slots spread over %d seconds, want %d: %v", len(perWindow), n/rate, perWindow)
+	}
+
+	// A slot further than the caller can wait is not reserved: the next caller gets it.
+	r, err := a.reserve(context.Background(), "p:submit", iv, time.Second)
+	if err != nil || r.reserved || r.wait != n*iv {
+		t.Fatalf("reserve with 1s to wait for a slot %v away: %+v, %v; want not reserved", n*iv, r, err)
+	}
+	if r2, _ := b.reserve(context.Background(), "p:submit", iv, -1); r2.slot != r.slot {
+		t.Fatalf("after a refused reservation the next slot is %d, want the refused %d", r2.slot, r.slot)
+	}
+
+	// Idle time earns no burst: after a quiet minute the first call goes at once, the next one
+	// interval later.
+	mr.SetTime(t0.Add(time.Minute))
+	r1, _ := a.reserve(context.Background(), "p:submit", iv, -1)
+	r2, _ := b.reserve(context.Background(), "p:submit", iv, -1)
+	if r1.wait != 0 || r2.wait != iv {
+		t.Fatalf("after idling: waits %v and %v, want 0 and %v", r1.wait, r2.wait, iv)
+	}
+
+	// A provider's block moves the next slot to its end, for every limiter.
+	if err := a.Block(context.Background(), "p:submit", 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	r3, _ := b.reserve(context.Background(), "p:submit", iv, -1)
+	if r3.wait != 3*time.Second {
+		t.Fatalf("after a 3s block the next slot is %v away, want 3s", r3.wait)
+	}
+}
+
+// Many goroutines in two limiters (two processes) sharing a key, through Wait: the slots they
+// were granted are never closer than one interval, they keep up with the rate (the granted
+// slots span no more than 5% beyond n-1 intervals), and each Wait cost exactly one Redis
+// command (EVALSHA).
+func TestWaitSharesTheRateAtOneCommandPerCall(t *testing.T) {
+	for name, be := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			prefix := testPrefix(t)
+			ra, ca := be.hooked()
+			rb, cb := be.hooked()
+			warm(t, ra)
+			ca.n.Store(0)
+			a, b := New(ra, prefix), New(rb, prefix)
+			const rate, goroutines, each = 100, 60, 3
+			iv := interval(rate)
+			var wg sync.WaitGroup
+			for i := range goroutines {
+				l := []*Limiter{a, b}[i%2]
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range each {
+						if err := l.Wait(context.Background(), "p:other", rate); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			const n = goroutines * each
+			if got := ca.n.Load() + cb.n.Load(); got != n {
+				t.Errorf("%d Waits sent %d Redis commands, want exactly %d (one each)", n, got, n)
+			}
+			slots := slices.Sorted(slices.Values(append(ca.granted(), cb.granted()...)))
+			if len(slots) != n {
+				t.Fatalf("%d slots granted for %d Waits", len(slots), n)
+			}
+			assertSpaced(t, slots, iv)
+			span := time.Duration(slots[n-1]-slots[0]) * time.Microsecond
+			if limit := time.Duration(float64((n-1)*iv) * 1.05); span > limit {
+				t.Errorf("%d slots span %v, more than %v: the limiters left slots unused", n, span, limit)
+			}
+		})
+	}
+}
+
+// Callers that give up while they wait (shutdown) spend little of the limit: however many wait,
+// one process holds at most about two slots ahead (the seat; see horizon), so the next caller
+// of any process is not pushed behind one slot per abandoned waiter.
+func TestAbandonedWaitersSpendFewSlots(t *testing.T) {
+	for name, rdb := range redisClients(t) {
+		t.Run(name, func(t *testing.T) {
+			prefix := testPrefix(t)
+			l := New(rdb, prefix)
+			const rate, waiters = 10, 100
+			iv := interval(rate)
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			var granted atomic.Int64
+			for range waiters {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if l.Wait(ctx, "p:submit", rate) == nil {
+						granted.Add(1)
+					}
+				}()
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for granted.Load() == 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			cancel()
+			wg.Wait()
+			left, err := leftScript.Run(context.Background(), rdb, []string{l.prefix + "p:submit"}).Int64()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if max := 3 * iv; time.Duration(left)*time.Microsecond > max {
+				t.Fatalf("%d waiters gave up (%d granted); the next slot is %v away, want at most %v",
+					waiters, granted.Load(), time.Duration(left)*time.Microsecond, max)
+			}
+		})
+	}
+}
+
+// An unlimited tier reads the provider's block from Redis at most every blockRefresh, not on
+// every call, and honours a block another process set once its copy is re-read.
+func TestUnlimitedTierReadsTheBlockRarely(t *testing.T) {
+	for name, be := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			prefix := testPrefix(t)
+			cl, c := be.hooked()
+			rdb := be.client()
+			warm(t, cl)
+			c.n.Store(0)
+			l := New(cl, prefix)
+			start := time.Now()
+			const calls = 2000
+			for range calls {
+				if err := l.Wait(context.Background(), "p:other", 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			elapsed := time.Since(start)
+			if max := 1 + int64(elapsed/blockRefresh); c.n.Load() > max {
+				t.Errorf("%d unlimited calls in %v sent %d commands, want at most %d (one per %v)", calls, elapsed, c.n.Load(), max, blockRefresh)
+			}
+			other := New(rdb, prefix)
+			if err := other.Block(context.Background(), "p:other", time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*blockRefresh)
+			defer cancel()
+			for ctx.Err() == nil {
+				if err := l.Wait(ctx, "p:other", 0); err != nil {
+					return // it waits for the other process's block
+				}
+			}
+			t.Fatalf("calls went on for %v after another process set an hour's block", 3*blockRefresh)
+		})
+	}
+}
