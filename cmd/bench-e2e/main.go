@@ -65,7 +65,7 @@ func parseFlags() options {
 	flag.Float64Var(&o.drShare, "dr", 0, "fraction of the orders that go to Digital River (the rest are plain Rye orders)")
 	flag.IntVar(&o.partitions, "partitions", 16, "partitions of every topic")
 	flag.DurationVar(&o.latency, "provider-latency", 0, "latency the sandbox adds to every provider request (Rye and Digital River)")
-	flag.Float64Var(&o.rateLimit, "rate-limit", 0, "rate-limit mode: the Rye sandbox's strict tier (createCart, submitCart) at this many requests/s and orderflow's --rye-submit-rps the same (0: throughput mode, limits out of the way)")
+	flag.Float64Var(&o.rateLimit, "rate-limit", 0, "rate-limit mode: the Rye sandbox's strict tier (createCart, submitCart) at this many requests/s and orderflow's --rye-strict-rps the same (0: throughput mode, limits out of the way)")
 	flag.Float64Var(&o.sendRate, "send-rate", 0, "orders/s sent while orderflow runs (0: all loaded before orderflow starts)")
 	flag.IntVar(&o.concurrency, "concurrency", 1000, "bare loop: orders in flight (orderflow's worker default MaxInFlight is 1000)")
 	flag.StringVar(&o.bin, "bin", "bin/orderflow", "orderflow binary")
@@ -195,7 +195,7 @@ func run(ctx context.Context, o options) error {
 	args = append(args, "--prefix", topo.Prefix,
 		"--rye-url", srv.url+sandbox.RyePrefix, "--rye-key", keys["rye"],
 		"--dr-url", srv.url+sandbox.DigitalRiverPrefix, "--dr-key", keys["digitalriver"],
-		"--rye-submit-rps", rps, "--dr-rps", "100000")
+		"--rye-strict-rps", rps, "--rye-default-rps", "100000", "--dr-rps", "100000")
 	args = append(args, strings.Fields(o.orderflowArgs)...)
 	admin, err := st.redisClient(2) // INFO commandstats, before and after
 	if err != nil {
