@@ -363,6 +363,27 @@ func (c *Config) failure(req schemas.OrderRequested, phase, cartID string, pe *p
 	}
 }
 
+// failed is the outcome of a classified provider failure of req's attempt: a failed status
+// and the failure event for the reconciler, in the cart phase without a cart, else in the
+// submission phase. A final failure (the attempt ends) carries the provider's action on its
+// status; a retryable one (the reconciler schedules a retry) does not.
+func (c *Config) failed(ctx context.Context, req schemas.OrderRequested, cartID string, pe *provider.Error, final bool) (outcome, error) {
+	history, err := c.history(ctx, req.OrderID)
+	if err != nil {
+		return outcome{}, err
+	}
+	phase := PhaseSubmission
+	if cartID == "" {
+		phase = PhaseCart
+	}
+	st := c.status(req, StateFailed, cartID, "", "")
+	st.Code, st.Message = pe.Code, pe.Message
+	if final {
+		st.Action = string(pe.Action)
+	}
+	return outcome{Status: []schemas.OrderStatus{st}, Failures: []schemas.OrderFailure{c.failure(req, phase, cartID, pe, history)}}, nil
+}
+
 // attemptOf turns a provider error into a history entry.
 func attemptOf(req schemas.OrderRequested, phase, cartID string, pe *provider.Error, at time.Time, latency time.Duration) schemas.Attempt {
 	return schemas.Attempt{At: at.UTC(), Attempt: req.Attempt, Phase: phase, Code: pe.Code, Message: pe.Message,

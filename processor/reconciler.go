@@ -167,19 +167,19 @@ func (c *Reconciler) close(ctx context.Context, f schemas.OrderFailure) (bool, e
 		c.cfg.Logger.Info("not dead-lettering: the attempt was submitted again", "order_id", f.OrderID, "attempt", f.Attempt)
 		return false, nil
 	}
-	rec, err = c.cfg.Store.Acquire(ctx, f.OrderID, f.Attempt, Fingerprint(f.Request), c.cfg.Owner)
+	a, err := c.cfg.acquire(ctx, f.OrderID, f.Attempt, f.Request)
 	if err != nil {
 		return false, err
 	}
-	switch rec.State {
+	switch a.State() {
 	case idempotency.StateTerminal:
-		return rec.Outcome != StatePlaced, nil
+		return a.rec.Outcome != StatePlaced, nil
 	case idempotency.StateReserved, idempotency.StateCartCreated:
-		_, err = c.cfg.Store.Transition(ctx, rec, idempotency.StateTerminal, idempotency.Change{Outcome: StateDeadLettered}, rec.State)
+		err := a.DeadLetter(ctx)
 		return err == nil, err
 	}
 	// It moved between the read and the lease: hand the lease back and look again later.
-	if _, err := c.cfg.Store.Transition(ctx, rec, rec.State, idempotency.Change{Release: true}, rec.State); err != nil {
+	if err := a.Release(ctx, outcome{}); err != nil {
 		return false, err
 	}
 	return false, errAttemptBusy

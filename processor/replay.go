@@ -30,16 +30,12 @@ func reusedCart(req schemas.OrderRequested) string {
 // had returned it) and submits it. The usual guards hold: the cart id is recorded before the
 // submit, and a lost submit answer goes to polling. Submitting a checkout that was consumed in
 // the meantime answers ClassAlreadySubmitted, which is polled, never resubmitted.
-func (w *Worker) reuseCart(ctx context.Context, req schemas.OrderRequested, rec idempotency.Record, prov provider.Provider, cartID string) error {
+func (w *Worker) reuseCart(ctx context.Context, req schemas.OrderRequested, a *attempt, prov provider.Provider, cartID string) error {
 	w.cfg.Logger.Info("replay reuses a fixed cart", "order_id", req.OrderID, "attempt", req.Attempt, "cart_id", cartID, "replay", req.ReplayID)
-	rec, err := w.cfg.Store.Transition(ctx, rec, idempotency.StateCartCreated, idempotency.Change{CartID: cartID}, idempotency.StateReserved)
-	if err != nil {
+	if err := a.CartCreated(ctx, cartID, outcome{Status: []schemas.OrderStatus{w.cfg.status(req, StateCartCreated, cartID, "", "")}}); err != nil {
 		return err
 	}
-	if err := w.cfg.emit(ctx, outcome{Status: []schemas.OrderStatus{w.cfg.status(req, StateCartCreated, cartID, "", "")}}); err != nil {
-		return err
-	}
-	return w.submit(ctx, req, rec, prov)
+	return w.submit(ctx, req, a, prov)
 }
 
 // OutcomeStatuses returns the status events stored with a terminal attempt (what a duplicate
