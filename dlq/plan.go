@@ -352,19 +352,19 @@ func (t *Tool) orderState(ctx context.Context, all []Entry, d schemas.DeadLetter
 				t.cfg.Logger.Warn("undecodable stored outcome", "order", d.OrderID, "attempt", n, "error", err)
 			}
 			for _, s := range statuses {
-				if s.State == processor.StatePlaced && s.Merchant != "" {
+				if s.State == string(processor.StatusPlaced) && s.Merchant != "" {
 					if _, ok := st.placed[s.Merchant]; !ok {
 						st.placed[s.Merchant] = n
 					}
 				}
 			}
 			switch {
-			case rec.Outcome == processor.StateNeedsAttention:
+			case rec.Outcome == string(processor.StatusNeedsAttention):
 				st.carts = append(st.carts, probeTarget{n, rec.CartID, "ended needs_attention (submitted, never confirmed)", false})
 			case processor.ActionTimedOut(rec):
 				// The customer may complete the 3-D Secure challenge after our deadline.
 				st.carts = append(st.carts, probeTarget{n, rec.CartID, "timed out waiting for the customer's payment challenge (may still be completed)", false})
-			case t.refusedMayPlace(d.Provider) && rec.CartID != "" && rec.Outcome != processor.StatePlaced:
+			case t.refusedMayPlace(d.Provider) && rec.CartID != "" && rec.Outcome != string(processor.StatusPlaced):
 				// A refused cart (a Digital River checkout) may have been consumed after all: look it up.
 				st.carts = append(st.carts, probeTarget{n, rec.CartID, "ended " + rec.Outcome, true})
 			}

@@ -106,12 +106,12 @@ func (a *attempt) HandToReconciler(ctx context.Context, o outcome) error {
 // Fail ends the attempt with a failure (reserved or submitting -> terminal, outcome failed),
 // storing o, then emits o: a redelivery re-emits the stored outcome.
 func (a *attempt) Fail(ctx context.Context, o outcome) error {
-	return a.end(ctx, "Fail", StateFailed, o, idempotency.StateReserved, idempotency.StateSubmitting)
+	return a.end(ctx, "Fail", StatusFailed, o, idempotency.StateReserved, idempotency.StateSubmitting)
 }
 
 // Finish ends a tracked attempt as the tracker saw it placed, failed or needing attention
 // (submitted -> terminal, outcome result), storing o, then emits o.
-func (a *attempt) Finish(ctx context.Context, result string, o outcome) error {
+func (a *attempt) Finish(ctx context.Context, result Status, o outcome) error {
 	return a.end(ctx, "Finish", result, o, idempotency.StateSubmitted)
 }
 
@@ -132,11 +132,11 @@ func (a *attempt) Release(ctx context.Context, o outcome) error {
 // cart_created -> terminal, outcome dead_lettered), so no duplicate request can resume it;
 // the reconciler emits the dead letter after.
 func (a *attempt) DeadLetter(ctx context.Context) error {
-	return a.move(ctx, "DeadLetter", idempotency.StateTerminal, idempotency.Change{Outcome: StateDeadLettered}, idempotency.StateReserved, idempotency.StateCartCreated)
+	return a.move(ctx, "DeadLetter", idempotency.StateTerminal, idempotency.Change{Outcome: string(StatusDeadLettered)}, idempotency.StateReserved, idempotency.StateCartCreated)
 }
 
-func (a *attempt) end(ctx context.Context, op, result string, o outcome, from ...idempotency.State) error {
-	if err := a.move(ctx, op, idempotency.StateTerminal, idempotency.Change{Outcome: result, OutcomeData: o.encode()}, from...); err != nil {
+func (a *attempt) end(ctx context.Context, op string, result Status, o outcome, from ...idempotency.State) error {
+	if err := a.move(ctx, op, idempotency.StateTerminal, idempotency.Change{Outcome: string(result), OutcomeData: o.encode()}, from...); err != nil {
 		return err
 	}
 	return a.cfg.emit(ctx, o)

@@ -33,7 +33,7 @@ var attemptOps = []struct {
 	}},
 	{"HandToReconciler", func(ctx context.Context, a *attempt, o outcome) error { return a.HandToReconciler(ctx, o) }},
 	{"Fail", func(ctx context.Context, a *attempt, o outcome) error { return a.Fail(ctx, o) }},
-	{"Finish", func(ctx context.Context, a *attempt, o outcome) error { return a.Finish(ctx, StatePlaced, o) }},
+	{"Finish", func(ctx context.Context, a *attempt, o outcome) error { return a.Finish(ctx, StatusPlaced, o) }},
 	{"Release", func(ctx context.Context, a *attempt, o outcome) error { return a.Release(ctx, o) }},
 	{"DeadLetter", func(ctx context.Context, a *attempt, _ outcome) error { return a.DeadLetter(ctx) }},
 }
@@ -79,7 +79,7 @@ func inState(t *testing.T, h *harness, order string, state idempotency.State) *a
 		submitting:  {{cartCreated, idempotency.Change{CartID: "cart-1"}}, {submitting, idempotency.Change{}}},
 		submitted: {{cartCreated, idempotency.Change{CartID: "cart-1"}}, {submitting, idempotency.Change{}},
 			{submitted, idempotency.Change{Chain: a.rec.Fence}}},
-		terminal: {{terminal, idempotency.Change{Outcome: StateFailed}}},
+		terminal: {{terminal, idempotency.Change{Outcome: string(StatusFailed)}}},
 	}
 	for _, step := range path[state] {
 		if a.rec, err = h.cfg.Store.Transition(ctx, a.rec, step.to, step.c, a.rec.State); err != nil {
@@ -115,7 +115,7 @@ func TestAttemptTransitions(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				o := outcome{Status: []schemas.OrderStatus{h.cfg.status(testRequest(order), StateFailed, "cart-1", "", "")}}
+				o := outcome{Status: []schemas.OrderStatus{h.cfg.status(testRequest(order), StatusFailed, "cart-1", "", "")}}
 				err = op.do(ctx, a, o)
 				after, gerr := h.cfg.Store.Get(ctx, order, 1)
 				if gerr != nil {
@@ -169,8 +169,8 @@ func TestAttemptTransitions(t *testing.T) {
 						t.Fatalf("stored outcome %+v (%v), want %+v", stored, err, o)
 					}
 				case "DeadLetter":
-					if after.Outcome != StateDeadLettered {
-						t.Fatalf("outcome %q, want %s", after.Outcome, StateDeadLettered)
+					if after.Outcome != string(StatusDeadLettered) {
+						t.Fatalf("outcome %q, want %s", after.Outcome, StatusDeadLettered)
 					}
 				}
 			})
@@ -234,7 +234,7 @@ func TestAttemptOrdering(t *testing.T) {
 			cfg := *h.cfg
 			cfg.Events = failingSender{}
 			a.cfg = &cfg
-			o := outcome{Status: []schemas.OrderStatus{h.cfg.status(testRequest(order), StateFailed, "cart-1", "", "")}}
+			o := outcome{Status: []schemas.OrderStatus{h.cfg.status(testRequest(order), StatusFailed, "cart-1", "", "")}}
 			for _, op := range attemptOps {
 				if op.name == tc.op {
 					if err := op.do(ctx, a, o); err == nil {

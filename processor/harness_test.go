@@ -209,17 +209,17 @@ func (h *harness) loop(req schemas.OrderRequested, limit time.Duration, redelive
 func (h *harness) states() []string {
 	var out []string
 	for _, s := range h.statuses {
-		if s.State != StatePlacementStarted {
+		if s.State != string(StatusPlacementStarted) {
 			out = append(out, fmt.Sprintf("%d/%s/%s", s.Attempt, s.Merchant, s.State))
 		}
 	}
 	return out
 }
 
-func (h *harness) byState(state string) []schemas.OrderStatus {
+func (h *harness) byState(state Status) []schemas.OrderStatus {
 	var out []schemas.OrderStatus
 	for _, s := range h.statuses {
-		if s.State == state {
+		if s.State == string(state) {
 			out = append(out, s)
 		}
 	}

@@ -37,20 +37,27 @@ type Sender interface {
 	Send(ctx context.Context, msgs ...producer.Message) error
 }
 
-// Status states.
+// Status is a word put in status events (schemas.OrderStatus.State): what downstream learns
+// of an order. It is not where the attempt stands in the store (idempotency.State): an
+// attempt in state submitted may have announced submitted, outcome_unknown, placement_started,
+// action_required or resubmitted. The terminal words (placed, failed, needs_attention,
+// dead_lettered) are also the outcome an ended attempt stores (idempotency.Record.Outcome).
+type Status string
+
+// Status words.
 const (
-	StateCartCreated      = "cart_created"
-	StateSubmitted        = "submitted"
-	StateOutcomeUnknown   = "outcome_unknown"
-	StatePlacementStarted = "placement_started"
-	StateActionRequired   = "action_required"
-	StateResubmitted      = "resubmitted"
-	StatePlaced           = "placed"
-	StateFailed           = "failed"
-	StateRetryScheduled   = "retry_scheduled"
-	StateReplaced         = "replaced"
-	StateDeadLettered     = "dead_lettered"
-	StateNeedsAttention   = "needs_attention"
+	StatusCartCreated      Status = "cart_created"
+	StatusSubmitted        Status = "submitted"
+	StatusOutcomeUnknown   Status = "outcome_unknown"
+	StatusPlacementStarted Status = "placement_started"
+	StatusActionRequired   Status = "action_required"
+	StatusResubmitted      Status = "resubmitted"
+	StatusPlaced           Status = "placed"
+	StatusFailed           Status = "failed"
+	StatusRetryScheduled   Status = "retry_scheduled"
+	StatusReplaced         Status = "replaced"
+	StatusDeadLettered     Status = "dead_lettered"
+	StatusNeedsAttention   Status = "needs_attention"
 )
 
 // Phases of a failure.
@@ -314,18 +321,31 @@ func (c *Config) fits(req schemas.OrderRequested, size int) error {
 	return nil
 }
 
-func (c *Config) status(req schemas.OrderRequested, state, cartID, merchant, merchantOrderID string) schemas.OrderStatus {
+// status is the status event s of req's attempt (for merchant's order, or order-level).
+func (c *Config) status(req schemas.OrderRequested, s Status, cartID, merchant, merchantOrderID string) schemas.OrderStatus {
+	return c.event(req, s, string(s), cartID, merchant, merchantOrderID)
+}
+
+// statusOf is status for a word an attempt may announce more than once: each occurrence (a
+// retry's number, a challenge's URL) is part of the event id, so a new one is a new event and
+// a repeated one dedupes.
+func (c *Config) statusOf(req schemas.OrderRequested, s Status, occurrence, cartID, merchant, merchantOrderID string) schemas.OrderStatus {
+	return c.event(req, s, string(s)+"/"+occurrence, cartID, merchant, merchantOrderID)
+}
+
+// event is the status event s whose id is made of key.
+func (c *Config) event(req schemas.OrderRequested, s Status, key, cartID, merchant, merchantOrderID string) schemas.OrderStatus {
 	return schemas.OrderStatus{
-		EventID: EventID(req.OrderID, req.Attempt, merchant, state), OrderID: req.OrderID, Attempt: req.Attempt,
-		Provider: req.Provider, State: state, CartID: cartID, Merchant: merchant, MerchantOrderID: merchantOrderID,
-		Terminal: merchant != "" && (state == StatePlaced || state == StateDeadLettered || state == StateNeedsAttention),
+		EventID: EventID(req.OrderID, req.Attempt, merchant, key), OrderID: req.OrderID, Attempt: req.Attempt,
+		Provider: req.Provider, State: string(s), CartID: cartID, Merchant: merchant, MerchantOrderID: merchantOrderID,
+		Terminal: merchant != "" && (s == StatusPlaced || s == StatusDeadLettered || s == StatusNeedsAttention),
 		At:       c.Now().UTC(),
 	}
 }
 
 // final is one terminal status per merchant of items: every merchant order of an order ends
 // with exactly one event whose Terminal is true. Without items it is one order-level event.
-func (c *Config) final(req schemas.OrderRequested, state string, items []schemas.Item, cartID, code, action, msg string) []schemas.OrderStatus {
+func (c *Config) final(req schemas.OrderRequested, state Status, items []schemas.Item, cartID, code, action, msg string) []schemas.OrderStatus {
 	var out []schemas.OrderStatus
 	for _, m := range merchants(items) {
 		st := c.status(req, state, cartID, m, "")
@@ -376,7 +396,7 @@ func (c *Config) failed(ctx context.Context, req schemas.OrderRequested, cartID 
 	if cartID == "" {
 		phase = PhaseCart
 	}
-	st := c.status(req, StateFailed, cartID, "", "")
+	st := c.status(req, StatusFailed, cartID, "", "")
 	st.Code, st.Message = pe.Code, pe.Message
 	if final {
 		st.Action = string(pe.Action)

@@ -70,8 +70,8 @@ func (c *Reconciler) retry(ctx context.Context, f schemas.OrderFailure, retries 
 	}
 	attrs[RetriesAttribute] = strconv.Itoa(retries + 1)
 	req.Attributes = attrs
-	st := c.cfg.status(req, StateRetryScheduled+"/"+strconv.Itoa(retries+1), f.CartID, f.Merchant, f.MerchantOrderID)
-	st.State, st.Code = StateRetryScheduled, f.Code
+	st := c.cfg.statusOf(req, StatusRetryScheduled, strconv.Itoa(retries+1), f.CartID, f.Merchant, f.MerchantOrderID)
+	st.Code = f.Code
 	return c.cfg.emit(ctx, outcome{Status: []schemas.OrderStatus{st}},
 		producer.Message{Topic: c.cfg.Topology.Retry(retries), Key: req.OrderID, Value: req, Due: c.cfg.Now().Add(c.tierDelay(retries))})
 }
@@ -93,7 +93,7 @@ func (c *Reconciler) replace(ctx context.Context, f schemas.OrderFailure) error 
 		}
 	}
 	req.Attributes = attrs
-	st := c.cfg.status(f.Request, StateReplaced, f.CartID, f.Merchant, f.MerchantOrderID)
+	st := c.cfg.status(f.Request, StatusReplaced, f.CartID, f.Merchant, f.MerchantOrderID)
 	st.Code, st.Message = f.Code, fmt.Sprintf("replaced by attempt %d", next)
 	return c.cfg.emit(ctx, outcome{Status: []schemas.OrderStatus{st}},
 		producer.Message{Topic: c.cfg.Topology.Retry(0), Key: req.OrderID, Value: req, Due: c.cfg.Now().Add(c.tierDelay(0))})
@@ -109,9 +109,9 @@ func (c *Reconciler) deadLetter(ctx context.Context, r *kgo.Record, f schemas.Or
 	if err != nil {
 		return err
 	}
-	state := StateDeadLettered
+	state := StatusDeadLettered
 	if d.Do == DoNeedsAttention {
-		state = StateNeedsAttention
+		state = StatusNeedsAttention
 	}
 	final := c.cfg.final(f.Request, state, f.FailedItems, f.CartID, f.Code, d.Action, f.Message)
 	req := f.Request
@@ -160,7 +160,7 @@ func (c *Reconciler) close(ctx context.Context, f schemas.OrderFailure) (bool, e
 	case idempotency.StateNone:
 		return true, nil // expired past the store's TTL: nothing can resume it
 	case idempotency.StateTerminal:
-		return rec.Outcome != StatePlaced, nil
+		return Status(rec.Outcome) != StatusPlaced, nil
 	case idempotency.StateSubmitting:
 		return false, errAttemptBusy
 	case idempotency.StateSubmitted:
@@ -173,7 +173,7 @@ func (c *Reconciler) close(ctx context.Context, f schemas.OrderFailure) (bool, e
 	}
 	switch a.State() {
 	case idempotency.StateTerminal:
-		return a.rec.Outcome != StatePlaced, nil
+		return Status(a.rec.Outcome) != StatusPlaced, nil
 	case idempotency.StateReserved, idempotency.StateCartCreated:
 		err := a.DeadLetter(ctx)
 		return err == nil, err

@@ -32,7 +32,7 @@ func reusedCart(req schemas.OrderRequested) string {
 // the meantime answers ClassAlreadySubmitted, which is polled, never resubmitted.
 func (w *Worker) reuseCart(ctx context.Context, req schemas.OrderRequested, a *attempt, prov provider.Provider, cartID string) error {
 	w.cfg.Logger.Info("replay reuses a fixed cart", "order_id", req.OrderID, "attempt", req.Attempt, "cart_id", cartID, "replay", req.ReplayID)
-	if err := a.CartCreated(ctx, cartID, outcome{Status: []schemas.OrderStatus{w.cfg.status(req, StateCartCreated, cartID, "", "")}}); err != nil {
+	if err := a.CartCreated(ctx, cartID, outcome{Status: []schemas.OrderStatus{w.cfg.status(req, StatusCartCreated, cartID, "", "")}}); err != nil {
 		return err
 	}
 	return w.submit(ctx, req, a, prov)

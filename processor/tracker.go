@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -140,7 +141,7 @@ func (t *Tracker) handle(ctx context.Context, _ *kgo.Record, tr schemas.Tracking
 	var sts []schemas.OrderStatus
 	if !tr.Announced && notStarted < len(pl.Orders) {
 		tr.Announced = true
-		sts = append(sts, t.cfg.status(tr.Request, StatePlacementStarted, tr.CartID, "", ""))
+		sts = append(sts, t.cfg.status(tr.Request, StatusPlacementStarted, tr.CartID, "", ""))
 	}
 	sts = append(sts, announce...)
 	if len(sts) > 0 {
@@ -179,8 +180,8 @@ func (t *Tracker) awaitAction(tr *schemas.Tracking, orders []provider.OrderPlace
 	var out []schemas.OrderStatus
 	for _, m := range merchants(itemsOf(tr.Request.Items, orders, i)) {
 		// The URL is part of the event id: a new challenge is a new event, a repeated one dedupes.
-		st := t.cfg.status(tr.Request, StateActionRequired+"/"+url, tr.CartID, m, mo.OrderID)
-		st.State, st.RedirectURL, st.Message = StateActionRequired, url, msg
+		st := t.cfg.statusOf(tr.Request, StatusActionRequired, url, tr.CartID, m, mo.OrderID)
+		st.RedirectURL, st.Message = url, msg
 		out = append(out, st)
 	}
 	return *w, out
@@ -327,8 +328,7 @@ func (t *Tracker) resubmit(ctx context.Context, tr schemas.Tracking, prov provid
 	tr.Resubmits++
 	// Every resubmit is its own event: its number is part of the id. A redelivery of this
 	// record resubmits under the same number (or recovers it without an event).
-	st := t.cfg.status(tr.Request, fmt.Sprintf("%s/%d", StateResubmitted, tr.Resubmits), tr.CartID, "", "")
-	st.State = StateResubmitted
+	st := t.cfg.statusOf(tr.Request, StatusResubmitted, strconv.Itoa(tr.Resubmits), tr.CartID, "", "")
 	st.Message = fmt.Sprintf("no placement events after %v: resubmitted the original cart (resubmit %d)", t.cfg.NeverStartedAfter, tr.Resubmits)
 	return a.HandToTracker(ctx, tr, outcome{Status: []schemas.OrderStatus{st}})
 }
@@ -403,12 +403,12 @@ func (t *Tracker) finish(ctx context.Context, tr schemas.Tracking, pl provider.P
 		case provider.PhasePlaced:
 			placed++
 			for _, m := range merchants(items) {
-				o.Status = append(o.Status, t.cfg.status(req, StatePlaced, tr.CartID, m, mo.OrderID))
+				o.Status = append(o.Status, t.cfg.status(req, StatusPlaced, tr.CartID, m, mo.OrderID))
 			}
 		case provider.PhaseFailed:
 			failed++
 			ev, _ := mo.Failure()
-			st := t.cfg.status(req, StateFailed, tr.CartID, mo.Merchant, mo.OrderID)
+			st := t.cfg.status(req, StatusFailed, tr.CartID, mo.Merchant, mo.OrderID)
 			st.Code, st.Message = ev.ReasonCode, ev.Reason
 			o.Status = append(o.Status, st)
 			o.Failures = append(o.Failures, t.placementFailure(tr, mo, items, ev))
@@ -418,7 +418,7 @@ func (t *Tracker) finish(ctx context.Context, tr schemas.Tracking, pl provider.P
 			failed++
 			ra, _ := mo.RequiredAction()
 			msg := fmt.Sprintf("the customer did not complete %s within %v", ra.Kind, t.cfg.ActionTimeout)
-			st := t.cfg.status(req, StateFailed, tr.CartID, mo.Merchant, mo.OrderID)
+			st := t.cfg.status(req, StatusFailed, tr.CartID, mo.Merchant, mo.OrderID)
 			st.Code, st.Message = ClassActionTimeout, msg
 			o.Status = append(o.Status, st)
 			f := t.placementFailure(tr, mo, items, provider.Event{Reason: msg, ReasonCode: ClassActionTimeout})
@@ -429,7 +429,7 @@ func (t *Tracker) finish(ctx context.Context, tr schemas.Tracking, pl provider.P
 			if stuck == nil {
 				stuck = errors.New("not placed when the attempt ended")
 			}
-			st := t.cfg.status(req, StateFailed, tr.CartID, mo.Merchant, mo.OrderID)
+			st := t.cfg.status(req, StatusFailed, tr.CartID, mo.Merchant, mo.OrderID)
 			st.Code, st.Message = ClassStuck, stuck.Error()
 			o.Status = append(o.Status, st)
 			f := t.placementFailure(tr, mo, items, provider.Event{Reason: stuck.Error(), ReasonCode: mo.Phase().String()})
@@ -437,15 +437,15 @@ func (t *Tracker) finish(ctx context.Context, tr schemas.Tracking, pl provider.P
 			o.Failures = append(o.Failures, f)
 		}
 	}
-	result := StatePlaced
+	result := StatusPlaced
 	switch {
 	case attention > 0:
-		result = StateNeedsAttention
+		result = StatusNeedsAttention
 	case failed > 0:
-		result = StateFailed
+		result = StatusFailed
 	}
-	if result == StatePlaced {
-		o.Status = append(o.Status, t.cfg.status(req, StatePlaced, tr.CartID, "", ""))
+	if result == StatusPlaced {
+		o.Status = append(o.Status, t.cfg.status(req, StatusPlaced, tr.CartID, "", ""))
 	}
 	return a.Finish(ctx, result, o)
 }

@@ -82,7 +82,7 @@ func (w *Worker) advance(ctx context.Context, log *slog.Logger, req schemas.Orde
 		// The last submit's answer was lost (crash, timeout): the cart may be charged.
 		// Never submit blindly; let the tracker find out.
 		log.Info("resuming after a lost submit answer: polling instead of resubmitting", "cart_id", a.rec.CartID)
-		return w.track(ctx, req, a, StateOutcomeUnknown)
+		return w.track(ctx, req, a, StatusOutcomeUnknown)
 	case idempotency.StateSubmitted:
 		// Its tracking chain and events were produced before the state said so
 		// (HandToTracker): the tracker has it. Hand the lease back.
@@ -165,7 +165,7 @@ func (w *Worker) createCart(ctx context.Context, req schemas.OrderRequested, a *
 		}
 		return w.fail(ctx, req, a, pe)
 	}
-	if err := a.CartCreated(ctx, cart.ID, outcome{Status: []schemas.OrderStatus{w.cfg.status(req, StateCartCreated, cart.ID, "", "")}}); err != nil {
+	if err := a.CartCreated(ctx, cart.ID, outcome{Status: []schemas.OrderStatus{w.cfg.status(req, StatusCartCreated, cart.ID, "", "")}}); err != nil {
 		return err
 	}
 	return w.submit(ctx, req, a, prov)
@@ -186,11 +186,11 @@ func (w *Worker) submit(ctx context.Context, req schemas.OrderRequested, a *atte
 		return err
 	}
 	if pe == nil {
-		return w.track(ctx, req, a, StateSubmitted, sub.Orders...)
+		return w.track(ctx, req, a, StatusSubmitted, sub.Orders...)
 	}
 	switch pe.Class {
 	case provider.ClassOutcomeUnknown, provider.ClassAlreadySubmitted:
-		return w.track(ctx, req, a, StateOutcomeUnknown)
+		return w.track(ctx, req, a, StatusOutcomeUnknown)
 	case provider.ClassRetryable, provider.ClassRateLimited:
 		if err := a.Refused(ctx); err != nil {
 			return err
@@ -220,14 +220,14 @@ func (w *Worker) fail(ctx context.Context, req schemas.OrderRequested, a *attemp
 
 // track hands a submitted attempt to the tracker (HandToTracker) with the status events of
 // the submit: state, then one submitted event per merchant order the provider named.
-func (w *Worker) track(ctx context.Context, req schemas.OrderRequested, a *attempt, state string, orders ...provider.MerchantOrder) error {
+func (w *Worker) track(ctx context.Context, req schemas.OrderRequested, a *attempt, state Status, orders ...provider.MerchantOrder) error {
 	cartID := a.rec.CartID
 	o := outcome{Status: []schemas.OrderStatus{w.cfg.status(req, state, cartID, "", "")}}
 	for _, mo := range orders {
-		o.Status = append(o.Status, w.cfg.status(req, StateSubmitted, cartID, mo.Merchant, mo.OrderID))
+		o.Status = append(o.Status, w.cfg.status(req, StatusSubmitted, cartID, mo.Merchant, mo.OrderID))
 	}
 	t := schemas.Tracking{OrderID: req.OrderID, Attempt: req.Attempt, Provider: req.Provider, CartID: cartID,
-		OutcomeUnknown: state == StateOutcomeUnknown, Request: req}
+		OutcomeUnknown: state == StatusOutcomeUnknown, Request: req}
 	return a.HandToTracker(ctx, t, o)
 }
 
@@ -272,7 +272,7 @@ func (w *Worker) reject(ctx context.Context, r *kgo.Record, req schemas.OrderReq
 	if len(items) > w.cfg.Limits.MaxItems {
 		items = nil
 	}
-	final := w.cfg.final(req, StateDeadLettered, items, "", code, string(provider.ActionFixInput), reason.Error())
+	final := w.cfg.final(req, StatusDeadLettered, items, "", code, string(provider.ActionFixInput), reason.Error())
 	dl := schemas.DeadLetter{
 		DeadLetterID: EventID(req.OrderID, req.Attempt, "", "dlq/invalid"), OrderID: req.OrderID, Attempt: req.Attempt,
 		Provider: req.Provider, Reason: reason.Error(), Action: string(provider.ActionFixInput), Rule: rule, Code: code,
