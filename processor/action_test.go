@@ -125,12 +125,12 @@ func TestActionTimeoutDeadLetters(t *testing.T) {
 	if len(h.prov.submits) != 1 || len(h.prov.carts) != 1 {
 		t.Fatalf("%d carts, %d submits: never replaced or resubmitted", len(h.prov.carts), len(h.prov.submits))
 	}
-	rec, err := h.cfg.Store.Get(context.Background(), req.OrderID, 1)
+	v, err := ViewAttempt(context.Background(), h.cfg.Store, req.OrderID, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !ActionTimedOut(rec) {
-		t.Fatalf("stored attempt %+v: ActionTimedOut is false", rec)
+	if v.Stage() != StageEnded || !v.ActionTimedOut() {
+		t.Fatalf("stored attempt %+v: want ended with ActionTimedOut", v)
 	}
 }
 

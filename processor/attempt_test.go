@@ -256,3 +256,29 @@ func TestAttemptOrdering(t *testing.T) {
 		})
 	}
 }
+
+// TestAttemptView: the dead-letter tool's read-only view names each store state's stage.
+func TestAttemptView(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	ctx := context.Background()
+	want := map[idempotency.State]Stage{reserved: StageOpen, cartCreated: StageOpen, submitting: StageSubmitted,
+		submitted: StageSubmitted, terminal: StageEnded}
+	for from, stage := range want {
+		order := "order-view-" + string(from)
+		inState(t, h, order, from)
+		v, err := ViewAttempt(ctx, h.cfg.Store, order, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Stage() != stage || v.State() != string(from) {
+			t.Errorf("%s: stage %v state %q, want %v", from, v.Stage(), v.State(), stage)
+		}
+	}
+	v, err := ViewAttempt(ctx, h.cfg.Store, "order-view-none", 1)
+	if err != nil || v.Stage() != StageNone {
+		t.Fatalf("missing attempt: stage %v (%v), want StageNone", v.Stage(), err)
+	}
+	if v, _ := ViewAttempt(ctx, h.cfg.Store, "order-view-terminal", 1); v.Outcome() != StatusFailed {
+		t.Fatalf("outcome %q, want failed", v.Outcome())
+	}
+}

@@ -6,7 +6,6 @@ package processor
 import (
 	"context"
 
-	"github.com/orderflow/orderflow/idempotency"
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/schemas"
 )
@@ -36,29 +35,6 @@ func (w *Worker) reuseCart(ctx context.Context, req schemas.OrderRequested, a *a
 		return err
 	}
 	return w.submit(ctx, req, a, prov)
-}
-
-// OutcomeStatuses returns the status events stored with a terminal attempt (what a duplicate
-// re-emits): the replay tool reads them to see which merchant orders an attempt placed.
-func OutcomeStatuses(rec idempotency.Record) ([]schemas.OrderStatus, error) {
-	o, err := decodeOutcome(rec.OutcomeData)
-	return o.Status, err
-}
-
-// ActionTimedOut reports whether a terminal attempt ended with a merchant order whose customer
-// did not complete a required action (3-D Secure) in time. The customer may complete it even
-// after the deadline, so the replay tool asks the provider before replaying such an attempt.
-func ActionTimedOut(rec idempotency.Record) bool {
-	o, err := decodeOutcome(rec.OutcomeData)
-	if err != nil {
-		return false
-	}
-	for _, f := range o.Failures {
-		if f.Class == ClassActionTimeout {
-			return true
-		}
-	}
-	return false
 }
 
 // withFinalFailure returns history with f appended unless its last entry already records f
