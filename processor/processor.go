@@ -76,13 +76,8 @@ const ClassStuck = "stuck"
 // provider before placing it again.
 const ClassActionTimeout = "action-timeout"
 
-// Config is shared by the three roles.
-type Config struct {
-	Store     *idempotency.Store
-	Providers map[string]provider.Provider
-	Events    Sender
-	Codec     *schemas.Codec
-	Topology  topology.Topology
+// Settings tune the three roles. Zero fields take the defaults documented on each.
+type Settings struct {
 	// Owner names this process in leases. Default: a random id.
 	Owner string
 	// SubmitRetries is how many times a retryable submit or cart error is retried in process
@@ -119,6 +114,17 @@ type Config struct {
 	// Limits bound what one request may ask for, checked before anything is created at a
 	// provider. Zero fields take DefaultLimits.
 	Limits Limits
+}
+
+// Config is what the three roles share: their Settings and the runtime they act through (the
+// store, the providers, the event sender). NewRoles fills its defaults and validates it, once.
+type Config struct {
+	Settings
+	Store     *idempotency.Store
+	Providers map[string]provider.Provider
+	Events    Sender
+	Codec     *schemas.Codec
+	Topology  topology.Topology
 	// Metrics counts terminal statuses, retries and dead letters (NewMetrics); nil counts nothing.
 	Metrics *Metrics
 	// Logger; nil discards. Personal data and secrets are never logged.
@@ -127,7 +133,66 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Validate checks cfg and fills defaults.
+// setDefaults fills the zero settings with their defaults.
+func (s *Settings) setDefaults() {
+	if s.Owner == "" {
+		s.Owner = "orderflow-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	if s.SubmitRetries <= 0 {
+		s.SubmitRetries = 3
+	}
+	if s.RetryBase <= 0 {
+		s.RetryBase = 200 * time.Millisecond
+	}
+	if s.RetryMax <= 0 {
+		s.RetryMax = 5 * time.Second
+	}
+	if s.PollInterval <= 0 {
+		s.PollInterval = 2 * time.Second
+	}
+	if s.NeverStartedAfter <= 0 {
+		s.NeverStartedAfter = 5 * time.Minute
+	}
+	if s.StuckAfter <= 0 {
+		s.StuckAfter = 10 * time.Minute
+	}
+	if s.ActionTimeout <= 0 {
+		s.ActionTimeout = time.Hour
+	}
+	if s.MaxResubmits <= 0 {
+		s.MaxResubmits = 2
+	}
+	// Negative limits are left for Validate to refuse.
+	if s.Limits.Validate() == nil {
+		s.Limits.setDefaults()
+	}
+	if s.Policy.Rules == nil {
+		s.Policy = DefaultPolicy()
+	}
+	s.Policy.setDefaults()
+}
+
+// Validate checks the settings; it changes nothing.
+func (s Settings) Validate() error {
+	if err := s.Limits.Validate(); err != nil {
+		return err
+	}
+	return s.Policy.Validate()
+}
+
+// setDefaults fills the settings' and the runtime's defaults.
+func (c *Config) setDefaults() {
+	c.Settings.setDefaults()
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate checks cfg: the runtime every role needs and the settings. It changes nothing but
+// the topology's defaults (topology.Topology.Validate fills them).
 func (c *Config) Validate() error {
 	switch {
 	case c.Store == nil:
@@ -142,50 +207,24 @@ func (c *Config) Validate() error {
 	if err := c.Topology.Validate(); err != nil {
 		return err
 	}
-	if c.Owner == "" {
-		c.Owner = "orderflow-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	return c.Settings.Validate()
+}
+
+// Roles are the three roles over one Config, and the dead-letter path of their consumers.
+type Roles struct {
+	Worker     *Worker
+	Tracker    *Tracker
+	Reconciler *Reconciler
+	DeadLetter consumer.DeadLetterFunc
+}
+
+// NewRoles fills cfg's defaults, validates it, and returns the roles, which share cfg.
+func NewRoles(cfg *Config) (Roles, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Roles{}, err
 	}
-	if c.SubmitRetries <= 0 {
-		c.SubmitRetries = 3
-	}
-	if c.RetryBase <= 0 {
-		c.RetryBase = 200 * time.Millisecond
-	}
-	if c.RetryMax <= 0 {
-		c.RetryMax = 5 * time.Second
-	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = 2 * time.Second
-	}
-	if c.NeverStartedAfter <= 0 {
-		c.NeverStartedAfter = 5 * time.Minute
-	}
-	if c.StuckAfter <= 0 {
-		c.StuckAfter = 10 * time.Minute
-	}
-	if c.ActionTimeout <= 0 {
-		c.ActionTimeout = time.Hour
-	}
-	if c.MaxResubmits <= 0 {
-		c.MaxResubmits = 2
-	}
-	if err := c.Limits.Validate(); err != nil {
-		return err
-	}
-	c.Limits.setDefaults()
-	if c.Policy.Rules == nil {
-		c.Policy = DefaultPolicy()
-	}
-	if err := c.Policy.Validate(); err != nil {
-		return err
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	return nil
+	return Roles{Worker: &Worker{cfg}, Tracker: &Tracker{cfg}, Reconciler: &Reconciler{cfg}, DeadLetter: DeadLetterer(cfg)}, nil
 }
 
 // EventID is the deterministic id of a status event: the same order, attempt, merchant

@@ -23,14 +23,6 @@ const RetriesAttribute = "orderflow.retries"
 // Reconciler applies the failure policy to failure events (orders.failures).
 type Reconciler struct{ cfg *Config }
 
-// NewReconciler validates cfg and returns a Reconciler.
-func NewReconciler(cfg *Config) (*Reconciler, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	return &Reconciler{cfg: cfg}, nil
-}
-
 // Handle decides one failure. Every effect is deterministic (event ids, replacement attempt
 // numbers), so a redelivered failure repeats the same effects and downstream dedupes them.
 func (c *Reconciler) Handle(ctx context.Context, r *kgo.Record) error {

@@ -22,14 +22,6 @@ import (
 // record is due at its next poll) and ends each attempt per merchant order.
 type Tracker struct{ cfg *Config }
 
-// NewTracker validates cfg and returns a Tracker.
-func NewTracker(cfg *Config) (*Tracker, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	return &Tracker{cfg: cfg}, nil
-}
-
 // Handle polls once and either reschedules the record or ends the attempt.
 func (t *Tracker) Handle(ctx context.Context, r *kgo.Record) error {
 	return decoding[schemas.Tracking]{t.cfg, "tracking record", (*schemas.Codec).DecodeTracking, t.handle}.Handle(ctx, r)

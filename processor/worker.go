@@ -23,14 +23,6 @@ import (
 // retry tiers. It is safe for concurrent use across keys; the engine serialises one key.
 type Worker struct{ cfg *Config }
 
-// NewWorker validates cfg and returns a Worker.
-func NewWorker(cfg *Config) (*Worker, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	return &Worker{cfg: cfg}, nil
-}
-
 // Handle processes one order request. It returns consumer.Permanent for records that can
 // never be processed and a plain error (retry later) when the store or Kafka is unavailable:
 // without the store nothing is submitted (fail closed).
