@@ -10,7 +10,9 @@
 //
 // One rule keeps every role crash-safe: record the outcome with the state change in the store,
 // then emit the events; a redelivery that finds the state already moved re-emits the stored
-// outcome. Events carry deterministic ids, so downstream dedupes the re-emissions.
+// outcome. Events carry deterministic ids, so downstream dedupes the re-emissions. The roles
+// move an attempt only through its named operations (attempt.go), which hold these rules; the
+// dead-letter tool reads one through AttemptView.
 package processor
 
 import (
