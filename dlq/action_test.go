@@ -63,7 +63,7 @@ func TestInspectActionTimeoutProbesTheProvider(t *testing.T) {
 			}
 		}
 		data, _ := json.Marshal(struct{ Failures []schemas.OrderFailure }{failures})
-		if _, err := store.Transition(ctx, rec, idempotency.StateTerminal, idempotency.Change{Outcome: processor.StateFailed, OutcomeData: data}, idempotency.StateSubmitted); err != nil {
+		if _, err := store.Transition(ctx, rec, idempotency.StateTerminal, idempotency.Change{Outcome: string(processor.StatusFailed), OutcomeData: data}, idempotency.StateSubmitted); err != nil {
 			t.Fatal(err)
 		}
 		req := schemas.OrderRequested{OrderID: order, Attempt: 1, Provider: "rye", Items: items, Buyer: schemas.Buyer{CountryCode: "US"}}

@@ -166,7 +166,7 @@ func placedOutcome(t *testing.T, merchants ...string) []byte {
 	t.Helper()
 	var st []schemas.OrderStatus
 	for _, m := range merchants {
-		st = append(st, schemas.OrderStatus{State: processor.StatePlaced, Merchant: m, Terminal: true})
+		st = append(st, schemas.OrderStatus{State: string(processor.StatusPlaced), Merchant: m, Terminal: true})
 	}
 	b, err := json.Marshal(struct{ Status []schemas.OrderStatus }{st})
 	if err != nil {
@@ -203,7 +203,7 @@ func TestInspectLabels(t *testing.T) {
 		t.Fatal(err)
 	}
 	// attempt moves an order attempt to a state; outcome is stored with a terminal state.
-	attempt := func(order string, n int, to idempotency.State, cart, outcome string, data []byte) {
+	attempt := func(order string, n int, to idempotency.State, cart string, outcome processor.Status, data []byte) {
 		t.Helper()
 		rec, err := store.Acquire(ctx, order, n, "fp", "test")
 		if err != nil {
@@ -228,7 +228,7 @@ func TestInspectLabels(t *testing.T) {
 			t.Fatal(err)
 		}
 		if to == idempotency.StateTerminal {
-			if _, err := store.Transition(ctx, rec, idempotency.StateTerminal, idempotency.Change{Outcome: outcome, OutcomeData: data}, idempotency.StateSubmitted); err != nil {
+			if _, err := store.Transition(ctx, rec, idempotency.StateTerminal, idempotency.Change{Outcome: string(outcome), OutcomeData: data}, idempotency.StateSubmitted); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -242,28 +242,28 @@ func TestInspectLabels(t *testing.T) {
 	}
 
 	// o-placed: attempt 1 failed, a replacement (attempt 2) placed it.
-	attempt("o-placed", 1, idempotency.StateTerminal, "c1", processor.StateFailed, nil)
+	attempt("o-placed", 1, idempotency.StateTerminal, "c1", processor.StatusFailed, nil)
 	n, _ := store.AllocateAttempt(ctx, "o-placed", "failure-1", 1)
-	attempt("o-placed", n, idempotency.StateTerminal, "c2", processor.StatePlaced, placedOutcome(t, "amazon"))
+	attempt("o-placed", n, idempotency.StateTerminal, "c2", processor.StatusPlaced, placedOutcome(t, "amazon"))
 	// o-partial: a two-merchant cart; a later attempt placed amazon only.
-	attempt("o-partial", 1, idempotency.StateTerminal, "c1", processor.StateFailed, nil)
+	attempt("o-partial", 1, idempotency.StateTerminal, "c1", processor.StatusFailed, nil)
 	n, _ = store.AllocateAttempt(ctx, "o-partial", "failure-1", 1)
-	attempt("o-partial", n, idempotency.StateTerminal, "c2", processor.StateFailed, placedOutcome(t, "amazon"))
+	attempt("o-partial", n, idempotency.StateTerminal, "c2", processor.StatusFailed, placedOutcome(t, "amazon"))
 	// o-stuck: needs attention, the provider shows only SubmissionStarted; o-stuck-placed: it placed after all.
-	attempt("o-stuck", 1, idempotency.StateTerminal, "cart-started", processor.StateNeedsAttention, nil)
-	attempt("o-stuck-placed", 1, idempotency.StateTerminal, "cart-placed", processor.StateNeedsAttention, nil)
+	attempt("o-stuck", 1, idempotency.StateTerminal, "cart-started", processor.StatusNeedsAttention, nil)
+	attempt("o-stuck-placed", 1, idempotency.StateTerminal, "cart-placed", processor.StatusNeedsAttention, nil)
 	// o-flight: a replacement was allocated and its request is on its way.
-	attempt("o-flight", 1, idempotency.StateTerminal, "c1", processor.StateFailed, nil)
+	attempt("o-flight", 1, idempotency.StateTerminal, "c1", processor.StatusFailed, nil)
 	_, _ = store.AllocateAttempt(ctx, "o-flight", "failure-1", 1)
 	// o-progress: a replacement reserved its attempt; o-submitted: one was submitted, no provider answer known.
-	attempt("o-progress", 1, idempotency.StateTerminal, "c1", processor.StateFailed, nil)
+	attempt("o-progress", 1, idempotency.StateTerminal, "c1", processor.StatusFailed, nil)
 	n, _ = store.AllocateAttempt(ctx, "o-progress", "failure-1", 1)
 	attempt("o-progress", n, idempotency.StateReserved, "", "", nil)
-	attempt("o-submitted", 1, idempotency.StateTerminal, "c1", processor.StateFailed, nil)
+	attempt("o-submitted", 1, idempotency.StateTerminal, "c1", processor.StatusFailed, nil)
 	n, _ = store.AllocateAttempt(ctx, "o-submitted", "failure-1", 1)
 	attempt("o-submitted", n, idempotency.StateSubmitted, "cart-unknown", "", nil)
 	// o-plain: attempt 1 failed, nothing else.
-	attempt("o-plain", 1, idempotency.StateTerminal, "c1", processor.StateFailed, nil)
+	attempt("o-plain", 1, idempotency.StateTerminal, "c1", processor.StatusFailed, nil)
 
 	capped := dead("o-plain", 1, "new-payment-method", two[:1])
 	capped.ReplayCount = 3
@@ -271,7 +271,7 @@ func TestInspectLabels(t *testing.T) {
 	drFix.Provider, drFix.Request.Provider = digitalriver.Name, digitalriver.Name
 	drOne := []schemas.Item{{Merchant: digitalriver.Name, ProductID: "SKU1", Quantity: 1}}
 	drDead := func(order, action, cart string) schemas.DeadLetter {
-		attempt(order, 1, idempotency.StateTerminal, cart, processor.StateFailed, nil)
+		attempt(order, 1, idempotency.StateTerminal, cart, processor.StatusFailed, nil)
 		d := dead(order, 1, action, drOne)
 		d.Provider, d.Request.Provider, d.CartID = digitalriver.Name, digitalriver.Name, cart
 		return d
@@ -372,7 +372,7 @@ func TestInspectLabels(t *testing.T) {
 	})
 
 	t.Run("two merchant orders of one cart replay in one run; the same merchant twice does not", func(t *testing.T) {
-		attempt("o-split", 1, idempotency.StateTerminal, "c1", processor.StateFailed, nil)
+		attempt("o-split", 1, idempotency.StateTerminal, "c1", processor.StatusFailed, nil)
 		a, b := dead("o-split", 1, "new-address", two[:1]), dead("o-split", 1, "new-address", two[1:])
 		a.DeadLetterID, a.Merchant, a.FailedItems = "dl-split-a", "amazon", two[:1]
 		b.DeadLetterID, b.Merchant, b.FailedItems = "dl-split-b", "shop-b", two[1:]

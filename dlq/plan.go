@@ -209,8 +209,8 @@ func (t *Tool) Inspect(ctx context.Context, all []Entry, d schemas.DeadLetter, o
 		p.Label, p.Detail = LabelCheckoutConsumed, strings.Join(st.consumed, "; ")+": wait until it ends, then run again"
 		return p, nil
 	}
-	if st.own != 0 && st.ownRec.State == idempotency.StateTerminal {
-		p.Label, p.Detail = LabelAlreadyReplayed, fmt.Sprintf("replay %s already ran as attempt %d, which ended %s: replay its dead letter", opts.ReplayID, st.own, st.ownRec.Outcome)
+	if st.own != 0 && st.ownView.Stage() == processor.StageEnded {
+		p.Label, p.Detail = LabelAlreadyReplayed, fmt.Sprintf("replay %s already ran as attempt %d, which ended %s: replay its dead letter", opts.ReplayID, st.own, st.ownView.Outcome())
 		return p, nil
 	}
 	if len(st.unknown) > 0 {
@@ -291,7 +291,7 @@ type orderState struct {
 	carts    []probeTarget  // of those, the ones with a cart to ask the provider about
 	consumed []string       // Digital River checkouts of ended attempts that became orders still in progress
 	own      int            // the attempt this replay id allocated for the dead letter
-	ownRec   idempotency.Record
+	ownView  processor.AttemptView
 }
 
 type probeTarget struct {
@@ -338,41 +338,39 @@ func (t *Tool) orderState(ctx context.Context, all []Entry, d schemas.DeadLetter
 		}
 	}
 	for n := 1; n <= st.highest; n++ {
-		rec, err := t.cfg.Store.Get(ctx, d.OrderID, n)
+		v, err := processor.ViewAttempt(ctx, t.cfg.Store, d.OrderID, n)
 		if err != nil {
 			return st, err
 		}
 		if n == st.own {
-			st.ownRec = rec
+			st.ownView = v
 		}
-		switch rec.State {
-		case idempotency.StateTerminal:
-			statuses, err := processor.OutcomeStatuses(rec)
+		switch v.Stage() {
+		case processor.StageEnded:
+			placed, err := v.PlacedMerchants()
 			if err != nil {
 				t.cfg.Logger.Warn("undecodable stored outcome", "order", d.OrderID, "attempt", n, "error", err)
 			}
-			for _, s := range statuses {
-				if s.State == processor.StatePlaced && s.Merchant != "" {
-					if _, ok := st.placed[s.Merchant]; !ok {
-						st.placed[s.Merchant] = n
-					}
+			for _, m := range placed {
+				if _, ok := st.placed[m]; !ok {
+					st.placed[m] = n
 				}
 			}
 			switch {
-			case rec.Outcome == processor.StateNeedsAttention:
-				st.carts = append(st.carts, probeTarget{n, rec.CartID, "ended needs_attention (submitted, never confirmed)", false})
-			case processor.ActionTimedOut(rec):
+			case v.Outcome() == processor.StatusNeedsAttention:
+				st.carts = append(st.carts, probeTarget{n, v.CartID(), "ended needs_attention (submitted, never confirmed)", false})
+			case v.ActionTimedOut():
 				// The customer may complete the 3-D Secure challenge after our deadline.
-				st.carts = append(st.carts, probeTarget{n, rec.CartID, "timed out waiting for the customer's payment challenge (may still be completed)", false})
-			case t.refusedMayPlace(d.Provider) && rec.CartID != "" && rec.Outcome != processor.StatePlaced:
+				st.carts = append(st.carts, probeTarget{n, v.CartID(), "timed out waiting for the customer's payment challenge (may still be completed)", false})
+			case t.refusedMayPlace(d.Provider) && v.CartID() != "" && v.Outcome() != processor.StatusPlaced:
 				// A refused cart (a Digital River checkout) may have been consumed after all: look it up.
-				st.carts = append(st.carts, probeTarget{n, rec.CartID, "ended " + rec.Outcome, true})
+				st.carts = append(st.carts, probeTarget{n, v.CartID(), "ended " + string(v.Outcome()), true})
 			}
-		case idempotency.StateSubmitting, idempotency.StateSubmitted:
-			st.carts = append(st.carts, probeTarget{n, rec.CartID, "submitted, outcome not known yet", false})
-		case idempotency.StateReserved, idempotency.StateCartCreated:
-			st.unknown = append(st.unknown, fmt.Sprintf("attempt %d is in progress (%s)", n, rec.State))
-		case idempotency.StateNone:
+		case processor.StageSubmitted:
+			st.carts = append(st.carts, probeTarget{n, v.CartID(), "submitted, outcome not known yet", false})
+		case processor.StageOpen:
+			st.unknown = append(st.unknown, fmt.Sprintf("attempt %d is in progress (%s)", n, v.State()))
+		case processor.StageNone:
 			if reason, ok := allocated[n]; ok && !deadLettered[n] && n != st.own && !siblingReplay(all, reason, replayID, want) {
 				st.unknown = append(st.unknown, fmt.Sprintf("attempt %d was allocated (%s) and not picked up yet", n, short(reason)))
 			}

@@ -41,7 +41,7 @@ func TestActionRequiredThenPlaced(t *testing.T) {
 	if got := h.states(); !slices.Equal(got, want) {
 		t.Fatalf("statuses\n got %v\nwant %v", got, want)
 	}
-	ar := h.byState(StateActionRequired)
+	ar := h.byState(StatusActionRequired)
 	if ar[0].RedirectURL != url1 || ar[1].RedirectURL != url2 || ar[0].EventID == ar[1].EventID || ar[0].Terminal || ar[0].Message == "" {
 		t.Fatalf("action_required events %+v: want one per URL, with the URL and a message, not terminal", ar)
 	}
@@ -103,8 +103,8 @@ func TestActionTimeoutDeadLetters(t *testing.T) {
 	if got := h.states(); !slices.Equal(got, want) {
 		t.Fatalf("statuses\n got %v\nwant %v", got, want)
 	}
-	first := h.byState(StateActionRequired)[0].At
-	failed := h.byState(StateFailed)[0]
+	first := h.byState(StatusActionRequired)[0].At
+	failed := h.byState(StatusFailed)[0]
 	if d := failed.At.Sub(first); d < h.cfg.ActionTimeout || d > h.cfg.ActionTimeout+2*h.cfg.PollInterval {
 		t.Fatalf("failed %v after the challenge was first seen, want at the %v deadline", d, h.cfg.ActionTimeout)
 	}
@@ -115,7 +115,7 @@ func TestActionTimeoutDeadLetters(t *testing.T) {
 		h.failures[0].Phase != PhasePlacement || h.failures[0].Merchant != "amazon" || len(h.failures[0].FailedItems) != 1 {
 		t.Fatalf("failures %+v: want one action-timeout placement failure of amazon's item", h.failures)
 	}
-	dl := h.byState(StateDeadLettered)[0]
+	dl := h.byState(StatusDeadLettered)[0]
 	if !dl.Terminal || dl.Action != string(provider.ActionCompletePaymentChallenge) {
 		t.Fatalf("dead_lettered %+v: want terminal with complete-payment-challenge", dl)
 	}
@@ -125,12 +125,12 @@ func TestActionTimeoutDeadLetters(t *testing.T) {
 	if len(h.prov.submits) != 1 || len(h.prov.carts) != 1 {
 		t.Fatalf("%d carts, %d submits: never replaced or resubmitted", len(h.prov.carts), len(h.prov.submits))
 	}
-	rec, err := h.cfg.Store.Get(context.Background(), req.OrderID, 1)
+	v, err := ViewAttempt(context.Background(), h.cfg.Store, req.OrderID, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !ActionTimedOut(rec) {
-		t.Fatalf("stored attempt %+v: ActionTimedOut is false", rec)
+	if v.Stage() != StageEnded || !v.ActionTimedOut() {
+		t.Fatalf("stored attempt %+v: want ended with ActionTimedOut", v)
 	}
 }
 
@@ -157,7 +157,7 @@ func TestNoStuckClocksWhileWaiting(t *testing.T) {
 	if got := h.states(); !slices.Equal(got, want) {
 		t.Fatalf("statuses\n got %v\nwant %v", got, want)
 	}
-	if ar := h.byState(StateActionRequired); ar[0].RedirectURL != "" || ar[1].RedirectURL != url1 {
+	if ar := h.byState(StatusActionRequired); ar[0].RedirectURL != "" || ar[1].RedirectURL != url1 {
 		t.Fatalf("action_required %+v: first without a URL, then with it", ar)
 	}
 	if len(h.prov.submits) != 1 {

@@ -270,17 +270,15 @@ func (w *world) start(t *testing.T, name string, crashAt int) *process {
 		provs[n] = crashingProvider{p, c}
 	}
 	cfg := &processor.Config{
-		Store: store, Providers: provs, Events: busSender{w.bus, c}, Codec: w.bus.codec, Topology: w.topo, Owner: name,
-		RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond, PollInterval: 5 * time.Millisecond,
-		NeverStartedAfter: 100 * time.Millisecond, StuckAfter: 200 * time.Millisecond, ActionTimeout: 50 * time.Millisecond,
+		Store: store, Providers: provs, Events: busSender{w.bus, c}, Codec: w.bus.codec, Topology: w.topo,
+		Settings: processor.Settings{Owner: name, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond, PollInterval: 5 * time.Millisecond,
+			NeverStartedAfter: 100 * time.Millisecond, StuckAfter: 200 * time.Millisecond, ActionTimeout: 50 * time.Millisecond},
 	}
-	wk, err := processor.NewWorker(cfg)
+	roles, err := processor.NewRoles(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, _ := processor.NewTracker(cfg)
-	rc, _ := processor.NewReconciler(cfg)
-	return &process{c: c, worker: wk, tracker: tr, reconciler: rc}
+	return &process{c: c, worker: roles.Worker, tracker: roles.Tracker, reconciler: roles.Reconciler}
 }
 
 func (p *process) handler(topo topology.Topology, topic string) consumer.Handler {

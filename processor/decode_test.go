@@ -78,11 +78,11 @@ func TestUndecodableRecordsDeadLetter(t *testing.T) {
 	t.Run("registry unreachable is transient", func(t *testing.T) {
 		cfg := *h.cfg
 		cfg.Codec = schemas.NewCodec(downRegistry{})
-		w, err := NewWorker(&cfg)
+		roles, err := NewRoles(&cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = w.Handle(context.Background(), &kgo.Record{Topic: topo.Requests(), Value: []byte{0, 0, 0, 0, 9, 0xff}})
+		err = roles.Worker.Handle(context.Background(), &kgo.Record{Topic: topo.Requests(), Value: []byte{0, 0, 0, 0, 9, 0xff}})
 		if err == nil || consumer.IsPermanent(err) || errors.Is(err, schemas.ErrUndecodable) {
 			t.Fatalf("Handle = %v, want a transient error", err)
 		}

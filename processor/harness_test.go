@@ -129,18 +129,18 @@ func newHarness(t *testing.T, placement func(time.Duration) (provider.Placement,
 	}
 	h.cfg = &Config{
 		Store: store, Providers: map[string]provider.Provider{"rye": h.prov}, Events: h, Codec: codec, Topology: topo,
-		Owner: "test", RetryBase: time.Millisecond, RetryMax: time.Millisecond,
-		PollInterval: time.Second, NeverStartedAfter: 5 * time.Second, StuckAfter: 10 * time.Second, ActionTimeout: time.Minute,
+		Settings: Settings{Owner: "test", RetryBase: time.Millisecond, RetryMax: time.Millisecond,
+			PollInterval: time.Second, NeverStartedAfter: 5 * time.Second, StuckAfter: 10 * time.Second, ActionTimeout: time.Minute},
 		Now: func() time.Time { return h.clock },
 	}
 	if tune != nil {
 		tune(h.cfg)
 	}
-	if h.worker, err = NewWorker(h.cfg); err != nil {
+	roles, err := NewRoles(h.cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	h.tracker, _ = NewTracker(h.cfg)
-	h.reconciler, _ = NewReconciler(h.cfg)
+	h.worker, h.tracker, h.reconciler = roles.Worker, roles.Tracker, roles.Reconciler
 	return h
 }
 
@@ -209,17 +209,17 @@ func (h *harness) loop(req schemas.OrderRequested, limit time.Duration, redelive
 func (h *harness) states() []string {
 	var out []string
 	for _, s := range h.statuses {
-		if s.State != StatePlacementStarted {
+		if s.State != string(StatusPlacementStarted) {
 			out = append(out, fmt.Sprintf("%d/%s/%s", s.Attempt, s.Merchant, s.State))
 		}
 	}
 	return out
 }
 
-func (h *harness) byState(state string) []schemas.OrderStatus {
+func (h *harness) byState(state Status) []schemas.OrderStatus {
 	var out []schemas.OrderStatus
 	for _, s := range h.statuses {
-		if s.State == state {
+		if s.State == string(state) {
 			out = append(out, s)
 		}
 	}

@@ -11,7 +11,7 @@ import (
 // Limits bound what one order request may ask for. The worker checks them before anything is
 // reserved or created at a provider: a request over a limit is dead-lettered with action
 // fix-input (rule request-limit, code limit-exceeded) and nothing is charged. A zero field
-// takes its default; a negative one is refused by Config.Validate. Amounts are in the currency's
+// takes its default; a negative one is refused by Settings.Validate. Amounts are in the currency's
 // minor units whatever the currency, so set them for the currencies you sell in.
 type Limits struct {
 	// MaxRequestBytes bounds the encoded request (the record's value). Default 256 KiB: every

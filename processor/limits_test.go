@@ -120,7 +120,7 @@ func TestRequestsOverLimitsCreateNothing(t *testing.T) {
 			for _, s := range h.statuses {
 				if s.Terminal {
 					terminals++
-					if s.State != StateDeadLettered || s.Action != string(provider.ActionFixInput) {
+					if s.State != string(StatusDeadLettered) || s.Action != string(provider.ActionFixInput) {
 						t.Fatalf("terminal status %+v, want dead_lettered fix-input", s)
 					}
 				}

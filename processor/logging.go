@@ -65,10 +65,10 @@ func (c *Config) logOutcomes(msgs []producer.Message) {
 		}
 		var level slog.Level
 		var msg string
-		switch st.State {
-		case StateDeadLettered:
+		switch Status(st.State) {
+		case StatusDeadLettered:
 			level, msg = slog.LevelInfo, msgDeadLettered
-		case StateNeedsAttention:
+		case StatusNeedsAttention:
 			level, msg = slog.LevelWarn, msgNeedsAttention
 		default:
 			continue

@@ -98,7 +98,7 @@ func wantNothingRecorded(t *testing.T, h *harness, err error, orderID string) {
 	if len(h.failures) != 0 {
 		t.Errorf("failure events %+v, want none", h.failures)
 	}
-	if got := h.byState(StateFailed); len(got) != 0 {
+	if got := h.byState(StatusFailed); len(got) != 0 {
 		t.Errorf("failed status events %+v, want none", got)
 	}
 }
@@ -130,10 +130,10 @@ func TestLimiterFailureBeforeSubmitIsNotRecorded(t *testing.T) {
 	if n := len(h.prov.submits); n != 1 {
 		t.Fatalf("%d submits after the retry, want 1", n)
 	}
-	if got := h.byState(StateOutcomeUnknown); len(got) != 0 {
+	if got := h.byState(StatusOutcomeUnknown); len(got) != 0 {
 		t.Errorf("outcome_unknown after a call that was never made: %+v", got)
 	}
-	if got := h.byState(StateSubmitted); len(got) == 0 {
+	if got := h.byState(StatusSubmitted); len(got) == 0 {
 		t.Errorf("no submitted event after the retry; states %v", h.states())
 	}
 }
@@ -188,7 +188,7 @@ func TestLimiterFailureInTrackerIsNotRecorded(t *testing.T) {
 		if n := len(h.prov.submits); n != 2 {
 			t.Fatalf("%d submits after the retry, want 2 (the resubmit)", n)
 		}
-		if got := h.byState(StateResubmitted); len(got) != 1 {
+		if got := h.byState(StatusResubmitted); len(got) != 1 {
 			t.Errorf("resubmitted events %+v, want one; states %v", got, h.states())
 		}
 	})

@@ -55,9 +55,9 @@ const (
 	ActionDeadlinePassed    = "deadline-passed"
 )
 
-// DefaultPolicy is the failure policy of the design brief.
+// DefaultPolicy is the failure policy of the design brief, with the default limits.
 func DefaultPolicy() Policy {
-	return Policy{Rules: []Rule{
+	p := Policy{Rules: []Rule{
 		{Name: "stuck-needs-attention", Class: ClassStuck, Do: DoNeedsAttention, DeadLetterAction: string(provider.ActionContactProvider)},
 		// The customer did not complete a 3-D Secure challenge in time. Never replaced or
 		// retried: they may still complete it, so the replay tool asks the provider first.
@@ -71,10 +71,12 @@ func DefaultPolicy() Policy {
 		{Name: "retryability-unknown-investigate", Class: provider.ClassUnknownRetryability.String(), Do: DoDeadLetter, DeadLetterAction: string(provider.ActionInvestigate)},
 		{Name: "default-investigate", Do: DoDeadLetter, DeadLetterAction: string(provider.ActionInvestigate)},
 	}}
+	p.setDefaults()
+	return p
 }
 
-// Validate fills defaults and checks the rules.
-func (p *Policy) Validate() error {
+// setDefaults fills the zero limits with their defaults.
+func (p *Policy) setDefaults() {
 	if p.MaxRetries <= 0 {
 		p.MaxRetries = 3
 	}
@@ -84,6 +86,10 @@ func (p *Policy) Validate() error {
 	if p.MaxAge <= 0 {
 		p.MaxAge = 10 * 24 * time.Hour
 	}
+}
+
+// Validate checks the rules; it changes nothing.
+func (p Policy) Validate() error {
 	if len(p.Rules) == 0 {
 		return errors.New("policy: no rules")
 	}

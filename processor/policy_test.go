@@ -76,3 +76,26 @@ func TestDefaultPolicy(t *testing.T) {
 		})
 	}
 }
+
+// Validate only checks; NewRoles fills the defaults of the one Config the roles share.
+func TestValidateOnlyChecks(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	cfg := *h.cfg
+	cfg.Settings = Settings{Policy: Policy{Rules: DefaultPolicy().Rules}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PollInterval != 0 || cfg.Owner != "" || cfg.Policy.MaxRetries != 0 || cfg.Limits != (Limits{}) {
+		t.Fatalf("Validate filled defaults: %+v", cfg.Settings)
+	}
+	roles, err := NewRoles(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PollInterval != 2*time.Second || cfg.Owner == "" || cfg.Policy.MaxRetries != 3 || cfg.Limits != DefaultLimits {
+		t.Fatalf("NewRoles left defaults unfilled: %+v", cfg.Settings)
+	}
+	if roles.Worker.cfg != &cfg || roles.Tracker.cfg != &cfg || roles.Reconciler.cfg != &cfg {
+		t.Fatal("the roles do not share the one Config")
+	}
+}

@@ -10,7 +10,9 @@
 //
 // One rule keeps every role crash-safe: record the outcome with the state change in the store,
 // then emit the events; a redelivery that finds the state already moved re-emits the stored
-// outcome. Events carry deterministic ids, so downstream dedupes the re-emissions.
+// outcome. Events carry deterministic ids, so downstream dedupes the re-emissions. The roles
+// move an attempt only through its named operations (attempt.go), which hold these rules; the
+// dead-letter tool reads one through AttemptView.
 package processor
 
 import (
@@ -37,20 +39,27 @@ type Sender interface {
 	Send(ctx context.Context, msgs ...producer.Message) error
 }
 
-// Status states.
+// Status is a word put in status events (schemas.OrderStatus.State): what downstream learns
+// of an order. It is not where the attempt stands in the store (idempotency.State): an
+// attempt in state submitted may have announced submitted, outcome_unknown, placement_started,
+// action_required or resubmitted. The terminal words (placed, failed, needs_attention,
+// dead_lettered) are also the outcome an ended attempt stores (idempotency.Record.Outcome).
+type Status string
+
+// Status words.
 const (
-	StateCartCreated      = "cart_created"
-	StateSubmitted        = "submitted"
-	StateOutcomeUnknown   = "outcome_unknown"
-	StatePlacementStarted = "placement_started"
-	StateActionRequired   = "action_required"
-	StateResubmitted      = "resubmitted"
-	StatePlaced           = "placed"
-	StateFailed           = "failed"
-	StateRetryScheduled   = "retry_scheduled"
-	StateReplaced         = "replaced"
-	StateDeadLettered     = "dead_lettered"
-	StateNeedsAttention   = "needs_attention"
+	StatusCartCreated      Status = "cart_created"
+	StatusSubmitted        Status = "submitted"
+	StatusOutcomeUnknown   Status = "outcome_unknown"
+	StatusPlacementStarted Status = "placement_started"
+	StatusActionRequired   Status = "action_required"
+	StatusResubmitted      Status = "resubmitted"
+	StatusPlaced           Status = "placed"
+	StatusFailed           Status = "failed"
+	StatusRetryScheduled   Status = "retry_scheduled"
+	StatusReplaced         Status = "replaced"
+	StatusDeadLettered     Status = "dead_lettered"
+	StatusNeedsAttention   Status = "needs_attention"
 )
 
 // Phases of a failure.
@@ -69,13 +78,8 @@ const ClassStuck = "stuck"
 // provider before placing it again.
 const ClassActionTimeout = "action-timeout"
 
-// Config is shared by the three roles.
-type Config struct {
-	Store     *idempotency.Store
-	Providers map[string]provider.Provider
-	Events    Sender
-	Codec     *schemas.Codec
-	Topology  topology.Topology
+// Settings tune the three roles. Zero fields take the defaults documented on each.
+type Settings struct {
 	// Owner names this process in leases. Default: a random id.
 	Owner string
 	// SubmitRetries is how many times a retryable submit or cart error is retried in process
@@ -112,6 +116,17 @@ type Config struct {
 	// Limits bound what one request may ask for, checked before anything is created at a
 	// provider. Zero fields take DefaultLimits.
 	Limits Limits
+}
+
+// Config is what the three roles share: their Settings and the runtime they act through (the
+// store, the providers, the event sender). NewRoles fills its defaults and validates it, once.
+type Config struct {
+	Settings
+	Store     *idempotency.Store
+	Providers map[string]provider.Provider
+	Events    Sender
+	Codec     *schemas.Codec
+	Topology  topology.Topology
 	// Metrics counts terminal statuses, retries and dead letters (NewMetrics); nil counts nothing.
 	Metrics *Metrics
 	// Logger; nil discards. Personal data and secrets are never logged.
@@ -120,7 +135,66 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Validate checks cfg and fills defaults.
+// setDefaults fills the zero settings with their defaults.
+func (s *Settings) setDefaults() {
+	if s.Owner == "" {
+		s.Owner = "orderflow-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	if s.SubmitRetries <= 0 {
+		s.SubmitRetries = 3
+	}
+	if s.RetryBase <= 0 {
+		s.RetryBase = 200 * time.Millisecond
+	}
+	if s.RetryMax <= 0 {
+		s.RetryMax = 5 * time.Second
+	}
+	if s.PollInterval <= 0 {
+		s.PollInterval = 2 * time.Second
+	}
+	if s.NeverStartedAfter <= 0 {
+		s.NeverStartedAfter = 5 * time.Minute
+	}
+	if s.StuckAfter <= 0 {
+		s.StuckAfter = 10 * time.Minute
+	}
+	if s.ActionTimeout <= 0 {
+		s.ActionTimeout = time.Hour
+	}
+	if s.MaxResubmits <= 0 {
+		s.MaxResubmits = 2
+	}
+	// Negative limits are left for Validate to refuse.
+	if s.Limits.Validate() == nil {
+		s.Limits.setDefaults()
+	}
+	if s.Policy.Rules == nil {
+		s.Policy = DefaultPolicy()
+	}
+	s.Policy.setDefaults()
+}
+
+// Validate checks the settings; it changes nothing.
+func (s Settings) Validate() error {
+	if err := s.Limits.Validate(); err != nil {
+		return err
+	}
+	return s.Policy.Validate()
+}
+
+// setDefaults fills the settings' and the runtime's defaults.
+func (c *Config) setDefaults() {
+	c.Settings.setDefaults()
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate checks cfg: the runtime every role needs and the settings. It changes nothing but
+// the topology's defaults (topology.Topology.Validate fills them).
 func (c *Config) Validate() error {
 	switch {
 	case c.Store == nil:
@@ -135,50 +209,24 @@ func (c *Config) Validate() error {
 	if err := c.Topology.Validate(); err != nil {
 		return err
 	}
-	if c.Owner == "" {
-		c.Owner = "orderflow-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	return c.Settings.Validate()
+}
+
+// Roles are the three roles over one Config, and the dead-letter path of their consumers.
+type Roles struct {
+	Worker     *Worker
+	Tracker    *Tracker
+	Reconciler *Reconciler
+	DeadLetter consumer.DeadLetterFunc
+}
+
+// NewRoles fills cfg's defaults, validates it, and returns the roles, which share cfg.
+func NewRoles(cfg *Config) (Roles, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Roles{}, err
 	}
-	if c.SubmitRetries <= 0 {
-		c.SubmitRetries = 3
-	}
-	if c.RetryBase <= 0 {
-		c.RetryBase = 200 * time.Millisecond
-	}
-	if c.RetryMax <= 0 {
-		c.RetryMax = 5 * time.Second
-	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = 2 * time.Second
-	}
-	if c.NeverStartedAfter <= 0 {
-		c.NeverStartedAfter = 5 * time.Minute
-	}
-	if c.StuckAfter <= 0 {
-		c.StuckAfter = 10 * time.Minute
-	}
-	if c.ActionTimeout <= 0 {
-		c.ActionTimeout = time.Hour
-	}
-	if c.MaxResubmits <= 0 {
-		c.MaxResubmits = 2
-	}
-	if err := c.Limits.Validate(); err != nil {
-		return err
-	}
-	c.Limits.setDefaults()
-	if c.Policy.Rules == nil {
-		c.Policy = DefaultPolicy()
-	}
-	if err := c.Policy.Validate(); err != nil {
-		return err
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	return nil
+	return Roles{Worker: &Worker{cfg}, Tracker: &Tracker{cfg}, Reconciler: &Reconciler{cfg}, DeadLetter: DeadLetterer(cfg)}, nil
 }
 
 // EventID is the deterministic id of a status event: the same order, attempt, merchant
@@ -314,18 +362,31 @@ func (c *Config) fits(req schemas.OrderRequested, size int) error {
 	return nil
 }
 
-func (c *Config) status(req schemas.OrderRequested, state, cartID, merchant, merchantOrderID string) schemas.OrderStatus {
+// status is the status event s of req's attempt (for merchant's order, or order-level).
+func (c *Config) status(req schemas.OrderRequested, s Status, cartID, merchant, merchantOrderID string) schemas.OrderStatus {
+	return c.event(req, s, string(s), cartID, merchant, merchantOrderID)
+}
+
+// statusOf is status for a word an attempt may announce more than once: each occurrence (a
+// retry's number, a challenge's URL) is part of the event id, so a new one is a new event and
+// a repeated one dedupes.
+func (c *Config) statusOf(req schemas.OrderRequested, s Status, occurrence, cartID, merchant, merchantOrderID string) schemas.OrderStatus {
+	return c.event(req, s, string(s)+"/"+occurrence, cartID, merchant, merchantOrderID)
+}
+
+// event is the status event s whose id is made of key.
+func (c *Config) event(req schemas.OrderRequested, s Status, key, cartID, merchant, merchantOrderID string) schemas.OrderStatus {
 	return schemas.OrderStatus{
-		EventID: EventID(req.OrderID, req.Attempt, merchant, state), OrderID: req.OrderID, Attempt: req.Attempt,
-		Provider: req.Provider, State: state, CartID: cartID, Merchant: merchant, MerchantOrderID: merchantOrderID,
-		Terminal: merchant != "" && (state == StatePlaced || state == StateDeadLettered || state == StateNeedsAttention),
+		EventID: EventID(req.OrderID, req.Attempt, merchant, key), OrderID: req.OrderID, Attempt: req.Attempt,
+		Provider: req.Provider, State: string(s), CartID: cartID, Merchant: merchant, MerchantOrderID: merchantOrderID,
+		Terminal: merchant != "" && (s == StatusPlaced || s == StatusDeadLettered || s == StatusNeedsAttention),
 		At:       c.Now().UTC(),
 	}
 }
 
 // final is one terminal status per merchant of items: every merchant order of an order ends
 // with exactly one event whose Terminal is true. Without items it is one order-level event.
-func (c *Config) final(req schemas.OrderRequested, state string, items []schemas.Item, cartID, code, action, msg string) []schemas.OrderStatus {
+func (c *Config) final(req schemas.OrderRequested, state Status, items []schemas.Item, cartID, code, action, msg string) []schemas.OrderStatus {
 	var out []schemas.OrderStatus
 	for _, m := range merchants(items) {
 		st := c.status(req, state, cartID, m, "")
@@ -361,6 +422,27 @@ func (c *Config) failure(req schemas.OrderRequested, phase, cartID string, pe *p
 		Retryable: pe.Retryable, HTTPStatus: pe.HTTPStatus, RequestID: pe.RequestID, CartID: cartID,
 		Action: string(pe.Action), FailedItems: req.Items, Attempts: history, Request: req, At: c.Now().UTC(),
 	}
+}
+
+// failed is the outcome of a classified provider failure of req's attempt: a failed status
+// and the failure event for the reconciler, in the cart phase without a cart, else in the
+// submission phase. A final failure (the attempt ends) carries the provider's action on its
+// status; a retryable one (the reconciler schedules a retry) does not.
+func (c *Config) failed(ctx context.Context, req schemas.OrderRequested, cartID string, pe *provider.Error, final bool) (outcome, error) {
+	history, err := c.history(ctx, req.OrderID)
+	if err != nil {
+		return outcome{}, err
+	}
+	phase := PhaseSubmission
+	if cartID == "" {
+		phase = PhaseCart
+	}
+	st := c.status(req, StatusFailed, cartID, "", "")
+	st.Code, st.Message = pe.Code, pe.Message
+	if final {
+		st.Action = string(pe.Action)
+	}
+	return outcome{Status: []schemas.OrderStatus{st}, Failures: []schemas.OrderFailure{c.failure(req, phase, cartID, pe, history)}}, nil
 }
 
 // attemptOf turns a provider error into a history entry.

@@ -23,14 +23,6 @@ const RetriesAttribute = "orderflow.retries"
 // Reconciler applies the failure policy to failure events (orders.failures).
 type Reconciler struct{ cfg *Config }
 
-// NewReconciler validates cfg and returns a Reconciler.
-func NewReconciler(cfg *Config) (*Reconciler, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	return &Reconciler{cfg: cfg}, nil
-}
-
 // Handle decides one failure. Every effect is deterministic (event ids, replacement attempt
 // numbers), so a redelivered failure repeats the same effects and downstream dedupes them.
 func (c *Reconciler) Handle(ctx context.Context, r *kgo.Record) error {
@@ -70,8 +62,8 @@ func (c *Reconciler) retry(ctx context.Context, f schemas.OrderFailure, retries 
 	}
 	attrs[RetriesAttribute] = strconv.Itoa(retries + 1)
 	req.Attributes = attrs
-	st := c.cfg.status(req, StateRetryScheduled+"/"+strconv.Itoa(retries+1), f.CartID, f.Merchant, f.MerchantOrderID)
-	st.State, st.Code = StateRetryScheduled, f.Code
+	st := c.cfg.statusOf(req, StatusRetryScheduled, strconv.Itoa(retries+1), f.CartID, f.Merchant, f.MerchantOrderID)
+	st.Code = f.Code
 	return c.cfg.emit(ctx, outcome{Status: []schemas.OrderStatus{st}},
 		producer.Message{Topic: c.cfg.Topology.Retry(retries), Key: req.OrderID, Value: req, Due: c.cfg.Now().Add(c.tierDelay(retries))})
 }
@@ -93,7 +85,7 @@ func (c *Reconciler) replace(ctx context.Context, f schemas.OrderFailure) error 
 		}
 	}
 	req.Attributes = attrs
-	st := c.cfg.status(f.Request, StateReplaced, f.CartID, f.Merchant, f.MerchantOrderID)
+	st := c.cfg.status(f.Request, StatusReplaced, f.CartID, f.Merchant, f.MerchantOrderID)
 	st.Code, st.Message = f.Code, fmt.Sprintf("replaced by attempt %d", next)
 	return c.cfg.emit(ctx, outcome{Status: []schemas.OrderStatus{st}},
 		producer.Message{Topic: c.cfg.Topology.Retry(0), Key: req.OrderID, Value: req, Due: c.cfg.Now().Add(c.tierDelay(0))})
@@ -109,9 +101,9 @@ func (c *Reconciler) deadLetter(ctx context.Context, r *kgo.Record, f schemas.Or
 	if err != nil {
 		return err
 	}
-	state := StateDeadLettered
+	state := StatusDeadLettered
 	if d.Do == DoNeedsAttention {
-		state = StateNeedsAttention
+		state = StatusNeedsAttention
 	}
 	final := c.cfg.final(f.Request, state, f.FailedItems, f.CartID, f.Code, d.Action, f.Message)
 	req := f.Request
@@ -160,26 +152,26 @@ func (c *Reconciler) close(ctx context.Context, f schemas.OrderFailure) (bool, e
 	case idempotency.StateNone:
 		return true, nil // expired past the store's TTL: nothing can resume it
 	case idempotency.StateTerminal:
-		return rec.Outcome != StatePlaced, nil
+		return Status(rec.Outcome) != StatusPlaced, nil
 	case idempotency.StateSubmitting:
 		return false, errAttemptBusy
 	case idempotency.StateSubmitted:
 		c.cfg.Logger.Info("not dead-lettering: the attempt was submitted again", "order_id", f.OrderID, "attempt", f.Attempt)
 		return false, nil
 	}
-	rec, err = c.cfg.Store.Acquire(ctx, f.OrderID, f.Attempt, Fingerprint(f.Request), c.cfg.Owner)
+	a, err := c.cfg.acquire(ctx, f.OrderID, f.Attempt, f.Request)
 	if err != nil {
 		return false, err
 	}
-	switch rec.State {
+	switch a.State() {
 	case idempotency.StateTerminal:
-		return rec.Outcome != StatePlaced, nil
+		return Status(a.rec.Outcome) != StatusPlaced, nil
 	case idempotency.StateReserved, idempotency.StateCartCreated:
-		_, err = c.cfg.Store.Transition(ctx, rec, idempotency.StateTerminal, idempotency.Change{Outcome: StateDeadLettered}, rec.State)
+		err := a.DeadLetter(ctx)
 		return err == nil, err
 	}
 	// It moved between the read and the lease: hand the lease back and look again later.
-	if _, err := c.cfg.Store.Transition(ctx, rec, rec.State, idempotency.Change{Release: true}, rec.State); err != nil {
+	if err := a.Release(ctx, outcome{}); err != nil {
 		return false, err
 	}
 	return false, errAttemptBusy

@@ -6,7 +6,6 @@ package processor
 import (
 	"context"
 
-	"github.com/orderflow/orderflow/idempotency"
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/schemas"
 )
@@ -30,39 +29,12 @@ func reusedCart(req schemas.OrderRequested) string {
 // had returned it) and submits it. The usual guards hold: the cart id is recorded before the
 // submit, and a lost submit answer goes to polling. Submitting a checkout that was consumed in
 // the meantime answers ClassAlreadySubmitted, which is polled, never resubmitted.
-func (w *Worker) reuseCart(ctx context.Context, req schemas.OrderRequested, rec idempotency.Record, prov provider.Provider, cartID string) error {
+func (w *Worker) reuseCart(ctx context.Context, req schemas.OrderRequested, a *attempt, prov provider.Provider, cartID string) error {
 	w.cfg.Logger.Info("replay reuses a fixed cart", "order_id", req.OrderID, "attempt", req.Attempt, "cart_id", cartID, "replay", req.ReplayID)
-	rec, err := w.cfg.Store.Transition(ctx, rec, idempotency.StateCartCreated, idempotency.Change{CartID: cartID}, idempotency.StateReserved)
-	if err != nil {
+	if err := a.CartCreated(ctx, cartID, outcome{Status: []schemas.OrderStatus{w.cfg.status(req, StatusCartCreated, cartID, "", "")}}); err != nil {
 		return err
 	}
-	if err := w.cfg.emit(ctx, outcome{Status: []schemas.OrderStatus{w.cfg.status(req, StateCartCreated, cartID, "", "")}}); err != nil {
-		return err
-	}
-	return w.submit(ctx, req, rec, prov)
-}
-
-// OutcomeStatuses returns the status events stored with a terminal attempt (what a duplicate
-// re-emits): the replay tool reads them to see which merchant orders an attempt placed.
-func OutcomeStatuses(rec idempotency.Record) ([]schemas.OrderStatus, error) {
-	o, err := decodeOutcome(rec.OutcomeData)
-	return o.Status, err
-}
-
-// ActionTimedOut reports whether a terminal attempt ended with a merchant order whose customer
-// did not complete a required action (3-D Secure) in time. The customer may complete it even
-// after the deadline, so the replay tool asks the provider before replaying such an attempt.
-func ActionTimedOut(rec idempotency.Record) bool {
-	o, err := decodeOutcome(rec.OutcomeData)
-	if err != nil {
-		return false
-	}
-	for _, f := range o.Failures {
-		if f.Class == ClassActionTimeout {
-			return true
-		}
-	}
-	return false
+	return w.submit(ctx, req, a, prov)
 }
 
 // withFinalFailure returns history with f appended unless its last entry already records f

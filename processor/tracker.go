@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,14 +21,6 @@ import (
 // Tracker polls the placement of submitted carts (orders.tracking, a delay topic: each
 // record is due at its next poll) and ends each attempt per merchant order.
 type Tracker struct{ cfg *Config }
-
-// NewTracker validates cfg and returns a Tracker.
-func NewTracker(cfg *Config) (*Tracker, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	return &Tracker{cfg: cfg}, nil
-}
 
 // Handle polls once and either reschedules the record or ends the attempt.
 func (t *Tracker) Handle(ctx context.Context, r *kgo.Record) error {
@@ -140,7 +133,7 @@ func (t *Tracker) handle(ctx context.Context, _ *kgo.Record, tr schemas.Tracking
 	var sts []schemas.OrderStatus
 	if !tr.Announced && notStarted < len(pl.Orders) {
 		tr.Announced = true
-		sts = append(sts, t.cfg.status(tr.Request, StatePlacementStarted, tr.CartID, "", ""))
+		sts = append(sts, t.cfg.status(tr.Request, StatusPlacementStarted, tr.CartID, "", ""))
 	}
 	sts = append(sts, announce...)
 	if len(sts) > 0 {
@@ -179,8 +172,8 @@ func (t *Tracker) awaitAction(tr *schemas.Tracking, orders []provider.OrderPlace
 	var out []schemas.OrderStatus
 	for _, m := range merchants(itemsOf(tr.Request.Items, orders, i)) {
 		// The URL is part of the event id: a new challenge is a new event, a repeated one dedupes.
-		st := t.cfg.status(tr.Request, StateActionRequired+"/"+url, tr.CartID, m, mo.OrderID)
-		st.State, st.RedirectURL, st.Message = StateActionRequired, url, msg
+		st := t.cfg.statusOf(tr.Request, StatusActionRequired, url, tr.CartID, m, mo.OrderID)
+		st.RedirectURL, st.Message = url, msg
 		out = append(out, st)
 	}
 	return *w, out
@@ -241,43 +234,38 @@ func (t *Tracker) next(tr schemas.Tracking, after time.Duration) producer.Messag
 	return producer.Message{Topic: t.cfg.Topology.Tracking(), Key: tr.OrderID, Value: tr, Due: t.cfg.Now().Add(after)}
 }
 
-// recoverResubmit takes over an attempt left in submitting by this chain's resubmit.
-func (t *Tracker) recoverResubmit(ctx context.Context, tr schemas.Tracking) error {
-	rec, err := t.cfg.Store.Acquire(ctx, tr.OrderID, tr.Attempt, Fingerprint(tr.Request), t.cfg.Owner)
+// lease takes the lease on tr's attempt for this chain: nil (and no error) when another chain
+// is live or the attempt is not in state want, so the record has nothing left to do.
+func (t *Tracker) lease(ctx context.Context, tr schemas.Tracking, want idempotency.State) (*attempt, error) {
+	a, err := t.cfg.acquire(ctx, tr.OrderID, tr.Attempt, tr.Request)
 	if err != nil {
-		return err // ErrBusy while the crashed resubmitter's lease lives: retried
+		return nil, err // ErrBusy while another lease (a crashed resubmitter's) lives: retried
 	}
-	if rec.Chain != tr.Chain || rec.State != idempotency.StateSubmitting {
-		return nil
+	if a.rec.Chain != tr.Chain || a.State() != want {
+		return nil, nil
 	}
-	tr.Resubmits, tr.OutcomeUnknown = tr.Resubmits+1, true
-	return t.handOver(ctx, tr, rec)
+	return a, nil
 }
 
-// handOver starts a new tracking chain for an attempt this tracker holds in submitting.
-// The new chain's first record is produced BEFORE the store names it live: after a crash in
-// between, the old chain is still live and its redelivered record recovers the attempt, and
-// the orphan record of the new chain is dropped as stale.
-func (t *Tracker) handOver(ctx context.Context, tr schemas.Tracking, rec idempotency.Record) error {
-	tr.Chain, tr.SubmittedAt = rec.Fence, t.cfg.Now()
-	if err := t.reschedule(ctx, tr, t.cfg.PollInterval); err != nil {
+// recoverResubmit takes over an attempt left in submitting by this chain's resubmit, and
+// hands it to the tracker again under a new chain, as a lost answer.
+func (t *Tracker) recoverResubmit(ctx context.Context, tr schemas.Tracking) error {
+	a, err := t.lease(ctx, tr, idempotency.StateSubmitting)
+	if a == nil || err != nil {
 		return err
 	}
-	_, err := t.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitted, idempotency.Change{Chain: rec.Fence, Release: true}, idempotency.StateSubmitting)
-	return err
+	tr.Resubmits, tr.OutcomeUnknown = tr.Resubmits+1, true
+	return a.HandToTracker(ctx, tr, outcome{})
 }
 
 // resubmit submits the original cart again after it never reached placement (the Rye seed:
 // safe when the events list stayed empty for NeverStartedAfter).
 func (t *Tracker) resubmit(ctx context.Context, tr schemas.Tracking, prov provider.Provider) error {
-	rec, err := t.cfg.Store.Acquire(ctx, tr.OrderID, tr.Attempt, Fingerprint(tr.Request), t.cfg.Owner)
-	if err != nil {
+	a, err := t.lease(ctx, tr, idempotency.StateSubmitted)
+	if a == nil || err != nil {
 		return err
 	}
-	if rec.Chain != tr.Chain || rec.State != idempotency.StateSubmitted {
-		return nil
-	}
-	if rec, err = t.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitting, idempotency.Change{}, idempotency.StateSubmitted); err != nil {
+	if err := a.BeginSubmit(ctx); err != nil {
 		return err
 	}
 	t.cfg.Logger.Info("cart never reached placement: resubmitting the original cart", "order_id", tr.OrderID, "attempt", tr.Attempt, "cart_id", tr.CartID)
@@ -286,7 +274,7 @@ func (t *Tracker) resubmit(ctx context.Context, tr schemas.Tracking, prov provid
 		if ierr := notAnswered(ctx, err); ierr != nil {
 			if errors.Is(ierr, provider.ErrNotCalled) {
 				// Not sent: back to submitted under this chain; the retried record resubmits.
-				if _, err := t.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitted, idempotency.Change{Release: true}, idempotency.StateSubmitting); err != nil {
+				if err := a.Refused(ctx); err != nil {
 					return errors.Join(ierr, err)
 				}
 			}
@@ -294,7 +282,6 @@ func (t *Tracker) resubmit(ctx context.Context, tr schemas.Tracking, prov provid
 		}
 		pe := asProviderError(err, "submit", true)
 		t.cfg.providerFailed(tr.Request, provider.OpSubmit, tr.CartID, pe)
-		w := &Worker{cfg: t.cfg}
 		switch pe.Class {
 		case provider.ClassOutcomeUnknown, provider.ClassAlreadySubmitted:
 			// It may have gone through: keep polling; the never-started clock restarts.
@@ -312,52 +299,42 @@ func (t *Tracker) resubmit(ctx context.Context, tr schemas.Tracking, prov provid
 				tr.Refusals++
 			}
 			if now, deadline := t.cfg.Now(), t.cfg.Policy.Deadline(tr.Request); !now.After(deadline) && tr.Refusals < t.cfg.Policy.MaxRetries {
-				return t.refused(ctx, tr, rec, pe, now, deadline)
+				return t.refused(ctx, tr, a, pe, now, deadline)
 			}
 			// Past the order's deadline or the retries: give it to the retry path (reconciler)
 			// like any retryable submit failure; the policy decides (a retry tier, or a dead
-			// letter: deadline-passed, attempts-exhausted). The
-			// failure is produced first: until the state moves the reconciler waits, and
-			// after a crash this chain's redelivered record recovers the attempt
-			// (recoverResubmit).
-			history, err := t.cfg.history(ctx, tr.OrderID)
+			// letter: deadline-passed, attempts-exhausted).
+			o, err := t.cfg.failed(ctx, tr.Request, tr.CartID, pe, false)
 			if err != nil {
 				return err
 			}
-			st := t.cfg.status(tr.Request, StateFailed, tr.CartID, "", "")
-			st.Code, st.Message = pe.Code, pe.Message
-			o := outcome{Status: []schemas.OrderStatus{st}, Failures: []schemas.OrderFailure{t.cfg.failure(tr.Request, PhaseSubmission, tr.CartID, pe, history)}}
-			if err := t.cfg.emit(ctx, o); err != nil {
+			return a.HandToReconciler(ctx, o)
+		default:
+			o, err := t.cfg.failed(ctx, tr.Request, tr.CartID, pe, true)
+			if err != nil {
 				return err
 			}
-			_, err = t.cfg.Store.Transition(ctx, rec, idempotency.StateCartCreated, idempotency.Change{Release: true}, idempotency.StateSubmitting)
-			return err
-		default:
-			return w.fail(ctx, tr.Request, rec, PhaseSubmission, tr.CartID, pe)
+			return a.Fail(ctx, o)
 		}
 	}
 	tr.Resubmits++
 	// Every resubmit is its own event: its number is part of the id. A redelivery of this
 	// record resubmits under the same number (or recovers it without an event).
-	st := t.cfg.status(tr.Request, fmt.Sprintf("%s/%d", StateResubmitted, tr.Resubmits), tr.CartID, "", "")
-	st.State = StateResubmitted
+	st := t.cfg.statusOf(tr.Request, StatusResubmitted, strconv.Itoa(tr.Resubmits), tr.CartID, "", "")
 	st.Message = fmt.Sprintf("no placement events after %v: resubmitted the original cart (resubmit %d)", t.cfg.NeverStartedAfter, tr.Resubmits)
-	if err := t.cfg.emit(ctx, outcome{Status: []schemas.OrderStatus{st}}); err != nil {
-		return err
-	}
-	return t.handOver(ctx, tr, rec)
+	return a.HandToTracker(ctx, tr, outcome{Status: []schemas.OrderStatus{st}})
 }
 
 // refused puts a cart whose resubmit the provider refused with certainty back in submitted
-// under the same chain, and polls it again after refusalBackoff: if it still never started,
-// it is resubmitted then. The state moves before the next record is produced: after a crash
-// in between, the redelivered record (same chain, submitted) resubmits at once instead of
-// taking the refusal for a lost answer.
-func (t *Tracker) refused(ctx context.Context, tr schemas.Tracking, rec idempotency.Record, pe *provider.Error, now, deadline time.Time) error {
+// under the same chain (Refused), and polls it again after refusalBackoff: if it still never
+// started, it is resubmitted then. The state moves before the next record is produced: after a
+// crash in between, the redelivered record (same chain, submitted) resubmits at once instead
+// of taking the refusal for a lost answer.
+func (t *Tracker) refused(ctx context.Context, tr schemas.Tracking, a *attempt, pe *provider.Error, now, deadline time.Time) error {
 	wait := t.refusalBackoff(tr, pe, now, deadline)
 	t.cfg.Logger.Info("resubmit refused; resubmitting after a backoff", "order_id", tr.OrderID, "attempt", tr.Attempt, "cart_id", tr.CartID,
 		"class", pe.Class, "code", pe.Code, "wait", wait, "deadline", deadline)
-	if _, err := t.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitted, idempotency.Change{Release: true}, idempotency.StateSubmitting); err != nil {
+	if err := a.Refused(ctx); err != nil {
 		return err
 	}
 	return t.reschedule(ctx, tr, wait)
@@ -401,12 +378,9 @@ func sameAnswer(a, b schemas.Attempt) bool {
 // finish ends the attempt from the placement seen: per merchant order placed, failed (a
 // failure event for the reconciler) or, when stuck is set, needs attention.
 func (t *Tracker) finish(ctx context.Context, tr schemas.Tracking, pl provider.Placement, stuck error) error {
-	rec, err := t.cfg.Store.Acquire(ctx, tr.OrderID, tr.Attempt, Fingerprint(tr.Request), t.cfg.Owner)
-	if err != nil {
+	a, err := t.lease(ctx, tr, idempotency.StateSubmitted)
+	if a == nil || err != nil {
 		return err
-	}
-	if rec.Chain != tr.Chain || rec.State != idempotency.StateSubmitted {
-		return nil
 	}
 	req := tr.Request
 	var o outcome
@@ -421,12 +395,12 @@ func (t *Tracker) finish(ctx context.Context, tr schemas.Tracking, pl provider.P
 		case provider.PhasePlaced:
 			placed++
 			for _, m := range merchants(items) {
-				o.Status = append(o.Status, t.cfg.status(req, StatePlaced, tr.CartID, m, mo.OrderID))
+				o.Status = append(o.Status, t.cfg.status(req, StatusPlaced, tr.CartID, m, mo.OrderID))
 			}
 		case provider.PhaseFailed:
 			failed++
 			ev, _ := mo.Failure()
-			st := t.cfg.status(req, StateFailed, tr.CartID, mo.Merchant, mo.OrderID)
+			st := t.cfg.status(req, StatusFailed, tr.CartID, mo.Merchant, mo.OrderID)
 			st.Code, st.Message = ev.ReasonCode, ev.Reason
 			o.Status = append(o.Status, st)
 			o.Failures = append(o.Failures, t.placementFailure(tr, mo, items, ev))
@@ -436,7 +410,7 @@ func (t *Tracker) finish(ctx context.Context, tr schemas.Tracking, pl provider.P
 			failed++
 			ra, _ := mo.RequiredAction()
 			msg := fmt.Sprintf("the customer did not complete %s within %v", ra.Kind, t.cfg.ActionTimeout)
-			st := t.cfg.status(req, StateFailed, tr.CartID, mo.Merchant, mo.OrderID)
+			st := t.cfg.status(req, StatusFailed, tr.CartID, mo.Merchant, mo.OrderID)
 			st.Code, st.Message = ClassActionTimeout, msg
 			o.Status = append(o.Status, st)
 			f := t.placementFailure(tr, mo, items, provider.Event{Reason: msg, ReasonCode: ClassActionTimeout})
@@ -447,7 +421,7 @@ func (t *Tracker) finish(ctx context.Context, tr schemas.Tracking, pl provider.P
 			if stuck == nil {
 				stuck = errors.New("not placed when the attempt ended")
 			}
-			st := t.cfg.status(req, StateFailed, tr.CartID, mo.Merchant, mo.OrderID)
+			st := t.cfg.status(req, StatusFailed, tr.CartID, mo.Merchant, mo.OrderID)
 			st.Code, st.Message = ClassStuck, stuck.Error()
 			o.Status = append(o.Status, st)
 			f := t.placementFailure(tr, mo, items, provider.Event{Reason: stuck.Error(), ReasonCode: mo.Phase().String()})
@@ -455,20 +429,17 @@ func (t *Tracker) finish(ctx context.Context, tr schemas.Tracking, pl provider.P
 			o.Failures = append(o.Failures, f)
 		}
 	}
-	result := StatePlaced
+	result := StatusPlaced
 	switch {
 	case attention > 0:
-		result = StateNeedsAttention
+		result = StatusNeedsAttention
 	case failed > 0:
-		result = StateFailed
+		result = StatusFailed
 	}
-	if result == StatePlaced {
-		o.Status = append(o.Status, t.cfg.status(req, StatePlaced, tr.CartID, "", ""))
+	if result == StatusPlaced {
+		o.Status = append(o.Status, t.cfg.status(req, StatusPlaced, tr.CartID, "", ""))
 	}
-	if _, err := t.cfg.Store.Transition(ctx, rec, idempotency.StateTerminal, idempotency.Change{Outcome: result, OutcomeData: o.encode()}, idempotency.StateSubmitted); err != nil {
-		return err
-	}
-	return t.cfg.emit(ctx, o)
+	return a.Finish(ctx, result, o)
 }
 
 // itemsOf returns the request items that orders[i] holds: those whose product id the provider

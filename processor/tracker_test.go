@@ -206,13 +206,13 @@ func TestUnknownResubmitsBoundedByMaxResubmits(t *testing.T) {
 			t.Errorf("MaxResubmits %d: %d submit calls, want %d", n, got, n+1)
 		}
 		ids := map[string]bool{}
-		for _, st := range h.byState(StateResubmitted) {
+		for _, st := range h.byState(StatusResubmitted) {
 			if ids[st.EventID] {
 				t.Errorf("MaxResubmits %d: two resubmitted events share the id %s", n, st.EventID)
 			}
 			ids[st.EventID] = true
 		}
-		attention := h.byState(StateNeedsAttention)
+		attention := h.byState(StatusNeedsAttention)
 		if len(attention) != 1 || attention[0].Action != "contact-provider" {
 			t.Errorf("MaxResubmits %d: needs_attention %+v: want contact-provider", n, attention)
 		}

@@ -23,14 +23,6 @@ import (
 // retry tiers. It is safe for concurrent use across keys; the engine serialises one key.
 type Worker struct{ cfg *Config }
 
-// NewWorker validates cfg and returns a Worker.
-func NewWorker(cfg *Config) (*Worker, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	return &Worker{cfg: cfg}, nil
-}
-
 // Handle processes one order request. It returns consumer.Permanent for records that can
 // never be processed and a plain error (retry later) when the store or Kafka is unavailable:
 // without the store nothing is submitted (fail closed).
@@ -49,7 +41,7 @@ func (w *Worker) handle(ctx context.Context, r *kgo.Record, req schemas.OrderReq
 	if over, err := w.overLimits(ctx, r, req); over || err != nil {
 		return err
 	}
-	rec, err := w.cfg.Store.Acquire(ctx, req.OrderID, req.Attempt, Fingerprint(req), w.cfg.Owner)
+	a, err := w.cfg.acquire(ctx, req.OrderID, req.Attempt, req)
 	if errors.Is(err, idempotency.ErrConflict) {
 		return consumer.Permanent(fmt.Errorf("order %s attempt %d: %w", req.OrderID, req.Attempt, err))
 	}
@@ -57,40 +49,39 @@ func (w *Worker) handle(ctx context.Context, r *kgo.Record, req schemas.OrderReq
 		return err
 	}
 	log := w.cfg.Logger.With("order_id", req.OrderID, "attempt", req.Attempt, "provider", req.Provider)
-	if rec.State == idempotency.StateTerminal {
-		log.Info("duplicate of a finished attempt: re-emitting its outcome", "outcome", rec.Outcome)
-		o, err := decodeOutcome(rec.OutcomeData)
+	if a.State() == idempotency.StateTerminal {
+		log.Info("duplicate of a finished attempt: re-emitting its outcome", "outcome", a.rec.Outcome)
+		o, err := decodeOutcome(a.rec.OutcomeData)
 		if err != nil {
-			return consumer.Permanent(fmt.Errorf("decoding stored outcome of %s: %w", rec.Key, err))
+			return consumer.Permanent(fmt.Errorf("decoding stored outcome of %s: %w", a.rec.Key, err))
 		}
 		return w.cfg.emit(ctx, o)
 	}
-	return w.advance(ctx, log, req, rec, w.cfg.Providers[req.Provider])
+	return w.advance(ctx, log, req, a, w.cfg.Providers[req.Provider])
 }
 
 // advance moves the attempt forward from wherever the store says it stands.
-func (w *Worker) advance(ctx context.Context, log *slog.Logger, req schemas.OrderRequested, rec idempotency.Record, prov provider.Provider) error {
-	switch rec.State {
+func (w *Worker) advance(ctx context.Context, log *slog.Logger, req schemas.OrderRequested, a *attempt, prov provider.Provider) error {
+	switch a.State() {
 	case idempotency.StateReserved:
 		if cartID := reusedCart(req); cartID != "" { // a replay of a fixed cart: see replay.go
-			return w.reuseCart(ctx, req, rec, prov, cartID)
+			return w.reuseCart(ctx, req, a, prov, cartID)
 		}
-		return w.createCart(ctx, req, rec, prov)
+		return w.createCart(ctx, req, a, prov)
 	case idempotency.StateCartCreated:
-		return w.submit(ctx, req, rec, prov)
+		return w.submit(ctx, req, a, prov)
 	case idempotency.StateSubmitting:
 		// The last submit's answer was lost (crash, timeout): the cart may be charged.
 		// Never submit blindly; let the tracker find out.
-		log.Info("resuming after a lost submit answer: polling instead of resubmitting", "cart_id", rec.CartID)
-		return w.track(ctx, req, rec, true, StateOutcomeUnknown)
+		log.Info("resuming after a lost submit answer: polling instead of resubmitting", "cart_id", a.rec.CartID)
+		return w.track(ctx, req, a, StatusOutcomeUnknown)
 	case idempotency.StateSubmitted:
-		// Its tracking chain and events were produced before the state said so (see track):
-		// the tracker has it. Hand the lease back.
-		log.Info("duplicate of a submitted attempt: the tracker has it", "cart_id", rec.CartID)
-		_, err := w.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitted, idempotency.Change{Release: true}, idempotency.StateSubmitted)
-		return err
+		// Its tracking chain and events were produced before the state said so
+		// (HandToTracker): the tracker has it. Hand the lease back.
+		log.Info("duplicate of a submitted attempt: the tracker has it", "cart_id", a.rec.CartID)
+		return a.Release(ctx, outcome{})
 	}
-	return fmt.Errorf("order %s attempt %d: unexpected state %q", req.OrderID, req.Attempt, rec.State)
+	return fmt.Errorf("order %s attempt %d: unexpected state %q", req.OrderID, req.Attempt, a.State())
 }
 
 func (w *Worker) backoff() retry.Backoff {
@@ -150,7 +141,7 @@ func (w *Worker) call(ctx context.Context, req schemas.OrderRequested, phase, ca
 	}
 }
 
-func (w *Worker) createCart(ctx context.Context, req schemas.OrderRequested, rec idempotency.Record, prov provider.Provider) error {
+func (w *Worker) createCart(ctx context.Context, req schemas.OrderRequested, a *attempt, prov provider.Provider) error {
 	var cart provider.Cart
 	pe, err := w.call(ctx, req, PhaseCart, "", func() error {
 		var err error
@@ -162,113 +153,74 @@ func (w *Worker) createCart(ctx context.Context, req schemas.OrderRequested, rec
 	}
 	if pe != nil {
 		if pe.Class == provider.ClassRetryable || pe.Class == provider.ClassRateLimited {
-			return w.handOff(ctx, req, rec, "", pe)
+			return w.handOff(ctx, req, a, pe)
 		}
-		return w.fail(ctx, req, rec, PhaseCart, "", pe)
+		return w.fail(ctx, req, a, pe)
 	}
-	rec, err = w.cfg.Store.Transition(ctx, rec, idempotency.StateCartCreated, idempotency.Change{CartID: cart.ID}, idempotency.StateReserved)
-	if err != nil {
+	if err := a.CartCreated(ctx, cart.ID, outcome{Status: []schemas.OrderStatus{w.cfg.status(req, StatusCartCreated, cart.ID, "", "")}}); err != nil {
 		return err
 	}
-	if err := w.cfg.emit(ctx, outcome{Status: []schemas.OrderStatus{w.cfg.status(req, StateCartCreated, cart.ID, "", "")}}); err != nil {
-		return err
-	}
-	return w.submit(ctx, req, rec, prov)
+	return w.submit(ctx, req, a, prov)
 }
 
-func (w *Worker) submit(ctx context.Context, req schemas.OrderRequested, rec idempotency.Record, prov provider.Provider) error {
+func (w *Worker) submit(ctx context.Context, req schemas.OrderRequested, a *attempt, prov provider.Provider) error {
 	var sub provider.Submission
-	pe, err := w.call(ctx, req, PhaseSubmission, rec.CartID, func() error {
-		// Record the submit before making it: from here on a crash is a lost answer.
-		var err error
-		if rec, err = w.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitting, idempotency.Change{}, idempotency.StateCartCreated); err != nil {
+	cartID := a.rec.CartID
+	pe, err := w.call(ctx, req, PhaseSubmission, cartID, func() error {
+		if err := a.BeginSubmit(ctx); err != nil {
 			return infraError{err}
 		}
-		sub, err = prov.Submit(ctx, submitRequest(req, rec.CartID))
-		return err
-	}, func() error {
-		// The provider refused with certainty: the cart was not submitted. Record that
-		// before waiting, so a crash during the wait resumes with a plain resubmit.
 		var err error
-		rec, err = w.cfg.Store.Transition(ctx, rec, idempotency.StateCartCreated, idempotency.Change{}, idempotency.StateSubmitting)
+		sub, err = prov.Submit(ctx, submitRequest(req, cartID))
 		return err
-	})
+	}, func() error { return a.Refused(ctx) })
 	if err != nil {
 		return err
 	}
 	if pe == nil {
-		return w.track(ctx, req, rec, false, StateSubmitted, sub.Orders...)
+		return w.track(ctx, req, a, StatusSubmitted, sub.Orders...)
 	}
 	switch pe.Class {
 	case provider.ClassOutcomeUnknown, provider.ClassAlreadySubmitted:
-		return w.track(ctx, req, rec, true, StateOutcomeUnknown)
+		return w.track(ctx, req, a, StatusOutcomeUnknown)
 	case provider.ClassRetryable, provider.ClassRateLimited:
-		if rec, err = w.cfg.Store.Transition(ctx, rec, idempotency.StateCartCreated, idempotency.Change{}, idempotency.StateSubmitting); err != nil {
+		if err := a.Refused(ctx); err != nil {
 			return err
 		}
-		return w.handOff(ctx, req, rec, rec.CartID, pe)
+		return w.handOff(ctx, req, a, pe)
 	}
-	return w.fail(ctx, req, rec, PhaseSubmission, rec.CartID, pe)
+	return w.fail(ctx, req, a, pe)
 }
 
 // handOff gives a still-retryable attempt to the reconciler, which schedules a delay-tier retry.
-func (w *Worker) handOff(ctx context.Context, req schemas.OrderRequested, rec idempotency.Record, cartID string, pe *provider.Error) error {
-	history, err := w.cfg.history(ctx, req.OrderID)
+func (w *Worker) handOff(ctx context.Context, req schemas.OrderRequested, a *attempt, pe *provider.Error) error {
+	o, err := w.cfg.failed(ctx, req, a.rec.CartID, pe, false)
 	if err != nil {
 		return err
 	}
-	phase := PhaseSubmission
-	if cartID == "" {
-		phase = PhaseCart
-	}
-	o := outcome{
-		Status:   []schemas.OrderStatus{w.cfg.status(req, StateFailed, cartID, "", "")},
-		Failures: []schemas.OrderFailure{w.cfg.failure(req, phase, cartID, pe, history)},
-	}
-	o.Status[0].Code, o.Status[0].Message = pe.Code, pe.Message
-	if _, err := w.cfg.Store.Transition(ctx, rec, rec.State, idempotency.Change{Release: true}, rec.State); err != nil {
-		return err
-	}
-	return w.cfg.emit(ctx, o)
+	return a.Release(ctx, o)
 }
 
 // fail ends the attempt: the failure goes to the reconciler, which dead-letters or replaces.
-func (w *Worker) fail(ctx context.Context, req schemas.OrderRequested, rec idempotency.Record, phase, cartID string, pe *provider.Error) error {
-	history, err := w.cfg.history(ctx, req.OrderID)
+func (w *Worker) fail(ctx context.Context, req schemas.OrderRequested, a *attempt, pe *provider.Error) error {
+	o, err := w.cfg.failed(ctx, req, a.rec.CartID, pe, true)
 	if err != nil {
 		return err
 	}
-	st := w.cfg.status(req, StateFailed, cartID, "", "")
-	st.Code, st.Action, st.Message = pe.Code, string(pe.Action), pe.Message
-	o := outcome{Status: []schemas.OrderStatus{st}, Failures: []schemas.OrderFailure{w.cfg.failure(req, phase, cartID, pe, history)}}
-	from := []idempotency.State{idempotency.StateReserved, idempotency.StateSubmitting}
-	if _, err := w.cfg.Store.Transition(ctx, rec, idempotency.StateTerminal, idempotency.Change{Outcome: StateFailed, OutcomeData: o.encode()}, from...); err != nil {
-		return err
-	}
-	return w.cfg.emit(ctx, o)
+	return a.Fail(ctx, o)
 }
 
-// track hands a submitted attempt to the tracker under a new tracking chain (this lease's
-// fence). The chain's first record and the status events are produced BEFORE the store names
-// the chain live: after a crash in between the attempt is still submitting, its redelivered
-// request resumes it as a lost answer, and the orphan record is dropped by the tracker as stale.
-func (w *Worker) track(ctx context.Context, req schemas.OrderRequested, rec idempotency.Record, unknown bool, state string, orders ...provider.MerchantOrder) error {
-	chain := rec.Fence
-	now := w.cfg.Now()
-	var o outcome
-	if state != "" {
-		o.Status = append(o.Status, w.cfg.status(req, state, rec.CartID, "", ""))
-	}
+// track hands a submitted attempt to the tracker (HandToTracker) with the status events of
+// the submit: state, then one submitted event per merchant order the provider named.
+func (w *Worker) track(ctx context.Context, req schemas.OrderRequested, a *attempt, state Status, orders ...provider.MerchantOrder) error {
+	cartID := a.rec.CartID
+	o := outcome{Status: []schemas.OrderStatus{w.cfg.status(req, state, cartID, "", "")}}
 	for _, mo := range orders {
-		o.Status = append(o.Status, w.cfg.status(req, StateSubmitted, rec.CartID, mo.Merchant, mo.OrderID))
+		o.Status = append(o.Status, w.cfg.status(req, StatusSubmitted, cartID, mo.Merchant, mo.OrderID))
 	}
-	t := schemas.Tracking{OrderID: req.OrderID, Attempt: req.Attempt, Provider: req.Provider, CartID: rec.CartID,
-		SubmittedAt: now, Chain: chain, OutcomeUnknown: unknown, Request: req}
-	if err := w.cfg.emit(ctx, o, producer.Message{Topic: w.cfg.Topology.Tracking(), Key: req.OrderID, Value: t, Due: now.Add(w.cfg.PollInterval)}); err != nil {
-		return err
-	}
-	_, err := w.cfg.Store.Transition(ctx, rec, idempotency.StateSubmitted, idempotency.Change{Chain: chain, Release: true}, idempotency.StateSubmitting)
-	return err
+	t := schemas.Tracking{OrderID: req.OrderID, Attempt: req.Attempt, Provider: req.Provider, CartID: cartID,
+		OutcomeUnknown: state == StatusOutcomeUnknown, Request: req}
+	return a.HandToTracker(ctx, t, o)
 }
 
 // infraError marks an error of the store or of Kafka inside a provider operation: it is
@@ -312,7 +264,7 @@ func (w *Worker) reject(ctx context.Context, r *kgo.Record, req schemas.OrderReq
 	if len(items) > w.cfg.Limits.MaxItems {
 		items = nil
 	}
-	final := w.cfg.final(req, StateDeadLettered, items, "", code, string(provider.ActionFixInput), reason.Error())
+	final := w.cfg.final(req, StatusDeadLettered, items, "", code, string(provider.ActionFixInput), reason.Error())
 	dl := schemas.DeadLetter{
 		DeadLetterID: EventID(req.OrderID, req.Attempt, "", "dlq/invalid"), OrderID: req.OrderID, Attempt: req.Attempt,
 		Provider: req.Provider, Reason: reason.Error(), Action: string(provider.ActionFixInput), Rule: rule, Code: code,

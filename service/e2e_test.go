@@ -76,7 +76,7 @@ func startStack(t *testing.T, opts ...func(*embedded.Config, *service.Config)) *
 		Brokers: env.Brokers, KafkaOpts: testenv.KafkaSecurity(t), RegistryURL: env.RegistryURL, RedisURL: env.RedisURL,
 		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: redisTLS(t, env.RedisURL),
 		Providers: providers, Topology: topo,
-		Processor: processor.Config{
+		Processor: processor.Settings{
 			PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
 			RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,
 			// An abandoned 3-D Secure challenge is dead-lettered after this (the default is 1h).

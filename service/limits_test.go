@@ -78,7 +78,7 @@ func startBench(t *testing.T, limits processor.Limits) *bench {
 	b.svc, err = service.New(ctx, service.Config{
 		Brokers: env.Brokers, KafkaOpts: testenv.KafkaSecurity(t), RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: counted, Topology: b.topo,
 		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: redisTLS(t, env.RedisURL),
-		Processor: processor.Config{PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
+		Processor: processor.Settings{PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
 			RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, Limits: limits},
 		Redis:      idempotencyConfig(run),
 		RateLimits: map[string]ratelimit.Limits{"rye": {}, "digitalriver": {}},

@@ -98,9 +98,9 @@ func TestLogsNameOrdersNeverPersonalData(t *testing.T) {
 	for _, o := range orders {
 		outcome, action, _ := strings.Cut(o.Scenario.Want, ":")
 		switch outcome {
-		case processor.StateDeadLettered:
+		case string(processor.StatusDeadLettered):
 			want[outcomeKey{o.Request.OrderID, "order dead-lettered"}] = action
-		case processor.StateNeedsAttention:
+		case string(processor.StatusNeedsAttention):
 			want[outcomeKey{o.Request.OrderID, "order needs attention"}] = action
 		}
 	}

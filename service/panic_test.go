@@ -91,7 +91,7 @@ func TestHandlerPanicDeadLetters(t *testing.T) {
 	svc, err := service.New(ctx, service.Config{
 		Brokers: env.Brokers, KafkaOpts: testenv.KafkaSecurity(t), RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers, Topology: topo,
 		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: redisTLS(t, env.RedisURL),
-		Processor: processor.Config{PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
+		Processor: processor.Settings{PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
 			RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond},
 		Redis:      idempotencyConfig(run),
 		RateLimits: map[string]ratelimit.Limits{"rye": {Submit: 1000, Other: 5000}},

@@ -70,9 +70,8 @@ type Config struct {
 	Topology  topology.Topology
 	// Roles to run. Default AllRoles.
 	Roles []string
-	// Processor tunes the roles (poll interval, thresholds, policy); its dependency fields
-	// (Store, Providers, Events, Codec, Topology, Logger) are filled by New.
-	Processor processor.Config
+	// Processor tunes the roles (poll interval, thresholds, policy); New builds their runtime.
+	Processor processor.Settings
 	// MaxInFlight per role. Default 1000.
 	MaxInFlight int
 	// KafkaOpts are extra franz-go options for every client (TLS, SASL, timeouts).
@@ -187,7 +186,7 @@ type Service struct {
 	rdb       *redis.Client
 	producer  *producer.Producer
 	consumers map[string]*consumer.Consumer
-	proc      *processor.Config
+	roles     processor.Roles
 	ready     readiness // for Ready (health.go) and the dependency watch
 	// dependencyUp is orderflow_dependency_up, set by the dependency watch (dependencies.go).
 	dependencyUp *prometheus.GaugeVec
@@ -255,13 +254,11 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		// Metrics inside the limiter: the latency is the provider's, a call it stopped is no call.
 		providers[name] = ratelimit.Provider(m.provider.Wrap(p), limiter, lim)
 	}
-	pc := cfg.Processor
-	pc.Store, pc.Providers, pc.Events, pc.Codec, pc.Topology, pc.Logger = store, providers, s.producer, s.producer.Codec(), cfg.Topology, cfg.Logger
-	pc.Metrics = m.processor
-	if err := pc.Validate(); err != nil {
+	s.roles, err = processor.NewRoles(&processor.Config{Settings: cfg.Processor, Store: store, Providers: providers,
+		Events: s.producer, Codec: s.producer.Codec(), Topology: cfg.Topology, Metrics: m.processor, Logger: cfg.Logger})
+	if err != nil {
 		return nil, &ConfigError{err}
 	}
-	s.proc = &pc
 	for _, role := range cfg.Roles {
 		h, group, topics, err := s.role(role)
 		if err != nil {
@@ -275,7 +272,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		h = consumer.Chain(h, consumer.Recover(cfg.Logger.With("role", role)), consumer.Propagate(), cfg.Tracing.Middleware(role, group))
 		c, err := consumer.New(consumer.Config{
 			Brokers: cfg.Brokers, Group: group, Topics: topics, MaxInFlight: cfg.MaxInFlight,
-			DeadLetter: cfg.Tracing.DeadLetter(processor.DeadLetterer(s.proc)), Logger: cfg.Logger.With("role", role),
+			DeadLetter: cfg.Tracing.DeadLetter(s.roles.DeadLetter), Logger: cfg.Logger.With("role", role),
 			Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"role": role}, registerer(cfg.Registerer)),
 			Opts:       append(s.kafkaOpts(role, group), cfg.ConsumerOpts...),
 		}, h)
@@ -383,14 +380,11 @@ func (s *Service) role(role string) (consumer.Handler, string, []string, error) 
 	t := s.cfg.Topology
 	switch role {
 	case RoleWorker:
-		w, err := processor.NewWorker(s.proc)
-		return w, t.WorkerGroup(), t.WorkerTopics(), err
+		return s.roles.Worker, t.WorkerGroup(), t.WorkerTopics(), nil
 	case RoleTracker:
-		tr, err := processor.NewTracker(s.proc)
-		return tr, t.TrackerGroup(), []string{t.Tracking()}, err
+		return s.roles.Tracker, t.TrackerGroup(), []string{t.Tracking()}, nil
 	case RoleReconciler:
-		r, err := processor.NewReconciler(s.proc)
-		return r, t.ReconcilerGroup(), []string{t.Failures()}, err
+		return s.roles.Reconciler, t.ReconcilerGroup(), []string{t.Failures()}, nil
 	}
 	return nil, "", nil, fmt.Errorf("service: unknown role %q", role)
 }

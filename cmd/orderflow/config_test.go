@@ -169,7 +169,7 @@ func startConfig(t *testing.T, redisURL string) service.Config {
 	}
 	return service.Config{Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: redisURL, Providers: providers,
 		Topology:  topology.Topology{Prefix: fmt.Sprintf("start%d.", time.Now().UnixNano()), Partitions: 1},
-		Processor: processor.Config{}}
+		Processor: processor.Settings{}}
 }
 
 // Redis credentials are checked at startup: a refusal is permanent and ends the

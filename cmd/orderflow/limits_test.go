@@ -7,7 +7,7 @@ import (
 	"github.com/orderflow/orderflow/service"
 )
 
-// The request-limit flags reach processor.Config.Limits; unset ones keep the defaults (0), and
+// The request-limit flags reach processor.Settings.Limits; unset ones keep the defaults (0), and
 // a negative one is a usage error.
 func TestRunLimitFlags(t *testing.T) {
 	c, err := parseRun(t, "--max-request-bytes", "600000", "--max-items", "20000", "--max-quantity", "5",

@@ -118,7 +118,7 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 		// The embedded demo runs the seed's clocks 150x faster: never-started after 2s instead
 		// of 5m, stuck after 4s instead of 10m, a customer's 3-D Secure challenge abandoned
 		// after 24s instead of 1h; retry tiers of 0.5s, 2s and 5s.
-		cfg.Processor = processor.Config{PollInterval: 200 * time.Millisecond, NeverStartedAfter: 2 * time.Second, StuckAfter: 4 * time.Second,
+		cfg.Processor = processor.Settings{PollInterval: 200 * time.Millisecond, NeverStartedAfter: 2 * time.Second, StuckAfter: 4 * time.Second,
 			ActionTimeout: 24 * time.Second}
 		cfg.Topology.Tiers = []topology.Tier{{Name: "500ms", Delay: 500 * time.Millisecond}, {Name: "2s", Delay: 2 * time.Second}, {Name: "5s", Delay: 5 * time.Second}}
 		cfg.Topology.Partitions = 16

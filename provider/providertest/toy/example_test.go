@@ -101,7 +101,7 @@ func TestEndToEnd(t *testing.T) {
 	svc, err := service.New(ctx, service.Config{
 		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Topology: topo,
 		Providers: ps, Descriptors: registry(), Redis: idempotency.Config{Prefix: "toy"},
-		Processor: processor.Config{PollInterval: 20 * time.Millisecond, NeverStartedAfter: 2 * time.Second, StuckAfter: 4 * time.Second},
+		Processor: processor.Settings{PollInterval: 20 * time.Millisecond, NeverStartedAfter: 2 * time.Second, StuckAfter: 4 * time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,164 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/producer"
+	"github.com/orderflow/orderflow/schemas"
+)
+
+// attempt is one order attempt under this process's lease: the idempotency record and the
+// roles' runtime (store and event sender). Its operations are the only transitions the roles
+// make, and each holds the ordering rule that keeps it crash-safe (ARCHITECTURE.md, "The order
+// attempt"): callers say what happened, the attempt says in which order the store and Kafka
+// learn it.
+//
+// An operation not allowed in the attempt's current state returns an error wrapping
+// idempotency.ErrState and changes nothing, neither in the store nor on Kafka. An operation
+// whose store write fails leaves the attempt as it was.
+type attempt struct {
+	cfg *Config
+	rec idempotency.Record
+	// submitFrom is the state BeginSubmit left: where Refused steps back to.
+	submitFrom idempotency.State
+}
+
+// acquire takes the lease on attempt n of orderID for req (see idempotency.Store.Acquire).
+func (c *Config) acquire(ctx context.Context, orderID string, n int, req schemas.OrderRequested) (*attempt, error) {
+	rec, err := c.Store.Acquire(ctx, orderID, n, Fingerprint(req), c.Owner)
+	if err != nil {
+		return nil, err
+	}
+	return &attempt{cfg: c, rec: rec}, nil
+}
+
+// State is where the attempt stands, as of its last operation under this lease.
+func (a *attempt) State() idempotency.State { return a.rec.State }
+
+// CartCreated records the provider's cart (reserved -> cart_created), then emits o. The cart
+// id is in the store before any submit, so a redelivery resumes with this cart.
+func (a *attempt) CartCreated(ctx context.Context, cartID string, o outcome) error {
+	if err := a.move(ctx, "CartCreated", idempotency.StateCartCreated, idempotency.Change{CartID: cartID}, idempotency.StateReserved); err != nil {
+		return err
+	}
+	return a.cfg.emit(ctx, o)
+}
+
+// BeginSubmit records a submit before it is made (cart_created -> submitting, or submitted ->
+// submitting for the tracker's resubmit): from here on a crash is a lost answer, which is
+// polled, never submitted blindly.
+func (a *attempt) BeginSubmit(ctx context.Context) error {
+	from := a.rec.State
+	if err := a.move(ctx, "BeginSubmit", idempotency.StateSubmitting, idempotency.Change{}, idempotency.StateCartCreated, idempotency.StateSubmitted); err != nil {
+		return err
+	}
+	a.submitFrom = from
+	return nil
+}
+
+// Refused steps back after a submit the provider refused with certainty (or that was never
+// made): submitting -> the state BeginSubmit left. It is recorded before any wait, so a crash
+// during the wait resumes with a plain submit. Back in submitted (the tracker's resubmit), the
+// lease is released: the tracking chain, which holds none, has the attempt again.
+func (a *attempt) Refused(ctx context.Context) error {
+	to := a.submitFrom
+	if to == idempotency.StateNone {
+		to = idempotency.StateCartCreated
+	}
+	return a.move(ctx, "Refused", to, idempotency.Change{Release: to == idempotency.StateSubmitted}, idempotency.StateSubmitting)
+}
+
+// HandToTracker gives a submitted attempt to the tracker under a new tracking chain (this
+// lease's fence): it produces o and the chain's first record, t due after PollInterval, BEFORE
+// the store names the chain live (submitting -> submitted, released). After a crash in
+// between the attempt is still submitting: its redelivered record resumes it as a lost answer,
+// and the orphan tracking record is dropped by the tracker as stale. It is the worker's
+// hand-off after a submit and the tracker's after a resubmit.
+func (a *attempt) HandToTracker(ctx context.Context, t schemas.Tracking, o outcome) error {
+	if err := a.allowed("HandToTracker", idempotency.StateSubmitting); err != nil {
+		return err
+	}
+	now := a.cfg.Now()
+	t.Chain, t.SubmittedAt = a.rec.Fence, now
+	if err := a.cfg.emit(ctx, o, producer.Message{Topic: a.cfg.Topology.Tracking(), Key: t.OrderID, Value: t, Due: now.Add(a.cfg.PollInterval)}); err != nil {
+		return err
+	}
+	return a.move(ctx, "HandToTracker", idempotency.StateSubmitted, idempotency.Change{Chain: a.rec.Fence, Release: true}, idempotency.StateSubmitting)
+}
+
+// HandToReconciler gives an attempt whose resubmit the tracker stopped retrying to the retry
+// path: it produces o (the failure event) BEFORE submitting -> cart_created (released). Until
+// the state moves the reconciler waits (a submit is in flight), and after a crash the tracking
+// chain's redelivered record recovers the attempt.
+func (a *attempt) HandToReconciler(ctx context.Context, o outcome) error {
+	if err := a.allowed("HandToReconciler", idempotency.StateSubmitting); err != nil {
+		return err
+	}
+	if err := a.cfg.emit(ctx, o); err != nil {
+		return err
+	}
+	return a.move(ctx, "HandToReconciler", idempotency.StateCartCreated, idempotency.Change{Release: true}, idempotency.StateSubmitting)
+}
+
+// Fail ends the attempt with a failure (reserved or submitting -> terminal, outcome failed),
+// storing o, then emits o: a redelivery re-emits the stored outcome.
+func (a *attempt) Fail(ctx context.Context, o outcome) error {
+	return a.end(ctx, "Fail", StatusFailed, o, idempotency.StateReserved, idempotency.StateSubmitting)
+}
+
+// Finish ends a tracked attempt as the tracker saw it placed, failed or needing attention
+// (submitted -> terminal, outcome result), storing o, then emits o.
+func (a *attempt) Finish(ctx context.Context, result Status, o outcome) error {
+	return a.end(ctx, "Finish", result, o, idempotency.StateSubmitted)
+}
+
+// Release hands the lease back in the same state, then emits o (which may be empty): another
+// role (the reconciler, the tracker, a later retry) takes the attempt on from there.
+func (a *attempt) Release(ctx context.Context, o outcome) error {
+	s := a.rec.State
+	if err := a.move(ctx, "Release", s, idempotency.Change{Release: true}, idempotency.StateReserved, idempotency.StateCartCreated, idempotency.StateSubmitting, idempotency.StateSubmitted); err != nil {
+		return err
+	}
+	if len(o.Status)+len(o.Failures) == 0 {
+		return nil
+	}
+	return a.cfg.emit(ctx, o)
+}
+
+// DeadLetter closes an attempt no submit of which is in flight or done (reserved or
+// cart_created -> terminal, outcome dead_lettered), so no duplicate request can resume it;
+// the reconciler emits the dead letter after.
+func (a *attempt) DeadLetter(ctx context.Context) error {
+	return a.move(ctx, "DeadLetter", idempotency.StateTerminal, idempotency.Change{Outcome: string(StatusDeadLettered)}, idempotency.StateReserved, idempotency.StateCartCreated)
+}
+
+func (a *attempt) end(ctx context.Context, op string, result Status, o outcome, from ...idempotency.State) error {
+	if err := a.move(ctx, op, idempotency.StateTerminal, idempotency.Change{Outcome: string(result), OutcomeData: o.encode()}, from...); err != nil {
+		return err
+	}
+	return a.cfg.emit(ctx, o)
+}
+
+// allowed checks the attempt's state before an operation that produces before it moves.
+func (a *attempt) allowed(op string, from ...idempotency.State) error {
+	if !slices.Contains(from, a.rec.State) {
+		return fmt.Errorf("%s on %s in state %q: %w", op, a.rec.Key, a.rec.State, idempotency.ErrState)
+	}
+	return nil
+}
+
+// move is the one store transition of the attempt: from one of from to to, under this lease.
+func (a *attempt) move(ctx context.Context, op string, to idempotency.State, c idempotency.Change, from ...idempotency.State) error {
+	if err := a.allowed(op, from...); err != nil {
+		return err
+	}
+	rec, err := a.cfg.Store.Transition(ctx, a.rec, to, c, a.rec.State)
+	if err != nil {
+		return err
+	}
+	a.rec = rec
+	return nil
+}
