@@ -39,63 +39,43 @@ func shop(store, product string) schemas.Item {
 	return schemas.Item{Merchant: store, ProductID: product, Quantity: 2, PriceCents: 1250}
 }
 
+// ryeScenario is a Rye scenario of one Amazon item, whose product id is productFormat
+// formatted with the order's number, paid with the payment token.
+func ryeScenario(name, want, token, productFormat string) Scenario {
+	return Scenario{Name: name, Want: want, Build: func(id string, n int) schemas.OrderRequested {
+		return rye(id, token, amazon(fmt.Sprintf(productFormat, n)))
+	}}
+}
+
 // Rye scenarios, by name.
 var (
-	Placed = Scenario{Name: "placed", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("B0OK%06d", n)))
-	}}
-	PaymentDeclined = Scenario{Name: "payment-declined", Want: "dead_lettered:new-payment-method", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_declined", amazon(fmt.Sprintf("B0PD%06d", n)))
-	}}
-	OutOfStockOnce = Scenario{Name: "out-of-stock-then-replaced", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("oos-once:B0OS%06d", n)))
-	}}
-	Undeliverable = Scenario{Name: "undeliverable", Want: "dead_lettered:new-address", Build: func(id string, n int) schemas.OrderRequested {
+	Placed          = ryeScenario("placed", "placed", "tok_visa", "B0OK%06d")
+	PaymentDeclined = ryeScenario("payment-declined", "dead_lettered:new-payment-method", "tok_declined", "B0PD%06d")
+	OutOfStockOnce  = ryeScenario("out-of-stock-then-replaced", "placed", "tok_visa", "oos-once:B0OS%06d")
+	Undeliverable   = Scenario{Name: "undeliverable", Want: "dead_lettered:new-address", Build: func(id string, n int) schemas.OrderRequested {
 		o := rye(id, "tok_visa", amazon(fmt.Sprintf("B0UD%06d", n)))
 		o.Buyer.PostalCode = "00000"
 		return o
 	}}
-	UpstreamFlaky = Scenario{Name: "upstream-flaky", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("upstream-2:B0UP%06d", n)))
-	}}
-	TimeoutPlaced = Scenario{Name: "timeout-but-placed", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("timeout-placed:B0TP%06d", n)))
-	}}
-	TimeoutLost = Scenario{Name: "timeout-never-started", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("timeout-lost:B0TL%06d", n)))
-	}}
-	Stuck = Scenario{Name: "stuck", Want: "needs_attention:contact-provider", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("stuck:B0ST%06d", n)))
-	}}
-	PlacementFailed = Scenario{Name: "placement-failed", Want: "dead_lettered:contact-provider", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("placement-failed:B0PF%06d", n)))
-	}}
-	RetryabilityUnknown = Scenario{Name: "retryability-unknown", Want: "dead_lettered:investigate", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("unknown-error:B0UE%06d", n)))
-	}}
-	AlwaysUnavailable = Scenario{Name: "always-unavailable", Want: "dead_lettered:attempts-exhausted", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("unavailable:B0UA%06d", n)))
-	}}
-	CartExpired = Scenario{Name: "cart-expired", Want: "dead_lettered:attempts-exhausted", Build: func(id string, n int) schemas.OrderRequested {
-		// Every cart of this product is created expired, so each replacement expires too until
-		// the policy's attempt limit dead-letters the order.
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("expired:B0EX%06d", n)))
-	}}
+	UpstreamFlaky       = ryeScenario("upstream-flaky", "placed", "tok_visa", "upstream-2:B0UP%06d")
+	TimeoutPlaced       = ryeScenario("timeout-but-placed", "placed", "tok_visa", "timeout-placed:B0TP%06d")
+	TimeoutLost         = ryeScenario("timeout-never-started", "placed", "tok_visa", "timeout-lost:B0TL%06d")
+	Stuck               = ryeScenario("stuck", "needs_attention:contact-provider", "tok_visa", "stuck:B0ST%06d")
+	PlacementFailed     = ryeScenario("placement-failed", "dead_lettered:contact-provider", "tok_visa", "placement-failed:B0PF%06d")
+	RetryabilityUnknown = ryeScenario("retryability-unknown", "dead_lettered:investigate", "tok_visa", "unknown-error:B0UE%06d")
+	AlwaysUnavailable   = ryeScenario("always-unavailable", "dead_lettered:attempts-exhausted", "tok_visa", "unavailable:B0UA%06d")
+	// Every cart of this product is created expired, so each replacement expires too until
+	// the policy's attempt limit dead-letters the order.
+	CartExpired            = ryeScenario("cart-expired", "dead_lettered:attempts-exhausted", "tok_visa", "expired:B0EX%06d")
 	PartialAcrossMerchants = Scenario{Name: "two-merchants-one-replaced", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
 		// Shopify variant ids are sent verbatim; the sandbox finds the store after the last "@".
 		return rye(id, "tok_visa", amazon(fmt.Sprintf("B0MM%06d", n)), shop("shop-a.myshopify.com", fmt.Sprintf("oos-once:V%06d@shop-a.myshopify.com", n)))
 	}}
 	// 3-D Secure: the customer completes the challenge, fails it, or never completes it (dead-
 	// lettered after the processor's ActionTimeout: short in the embedded demo and the tests).
-	ThreeDSPassed = Scenario{Name: "3ds-passed", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("3ds-pass:B03P%06d", n)))
-	}}
-	ThreeDSFailed = Scenario{Name: "3ds-failed", Want: "dead_lettered:new-payment-method", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("3ds-fail:B03F%06d", n)))
-	}}
-	ThreeDSAbandoned = Scenario{Name: "3ds-abandoned", Want: "dead_lettered:complete-payment-challenge", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("3ds-abandon:B03A%06d", n)))
-	}}
+	ThreeDSPassed    = ryeScenario("3ds-passed", "placed", "tok_visa", "3ds-pass:B03P%06d")
+	ThreeDSFailed    = ryeScenario("3ds-failed", "dead_lettered:new-payment-method", "tok_visa", "3ds-fail:B03F%06d")
+	ThreeDSAbandoned = ryeScenario("3ds-abandoned", "dead_lettered:complete-payment-challenge", "tok_visa", "3ds-abandon:B03A%06d")
 )
 
 // Skeleton is the three scenarios of the walking skeleton.
