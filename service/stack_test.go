@@ -156,3 +156,53 @@ func (s *stack) waitFinished(t *testing.T, n int, d time.Duration) {
 		}
 	}
 }
+
+// audit checks the run's invariants over orders (demo/oracle, as make chaos does, but strict:
+// the stack injects no faults): each ended as its scenario says, one terminal event per
+// merchant order, no order attempt submitted twice in the sandbox ledger, every dead letter
+// complete and behind every dead_lettered status. The status event or dead letter produced
+// with an order's last terminal may still be on its way, so it polls until the checks pass or
+// 10 s went by, then reports what still fails.
+func (s *stack) audit(t *testing.T, orders []demo.Order) {
+	t.Helper()
+	wants := map[string]demo.Scenario{}
+	for _, o := range orders {
+		wants[o.Request.OrderID] = o.Scenario
+	}
+	var findings []oracle.Finding
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		entries := s.env.Sandbox.Ledger().Entries()
+		terms := s.follow.Terminals()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		recs, err := oracle.ReadTopic(ctx, s.env.Brokers, testenv.KafkaSecurity(t), s.topo.DLQ())
+		cancel()
+		if err != nil {
+			t.Fatalf("reading the dead letters: %v", err)
+		}
+		var dls []schemas.DeadLetter
+		for _, r := range recs {
+			dl, err := s.svc.Producer().Codec().DecodeDeadLetter(context.Background(), r.Value)
+			if err != nil {
+				t.Fatalf("a dead letter does not decode: %v", err)
+			}
+			if _, ours := wants[dl.OrderID]; ours {
+				dls = append(dls, dl)
+			}
+		}
+		ours := map[oracle.MerchantOrder][]oracle.Terminal{}
+		for k, v := range terms {
+			if _, ok := wants[k.OrderID]; ok {
+				ours[k] = v
+			}
+		}
+		findings = slices.Concat(oracle.Outcomes(wants, s.tally, entries, true), oracle.OneTerminal(ours),
+			oracle.NoDoubleSubmit(entries), oracle.DeadLetters(dls, ours))
+		if len(findings) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval
+	}
+	for _, f := range findings {
+		t.Errorf("%s", f)
+	}
+}
