@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -179,7 +181,7 @@ func (r *runner) audit(ctx context.Context, brokers []string) *auditor {
 	fmt.Printf("\n==== chaos audit (run %s, %.0fs) ====\n", r.runID, time.Since(r.start).Seconds())
 	fmt.Printf("orders sent            %d of %d\n", r.sent.Load(), o.orders)
 	fmt.Printf("orders finished        %d\n", t.Finished())
-	for _, k := range sortedKeys(counts) {
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
 		fmt.Printf("  %-40s %d\n", k, counts[k])
 	}
 	r.printLatency(ids, wants)
@@ -203,10 +205,10 @@ func (r *runner) audit(ctx context.Context, brokers []string) *auditor {
 		len(entries), noRef, double, chargedNotPlaced)
 	fmt.Printf("dead letters           %d (%d unprocessable records, %d undecodable), duplicate dead letters %d\n", len(dls), raw, dlDecodeErrs, dupDL)
 	fmt.Println("outcomes by scenario:")
-	names := sortedKeys(byScenario)
+	names := slices.Sorted(maps.Keys(byScenario))
 	for _, n := range names {
 		var parts []string
-		for _, k := range sortedKeys(byScenario[n]) {
+		for _, k := range slices.Sorted(maps.Keys(byScenario[n])) {
 			parts = append(parts, fmt.Sprintf("%s=%d", k, byScenario[n][k]))
 		}
 		fmt.Printf("  %-28s %s\n", n, strings.Join(parts, " "))
@@ -344,13 +346,4 @@ func fetchLedger(ctx context.Context, base string) ([]ledger.Entry, error) {
 		return nil, err
 	}
 	return body.Entries, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -1,7 +1,9 @@
 package oracle
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -60,7 +62,7 @@ func Outcomes(wants map[string]demo.Scenario, t *demo.Tally, entries []ledger.En
 		}
 	}
 	var out []Finding
-	for _, id := range sortedIDs(wants) {
+	for _, id := range slices.Sorted(maps.Keys(wants)) {
 		sc := wants[id]
 		got := t.Outcome(id)
 		events := t.Events(id)
@@ -98,18 +100,8 @@ func isState(state string) func(string) bool {
 
 // OneTerminal checks invariant 2: exactly one terminal event (one event id) per merchant order.
 func OneTerminal(terms map[MerchantOrder][]Terminal) []Finding {
-	keys := make([]MerchantOrder, 0, len(terms))
-	for k := range terms {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].OrderID != keys[j].OrderID {
-			return keys[i].OrderID < keys[j].OrderID
-		}
-		return keys[i].Merchant < keys[j].Merchant
-	})
 	var out []Finding
-	for _, k := range keys {
+	for _, k := range sortedOrders(terms) {
 		if evs := terms[k]; len(evs) > 1 {
 			s := make([]string, len(evs))
 			for i, e := range evs {
@@ -133,7 +125,7 @@ func NoDoubleSubmit(entries []ledger.Entry) []Finding {
 		}
 	}
 	var out []Finding
-	for _, ref := range sortedIDs(byRef) {
+	for _, ref := range slices.Sorted(maps.Keys(byRef)) {
 		es := byRef[ref]
 		if len(es) < 2 {
 			continue
@@ -172,21 +164,14 @@ func DeadLetters(dls []schemas.DeadLetter, terms map[MerchantOrder][]Terminal) [
 		key := fmt.Sprintf("%s/%d/%s", dl.OrderID, dl.Attempt, dl.Merchant)
 		byKey[key] = append(byKey[key], dl.DeadLetterID)
 	}
-	for _, key := range sortedIDs(byKey) {
+	for _, key := range slices.Sorted(maps.Keys(byKey)) {
 		if ids := slices.Compact(slices.Sorted(slices.Values(byKey[key]))); len(ids) > 1 {
 			orderID, _, _ := strings.Cut(key, "/")
 			out = append(out, Finding{Check: CheckDuplicateLetter, OrderID: orderID, Detail: fmt.Sprintf("%s: %v", key, ids)})
 		}
 	}
 	// A second terminal is OneTerminal's finding; here the first one read decides.
-	keys := make([]MerchantOrder, 0, len(terms))
-	for k := range terms {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].OrderID+"\x00"+keys[i].Merchant < keys[j].OrderID+"\x00"+keys[j].Merchant
-	})
-	for _, k := range keys {
+	for _, k := range sortedOrders(terms) {
 		if evs := terms[k]; len(evs) > 0 && evs[0].State == "dead_lettered" && !byOrderAction[[2]string{k.OrderID, evs[0].Action}] {
 			out = append(out, Finding{Check: CheckMissingLetter, OrderID: k.OrderID,
 				Detail: fmt.Sprintf("%s merchant %q: %s", k.OrderID, k.Merchant, evs[0])})
@@ -215,7 +200,7 @@ func Announced(ids []string, t *demo.Tally) []Finding {
 				tracked[parts[0]] = e
 			}
 		}
-		for _, att := range sortedIDs(tracked) {
+		for _, att := range slices.Sorted(maps.Keys(tracked)) {
 			if !announced[att] {
 				out = append(out, Finding{Check: CheckUnannounced, OrderID: id,
 					Detail: fmt.Sprintf("%s attempt %s: %s seen, no submitted or outcome_unknown; events %v", id, att, tracked[att], events)})
@@ -248,11 +233,9 @@ func ChargedNotPlaced(entries []ledger.Entry, wants map[string]demo.Scenario, t 
 	return out
 }
 
-func sortedIDs[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+// sortedOrders returns the merchant orders of terms by order id, then merchant.
+func sortedOrders(terms map[MerchantOrder][]Terminal) []MerchantOrder {
+	return slices.SortedFunc(maps.Keys(terms), func(a, b MerchantOrder) int {
+		return cmp.Or(cmp.Compare(a.OrderID, b.OrderID), cmp.Compare(a.Merchant, b.Merchant))
+	})
 }
