@@ -31,33 +31,28 @@ type auditor struct {
 
 // note records a tolerated difference: reported, not a violation.
 func (a *auditor) note(cat, orderID, format string, args ...any) {
-	if a.notes == nil {
-		a.notes = map[string][]string{}
-	}
-	if a.interest == nil {
-		a.interest = map[string]bool{}
-	}
-	if _, ok := a.notes[cat]; !ok {
-		a.noteCats = append(a.noteCats, cat)
-	}
-	a.notes[cat] = append(a.notes[cat], fmt.Sprintf(format, args...))
-	if orderID != "" {
-		a.interest[orderID] = true
-	}
+	a.record(&a.noteCats, &a.notes, cat, orderID, fmt.Sprintf(format, args...))
 }
 
+// add records a violation.
 func (a *auditor) add(cat, orderID, format string, args ...any) {
-	if a.viol == nil {
-		a.viol = map[string][]string{}
+	a.record(&a.cats, &a.viol, cat, orderID, fmt.Sprintf(format, args...))
+}
+
+// record appends line to category cat of byCat (cats keeps the categories in first-seen order)
+// and marks the order for log excerpts.
+func (a *auditor) record(cats *[]string, byCat *map[string][]string, cat, orderID, line string) {
+	if *byCat == nil {
+		*byCat = map[string][]string{}
 	}
-	if a.interest == nil {
-		a.interest = map[string]bool{}
+	if _, ok := (*byCat)[cat]; !ok {
+		*cats = append(*cats, cat)
 	}
-	if _, ok := a.viol[cat]; !ok {
-		a.cats = append(a.cats, cat)
-	}
-	a.viol[cat] = append(a.viol[cat], fmt.Sprintf(format, args...))
+	(*byCat)[cat] = append((*byCat)[cat], line)
 	if orderID != "" {
+		if a.interest == nil {
+			a.interest = map[string]bool{}
+		}
 		a.interest[orderID] = true
 	}
 }
