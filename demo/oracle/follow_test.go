@@ -97,6 +97,15 @@ func TestFollowerAndReadTopic(t *testing.T) {
 	if len(all) != len(recs) {
 		t.Errorf("ReadTopic: %d records, want %d", len(all), len(recs))
 	}
+	seen := 0
+	if err := Tail(ctx, brokers, nil, topic, func(*kgo.Record) { seen++ }, func() bool { return seen >= len(recs) }); err != nil || seen != len(recs) {
+		t.Errorf("Tail: %d records, %v; want %d", seen, err, len(recs))
+	}
+	short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancelShort()
+	if err := Tail(short, brokers, nil, topic, func(*kgo.Record) {}, func() bool { return false }); err == nil {
+		t.Error("Tail returned no error when its context ended before done")
+	}
 	empty, err := ReadTopic(ctx, brokers, nil, "orders.dlq")
 	if err != nil || len(empty) != 0 {
 		t.Errorf("ReadTopic of a topic without records: %d records, %v", len(empty), err)

@@ -65,3 +65,23 @@ func ReadTopic(ctx context.Context, brokers []string, opts []kgo.Opt, topic stri
 	}
 	return out, nil
 }
+
+// Tail reads topic from the log start, without a consumer group, handing every record to each,
+// until done reports true (asked before the first fetch and after each) or ctx ends, which is
+// the error it then returns. opts are extra client options (the brokers' TLS and SASL).
+func Tail(ctx context.Context, brokers []string, opts []kgo.Opt, topic string, each func(*kgo.Record), done func() bool) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for !done() {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("reading %s: %w", topic, err)
+		}
+		fs.EachRecord(each)
+	}
+	return nil
+}
