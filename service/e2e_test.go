@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderflow/orderflow/demo"
+	"github.com/orderflow/orderflow/demo/oracle"
 	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/ratelimit"
 	"github.com/orderflow/orderflow/schemas"
@@ -233,26 +234,18 @@ func TestSameOrderDifferentPayloadIsRefused(t *testing.T) {
 // waitDeadLetter reads the dead-letter topic until match holds for a record.
 func (s *stack) waitDeadLetter(t *testing.T, match func(schemas.DeadLetter) bool, d time.Duration) schemas.DeadLetter {
 	t.Helper()
-	cl, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(s.env.Brokers...), kgo.ConsumeTopics(s.topo.DLQ()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	for ctx.Err() == nil {
-		var found *schemas.DeadLetter
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-			if dl, err := s.svc.Producer().Codec().DecodeDeadLetter(ctx, r.Value); err == nil && match(dl) && found == nil {
-				found = &dl
-			}
-		})
-		if found != nil {
-			return *found
+	var found *schemas.DeadLetter
+	err := oracle.Tail(ctx, s.env.Brokers, testenv.KafkaSecurity(t), s.topo.DLQ(), func(r *kgo.Record) {
+		if dl, err := s.svc.Producer().Codec().DecodeDeadLetter(ctx, r.Value); err == nil && match(dl) && found == nil {
+			found = &dl
 		}
+	}, func() bool { return found != nil })
+	if err != nil {
+		t.Fatalf("no matching dead letter within %v: %v", d, err)
 	}
-	t.Fatalf("no matching dead letter within %v", d)
-	return schemas.DeadLetter{}
+	return *found
 }
 
 // TestProviderRateLimit429 lets orderflow run into Rye's strict tier (the sandbox enforces

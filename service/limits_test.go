@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderflow/orderflow/demo"
+	"github.com/orderflow/orderflow/demo/oracle"
 	"github.com/orderflow/orderflow/embedded"
 	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/processor"
@@ -161,11 +162,6 @@ type source struct {
 // has its dead letter, and returns them by source.
 func (b *bench) deadLetters(t *testing.T, want []*kgo.Record, d time.Duration) map[source]schemas.DeadLetter {
 	t.Helper()
-	cl, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(b.env.Brokers...), kgo.ConsumeTopics(b.topo.DLQ()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	got := map[source]schemas.DeadLetter{}
@@ -178,22 +174,19 @@ func (b *bench) deadLetters(t *testing.T, want []*kgo.Record, d time.Duration) m
 		}
 		return out
 	}
-	for len(missing()) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			m := missing()
-			t.Fatalf("%d of %d records have no dead letter within %v, first %+v", len(m), len(want), d, m[:min(len(m), 5)])
+	err := oracle.Tail(ctx, b.env.Brokers, testenv.KafkaSecurity(t), b.topo.DLQ(), func(r *kgo.Record) {
+		dl, err := b.codec.DecodeDeadLetter(ctx, r.Value)
+		if err != nil {
+			t.Errorf("a dead letter does not decode: %v", err)
+			return
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			dl, err := b.codec.DecodeDeadLetter(ctx, r.Value)
-			if err != nil {
-				t.Errorf("a dead letter does not decode: %v", err)
-				return
-			}
-			if dl.SourceTopic == b.topo.Requests() {
-				got[source{dl.SourcePartition, dl.SourceOffset}] = dl
-			}
-		})
+		if dl.SourceTopic == b.topo.Requests() {
+			got[source{dl.SourcePartition, dl.SourceOffset}] = dl
+		}
+	}, func() bool { return len(missing()) == 0 })
+	if err != nil {
+		m := missing()
+		t.Fatalf("%d of %d records have no dead letter within %v, first %+v", len(m), len(want), d, m[:min(len(m), 5)])
 	}
 	return got
 }
@@ -202,11 +195,6 @@ func (b *bench) deadLetters(t *testing.T, want []*kgo.Record, d time.Duration) m
 // event of those orders.
 func (b *bench) statuses(t *testing.T, ids []string, d time.Duration) map[string][]schemas.OrderStatus {
 	t.Helper()
-	cl, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(b.env.Brokers...), kgo.ConsumeTopics(b.topo.Status()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	out := map[string][]schemas.OrderStatus{}
@@ -218,16 +206,13 @@ func (b *bench) statuses(t *testing.T, ids []string, d time.Duration) map[string
 		}
 		return true
 	}
-	for !finished() {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("not every order ended within %v: %v", d, out)
+	err := oracle.Tail(ctx, b.env.Brokers, testenv.KafkaSecurity(t), b.topo.Status(), func(r *kgo.Record) {
+		if st, err := b.codec.DecodeOrderStatus(ctx, r.Value); err == nil && slices.Contains(ids, st.OrderID) {
+			out[st.OrderID] = append(out[st.OrderID], st)
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if st, err := b.codec.DecodeOrderStatus(ctx, r.Value); err == nil && slices.Contains(ids, st.OrderID) {
-				out[st.OrderID] = append(out[st.OrderID], st)
-			}
-		})
+	}, finished)
+	if err != nil {
+		t.Fatalf("not every order ended within %v: %v", d, out)
 	}
 	return out
 }
