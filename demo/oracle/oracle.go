@@ -1,6 +1,7 @@
 // Package oracle says whether a run of demo scenarios went right: it reads what orderflow
-// produced (a bounded topic reader, a status follower feeding a demo.Tally), runs the roles on
-// scaled clocks (Clocks), and checks the run's invariants (every order ends as its scenario
+// produced (ReadTopic, a bounded topic reader; Tail; Follower, a status follower feeding a
+// demo.Tally), names the scaled clocks the roles run on for such a run (Clocks: Demo, Chaos,
+// Test), and checks the run's invariants (every order ends as its scenario
 // says, one terminal event per merchant order, no order attempt submitted twice, every dead
 // letter complete). `orderflow run`'s demo, the end-to-end suite (service) and `make chaos`
 // (cmd/chaos) share it, so the three judge a run by the same rules.
