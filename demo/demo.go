@@ -39,63 +39,48 @@ func shop(store, product string) schemas.Item {
 	return schemas.Item{Merchant: store, ProductID: product, Quantity: 2, PriceCents: 1250}
 }
 
+// single is a scenario of one item whose product id is productFormat formatted with the
+// order's number, in the request order builds (ryeAmazon, drPaid).
+func single(name, want, productFormat string, order func(orderID, product string) schemas.OrderRequested) Scenario {
+	return Scenario{Name: name, Want: want, Build: func(id string, n int) schemas.OrderRequested {
+		return order(id, fmt.Sprintf(productFormat, n))
+	}}
+}
+
+// ryeAmazon orders one Amazon product through Rye, paid with the payment token.
+func ryeAmazon(token string) func(orderID, product string) schemas.OrderRequested {
+	return func(id, product string) schemas.OrderRequested { return rye(id, token, amazon(product)) }
+}
+
 // Rye scenarios, by name.
 var (
-	Placed = Scenario{Name: "placed", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("B0OK%06d", n)))
-	}}
-	PaymentDeclined = Scenario{Name: "payment-declined", Want: "dead_lettered:new-payment-method", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_declined", amazon(fmt.Sprintf("B0PD%06d", n)))
-	}}
-	OutOfStockOnce = Scenario{Name: "out-of-stock-then-replaced", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("oos-once:B0OS%06d", n)))
-	}}
-	Undeliverable = Scenario{Name: "undeliverable", Want: "dead_lettered:new-address", Build: func(id string, n int) schemas.OrderRequested {
+	Placed          = single("placed", "placed", "B0OK%06d", ryeAmazon("tok_visa"))
+	PaymentDeclined = single("payment-declined", "dead_lettered:new-payment-method", "B0PD%06d", ryeAmazon("tok_declined"))
+	OutOfStockOnce  = single("out-of-stock-then-replaced", "placed", "oos-once:B0OS%06d", ryeAmazon("tok_visa"))
+	Undeliverable   = Scenario{Name: "undeliverable", Want: "dead_lettered:new-address", Build: func(id string, n int) schemas.OrderRequested {
 		o := rye(id, "tok_visa", amazon(fmt.Sprintf("B0UD%06d", n)))
 		o.Buyer.PostalCode = "00000"
 		return o
 	}}
-	UpstreamFlaky = Scenario{Name: "upstream-flaky", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("upstream-2:B0UP%06d", n)))
-	}}
-	TimeoutPlaced = Scenario{Name: "timeout-but-placed", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("timeout-placed:B0TP%06d", n)))
-	}}
-	TimeoutLost = Scenario{Name: "timeout-never-started", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("timeout-lost:B0TL%06d", n)))
-	}}
-	Stuck = Scenario{Name: "stuck", Want: "needs_attention:contact-provider", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("stuck:B0ST%06d", n)))
-	}}
-	PlacementFailed = Scenario{Name: "placement-failed", Want: "dead_lettered:contact-provider", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("placement-failed:B0PF%06d", n)))
-	}}
-	RetryabilityUnknown = Scenario{Name: "retryability-unknown", Want: "dead_lettered:investigate", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("unknown-error:B0UE%06d", n)))
-	}}
-	AlwaysUnavailable = Scenario{Name: "always-unavailable", Want: "dead_lettered:attempts-exhausted", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("unavailable:B0UA%06d", n)))
-	}}
-	CartExpired = Scenario{Name: "cart-expired", Want: "dead_lettered:attempts-exhausted", Build: func(id string, n int) schemas.OrderRequested {
-		// Every cart of this product is created expired, so each replacement expires too until
-		// the policy's attempt limit dead-letters the order.
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("expired:B0EX%06d", n)))
-	}}
+	UpstreamFlaky       = single("upstream-flaky", "placed", "upstream-2:B0UP%06d", ryeAmazon("tok_visa"))
+	TimeoutPlaced       = single("timeout-but-placed", "placed", "timeout-placed:B0TP%06d", ryeAmazon("tok_visa"))
+	TimeoutLost         = single("timeout-never-started", "placed", "timeout-lost:B0TL%06d", ryeAmazon("tok_visa"))
+	Stuck               = single("stuck", "needs_attention:contact-provider", "stuck:B0ST%06d", ryeAmazon("tok_visa"))
+	PlacementFailed     = single("placement-failed", "dead_lettered:contact-provider", "placement-failed:B0PF%06d", ryeAmazon("tok_visa"))
+	RetryabilityUnknown = single("retryability-unknown", "dead_lettered:investigate", "unknown-error:B0UE%06d", ryeAmazon("tok_visa"))
+	AlwaysUnavailable   = single("always-unavailable", "dead_lettered:attempts-exhausted", "unavailable:B0UA%06d", ryeAmazon("tok_visa"))
+	// Every cart of this product is created expired, so each replacement expires too until
+	// the policy's attempt limit dead-letters the order.
+	CartExpired            = single("cart-expired", "dead_lettered:attempts-exhausted", "expired:B0EX%06d", ryeAmazon("tok_visa"))
 	PartialAcrossMerchants = Scenario{Name: "two-merchants-one-replaced", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
 		// Shopify variant ids are sent verbatim; the sandbox finds the store after the last "@".
 		return rye(id, "tok_visa", amazon(fmt.Sprintf("B0MM%06d", n)), shop("shop-a.myshopify.com", fmt.Sprintf("oos-once:V%06d@shop-a.myshopify.com", n)))
 	}}
 	// 3-D Secure: the customer completes the challenge, fails it, or never completes it (dead-
 	// lettered after the processor's ActionTimeout: short in the embedded demo and the tests).
-	ThreeDSPassed = Scenario{Name: "3ds-passed", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("3ds-pass:B03P%06d", n)))
-	}}
-	ThreeDSFailed = Scenario{Name: "3ds-failed", Want: "dead_lettered:new-payment-method", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("3ds-fail:B03F%06d", n)))
-	}}
-	ThreeDSAbandoned = Scenario{Name: "3ds-abandoned", Want: "dead_lettered:complete-payment-challenge", Build: func(id string, n int) schemas.OrderRequested {
-		return rye(id, "tok_visa", amazon(fmt.Sprintf("3ds-abandon:B03A%06d", n)))
-	}}
+	ThreeDSPassed    = single("3ds-passed", "placed", "3ds-pass:B03P%06d", ryeAmazon("tok_visa"))
+	ThreeDSFailed    = single("3ds-failed", "dead_lettered:new-payment-method", "3ds-fail:B03F%06d", ryeAmazon("tok_visa"))
+	ThreeDSAbandoned = single("3ds-abandoned", "dead_lettered:complete-payment-challenge", "3ds-abandon:B03A%06d", ryeAmazon("tok_visa"))
 )
 
 // Skeleton is the three scenarios of the walking skeleton.
@@ -140,17 +125,14 @@ func digitalRiver(orderID, source string, skus ...string) schemas.OrderRequested
 		Currency: "USD", PaymentRef: source, ShopperIP: "203.0.113.10", RequestedAt: time.Now().UTC()}
 }
 
-// drScenario is a Digital River scenario of one catalogue item, whose SKU is skuFormat
-// formatted with the order's number, paid with the payment source.
-func drScenario(name, want, source, skuFormat string) Scenario {
-	return Scenario{Name: name, Want: want, Build: func(id string, n int) schemas.OrderRequested {
-		return digitalRiver(id, source, fmt.Sprintf(skuFormat, n))
-	}}
+// drPaid orders one catalogue SKU through Digital River, paid with the payment source.
+func drPaid(source string) func(orderID, sku string) schemas.OrderRequested {
+	return func(id, sku string) schemas.OrderRequested { return digitalRiver(id, source, sku) }
 }
 
 // Digital River scenarios.
 var (
-	DRPlaced = drScenario("dr-placed", "placed", "src_visa", "SKU-OK-%06d")
+	DRPlaced = single("dr-placed", "placed", "SKU-OK-%06d", drPaid("src_visa"))
 	// DRProductDetails orders an item that is in no Digital River catalogue: sent as
 	// productDetails (skuGroupId, name, countryOfOrigin) next to a catalogue SKU.
 	DRProductDetails = Scenario{Name: "dr-product-details", Want: "placed", Build: func(id string, n int) schemas.OrderRequested {
@@ -159,18 +141,18 @@ var (
 			Name: "Wireless keyboard", SKUGroupID: "wireless-keyboards", CountryOfOrigin: "DE"})
 		return o
 	}}
-	DRDeclined = drScenario("dr-declined-409", "dead_lettered:new-checkout", "src_declined", "SKU-DC-%06d")
-	DRBadTax   = drScenario("dr-bad-request-400", "dead_lettered:fix-checkout", "src_visa", "bad-tax:SKU-BT-%06d")
+	DRDeclined = single("dr-declined-409", "dead_lettered:new-checkout", "SKU-DC-%06d", drPaid("src_declined"))
+	DRBadTax   = single("dr-bad-request-400", "dead_lettered:fix-checkout", "bad-tax:SKU-BT-%06d", drPaid("src_visa"))
 	// DRSessionNotReady has no payment source: the payment session stays requires_source and the
 	// client refuses POST /orders (after finding no order for the checkout).
-	DRSessionNotReady = drScenario("dr-payment-session-not-ready", "dead_lettered:new-payment-method", "", "SKU-PF-%06d")
+	DRSessionNotReady = single("dr-payment-session-not-ready", "dead_lettered:new-payment-method", "SKU-PF-%06d", drPaid(""))
 	// DRDelayedPayment pays with a delayed (receiver-flow) method: the order waits in
 	// pending_payment with a pending_funds session until the funds arrive, then is accepted.
-	DRDelayedPayment = drScenario("dr-delayed-payment-placed", "placed", "src_pending_funds", "SKU-DP-%06d")
+	DRDelayedPayment = single("dr-delayed-payment-placed", "placed", "SKU-DP-%06d", drPaid("src_pending_funds"))
 	// DRDelayedUnfunded: the funds never arrive; Digital River cancels the order.
-	DRDelayedUnfunded = drScenario("dr-delayed-payment-cancelled", "dead_lettered:investigate", "src_pending_funds_never", "SKU-DU-%06d")
+	DRDelayedUnfunded = single("dr-delayed-payment-cancelled", "dead_lettered:investigate", "SKU-DU-%06d", drPaid("src_pending_funds_never"))
 	// DRFulfilled walks the happy path past accepted: fulfilled, then complete.
-	DRFulfilled      = drScenario("dr-fulfilled-complete", "placed", "src_visa", "fulfilled:SKU-FC-%06d")
-	DRTimeoutCreated = drScenario("dr-timeout-but-created", "placed", "src_visa", "timeout-created:SKU-TC-%06d")
-	DRServerError    = drScenario("dr-500-then-resubmitted", "placed", "src_visa", "server-error-1:SKU-SE-%06d")
+	DRFulfilled      = single("dr-fulfilled-complete", "placed", "fulfilled:SKU-FC-%06d", drPaid("src_visa"))
+	DRTimeoutCreated = single("dr-timeout-but-created", "placed", "timeout-created:SKU-TC-%06d", drPaid("src_visa"))
+	DRServerError    = single("dr-500-then-resubmitted", "placed", "server-error-1:SKU-SE-%06d", drPaid("src_visa"))
 )

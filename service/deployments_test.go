@@ -14,13 +14,8 @@ import (
 	"github.com/orderflow/orderflow/demo"
 	"github.com/orderflow/orderflow/embedded"
 	"github.com/orderflow/orderflow/idempotency"
-	"github.com/orderflow/orderflow/internal/testenv"
-	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/provider"
-	"github.com/orderflow/orderflow/ratelimit"
-	"github.com/orderflow/orderflow/sandbox"
 	"github.com/orderflow/orderflow/sandbox/ledger"
-	"github.com/orderflow/orderflow/sandbox/ryefake"
 	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/topology"
 )
@@ -51,65 +46,13 @@ func TestRedisPrefixPerDeployment(t *testing.T) {
 // (nil: start them, or use the ORDERFLOW_TEST_* services) with a provider sandbox of its own.
 func startDeployment(t *testing.T, shared *embedded.Env, prefix string) *stack {
 	t.Helper()
-	cfg := embedded.Config{
-		RegistryURL: testenv.RegistryURL(),
-		RedisURL:    testenv.RedisURL(),
-		Sandbox:     sandbox.Config{Rye: ryefake.Config{PlacementStep: 50 * time.Millisecond}},
-	}
-	if b := testenv.Brokers(); b != nil {
-		cfg.Brokers = b
-	}
-	if shared != nil {
-		cfg.Brokers, cfg.RegistryURL, cfg.RedisURL = shared.Brokers, shared.RegistryURL, shared.RedisURL
-	}
-	env, err := embedded.Start(cfg)
-	if err != nil {
-		t.Fatalf("starting the stack (brokers=%v registry=%q redis=%q): %v", cfg.Brokers, cfg.RegistryURL, redacted(cfg.RedisURL), err)
-	}
-	t.Cleanup(env.Close)
-	providers, err := env.Providers(cfg.Sandbox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo := topology.Topology{Prefix: prefix, Partitions: 4, Tiers: []topology.Tier{{Name: "fast", Delay: 100 * time.Millisecond}}}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	svc, err := service.New(ctx, service.Config{
-		Brokers: env.Brokers, KafkaOpts: testenv.KafkaSecurity(t), RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers, Topology: topo,
-		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: redisTLS(t, env.RedisURL),
-		Processor: processor.Settings{PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
-			RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond},
-		// Limits, so the shared limiter keeps state in Redis.
-		RateLimits: map[string]ratelimit.Limits{"rye": {Submit: 1000, Other: 5000}, "digitalriver": {Submit: 1000, Other: 5000}},
-	})
-	if err != nil {
-		t.Fatalf("starting orderflow %s: %v", prefix, err)
-	}
-	opt, err := service.RedisOptions(env.RedisURL, "", "", redisTLS(t, env.RedisURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { rdb.Close() })
-	store, err := idempotency.New(rdb, idempotency.Config{Prefix: service.RedisPrefix(prefix)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &stack{env: env, svc: svc, tally: demo.NewTally(), topo: topo, store: store, providers: providers}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(runCtx) }()
-	followed := make(chan struct{})
-	go func() { defer close(followed); s.follow(t, runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		<-followed
-		if err := <-done; err != nil {
-			t.Errorf("service %s run: %v", prefix, err)
+	return startStack(t, func(set *stackSetup) {
+		if shared != nil {
+			set.env.Brokers, set.env.RegistryURL, set.env.RedisURL = shared.Brokers, shared.RegistryURL, shared.RedisURL
 		}
-		svc.Close()
+		set.svc.Topology.Prefix = prefix
+		set.svc.Redis = idempotency.Config{} // the namespace derived from the topic prefix
 	})
-	return s
 }
 
 // keyWatch collects every Redis key matching pattern while a test runs: rate-limit keys live

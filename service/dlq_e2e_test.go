@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderflow/orderflow/demo"
+	"github.com/orderflow/orderflow/demo/oracle"
 	"github.com/orderflow/orderflow/dlq"
 	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/processor"
@@ -112,38 +112,9 @@ func (s *dlqStack) records(t *testing.T, topic string) []*kgo.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	admCl, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(s.env.Brokers...))...)
+	out, err := oracle.ReadTopic(ctx, s.env.Brokers, testenv.KafkaSecurity(t), topic)
 	if err != nil {
 		t.Fatal(err)
-	}
-	ends, err := kadm.NewClient(admCl).ListEndOffsets(ctx, topic)
-	admCl.Close()
-	if err != nil || ends.Error() != nil {
-		t.Fatalf("listing end offsets of %s: %v %v", topic, err, ends.Error())
-	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-		}
-	})
-	cl, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(s.env.Brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s: %v", topic, ctx.Err())
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			out = append(out, r)
-			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
-				delete(want, r.Partition)
-			}
-		})
 	}
 	return out
 }

@@ -20,14 +20,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderflow/orderflow/demo"
+	"github.com/orderflow/orderflow/demo/oracle"
 	"github.com/orderflow/orderflow/embedded"
 	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/ratelimit"
-	"github.com/orderflow/orderflow/sandbox"
-	"github.com/orderflow/orderflow/sandbox/drfake"
-	"github.com/orderflow/orderflow/sandbox/ryefake"
 	"github.com/orderflow/orderflow/schemas"
 	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/topology"
@@ -47,45 +45,20 @@ type bench struct {
 
 func startBench(t *testing.T, limits processor.Limits) *bench {
 	t.Helper()
-	cfg := embedded.Config{
-		RegistryURL: testenv.RegistryURL(),
-		RedisURL:    testenv.RedisURL(),
-		Sandbox: sandbox.Config{Rye: ryefake.Config{PlacementStep: 50 * time.Millisecond},
-			DigitalRiver: drfake.Config{PlacementStep: 20 * time.Millisecond}},
-	}
-	if b := testenv.Brokers(); b != nil {
-		cfg.Brokers = b
-	}
-	env, err := embedded.Start(cfg)
-	if err != nil {
-		t.Fatalf("starting the stack (real services are used when ORDERFLOW_TEST_* is set: brokers=%v registry=%q redis=%q): %v",
-			cfg.Brokers, cfg.RegistryURL, cfg.RedisURL, err)
-	}
-	t.Cleanup(env.Close)
-	providers, err := env.Providers(cfg.Sandbox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &bench{env: env, calls: &callCounter{carts: map[string]int{}, submits: map[string]int{}}}
-	counted := map[string]provider.Provider{}
-	for name, p := range providers {
-		counted[name] = countingProvider{Provider: p, c: b.calls}
-	}
-	run := fmt.Sprintf("lim%d", time.Now().UnixNano())
-	b.topo = topology.Topology{Prefix: run + ".", Partitions: 4, Tiers: []topology.Tier{{Name: "fast", Delay: 100 * time.Millisecond}}}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	b.svc, err = service.New(ctx, service.Config{
-		Brokers: env.Brokers, KafkaOpts: testenv.KafkaSecurity(t), RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: counted, Topology: b.topo,
-		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: redisTLS(t, env.RedisURL),
-		Processor: processor.Settings{PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
-			RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, Limits: limits},
-		Redis:      idempotencyConfig(run),
-		RateLimits: map[string]ratelimit.Limits{"rye": {}, "digitalriver": {}},
+	calls := &callCounter{carts: map[string]int{}, submits: map[string]int{}}
+	s := startStack(t, func(set *stackSetup) {
+		set.svc.Processor.Limits = limits
+		set.svc.RateLimits = map[string]ratelimit.Limits{"rye": {}, "digitalriver": {}}
+		set.wrap = func(ps map[string]provider.Provider) map[string]provider.Provider {
+			counted := map[string]provider.Provider{}
+			for name, p := range ps {
+				counted[name] = countingProvider{Provider: p, c: calls}
+			}
+			return counted
+		}
 	})
-	if err != nil {
-		t.Fatalf("starting orderflow on brokers=%v registry=%s redis=%s: %v", env.Brokers, env.RegistryURL, redacted(env.RedisURL), err)
-	}
+	env := s.env
+	b := &bench{env: env, svc: s.svc, topo: s.topo, calls: calls}
 	b.codec = b.svc.Producer().Codec()
 	admCl, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(env.Brokers...))...)
 	if err != nil {
@@ -98,16 +71,6 @@ func startBench(t *testing.T, limits processor.Limits) *bench {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.raw.Close)
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.svc.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("service run: %v", err)
-		}
-		b.svc.Close()
-	})
 	return b
 }
 
@@ -199,11 +162,6 @@ type source struct {
 // has its dead letter, and returns them by source.
 func (b *bench) deadLetters(t *testing.T, want []*kgo.Record, d time.Duration) map[source]schemas.DeadLetter {
 	t.Helper()
-	cl, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(b.env.Brokers...), kgo.ConsumeTopics(b.topo.DLQ()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	got := map[source]schemas.DeadLetter{}
@@ -216,22 +174,19 @@ func (b *bench) deadLetters(t *testing.T, want []*kgo.Record, d time.Duration) m
 		}
 		return out
 	}
-	for len(missing()) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			m := missing()
-			t.Fatalf("%d of %d records have no dead letter within %v, first %+v", len(m), len(want), d, m[:min(len(m), 5)])
+	err := oracle.Tail(ctx, b.env.Brokers, testenv.KafkaSecurity(t), b.topo.DLQ(), func(r *kgo.Record) {
+		dl, err := b.codec.DecodeDeadLetter(ctx, r.Value)
+		if err != nil {
+			t.Errorf("a dead letter does not decode: %v", err)
+			return
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			dl, err := b.codec.DecodeDeadLetter(ctx, r.Value)
-			if err != nil {
-				t.Errorf("a dead letter does not decode: %v", err)
-				return
-			}
-			if dl.SourceTopic == b.topo.Requests() {
-				got[source{dl.SourcePartition, dl.SourceOffset}] = dl
-			}
-		})
+		if dl.SourceTopic == b.topo.Requests() {
+			got[source{dl.SourcePartition, dl.SourceOffset}] = dl
+		}
+	}, func() bool { return len(missing()) == 0 })
+	if err != nil {
+		m := missing()
+		t.Fatalf("%d of %d records have no dead letter within %v, first %+v", len(m), len(want), d, m[:min(len(m), 5)])
 	}
 	return got
 }
@@ -240,11 +195,6 @@ func (b *bench) deadLetters(t *testing.T, want []*kgo.Record, d time.Duration) m
 // event of those orders.
 func (b *bench) statuses(t *testing.T, ids []string, d time.Duration) map[string][]schemas.OrderStatus {
 	t.Helper()
-	cl, err := kgo.NewClient(append(testenv.KafkaSecurity(t), kgo.SeedBrokers(b.env.Brokers...), kgo.ConsumeTopics(b.topo.Status()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	out := map[string][]schemas.OrderStatus{}
@@ -256,16 +206,13 @@ func (b *bench) statuses(t *testing.T, ids []string, d time.Duration) map[string
 		}
 		return true
 	}
-	for !finished() {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("not every order ended within %v: %v", d, out)
+	err := oracle.Tail(ctx, b.env.Brokers, testenv.KafkaSecurity(t), b.topo.Status(), func(r *kgo.Record) {
+		if st, err := b.codec.DecodeOrderStatus(ctx, r.Value); err == nil && slices.Contains(ids, st.OrderID) {
+			out[st.OrderID] = append(out[st.OrderID], st)
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if st, err := b.codec.DecodeOrderStatus(ctx, r.Value); err == nil && slices.Contains(ids, st.OrderID) {
-				out[st.OrderID] = append(out[st.OrderID], st)
-			}
-		})
+	}, finished)
+	if err != nil {
+		t.Fatalf("not every order ended within %v: %v", d, out)
 	}
 	return out
 }

@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/demo"
-	"github.com/orderflow/orderflow/embedded"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/schemas"
-	"github.com/orderflow/orderflow/service"
 )
 
 // logLine is one line of log/slog's JSONHandler.
@@ -73,7 +71,7 @@ func plant(req schemas.OrderRequested) schemas.OrderRequested {
 func TestLogsNameOrdersNeverPersonalData(t *testing.T) {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s := startStack(t, func(_ *embedded.Config, sc *service.Config) { sc.Logger = logger })
+	s := startStack(t, func(set *stackSetup) { set.svc.Logger = logger })
 	scenarios := []demo.Scenario{demo.PaymentDeclined, demo.Undeliverable, demo.Stuck, demo.RetryabilityUnknown,
 		demo.AlwaysUnavailable, demo.UpstreamFlaky, demo.TimeoutPlaced, demo.PlacementFailed,
 		demo.DRDeclined, demo.DRBadTax, demo.DRServerError, demo.DRSessionNotReady, demo.Placed}

@@ -10,19 +10,17 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/orderflow/orderflow/demo"
-	"github.com/orderflow/orderflow/embedded"
 	"github.com/orderflow/orderflow/ratelimit"
-	"github.com/orderflow/orderflow/service"
 )
 
 // TestMetricsMove runs orders with every terminal outcome through the stack, scrapes a fresh
 // registry and checks that each metric an on-call reads moved, with the labels README promises.
 func TestMetricsMove(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	s := startStack(t, func(_ *embedded.Config, sc *service.Config) {
-		sc.Registerer = reg
+	s := startStack(t, func(set *stackSetup) {
+		set.svc.Registerer = reg
 		// A submit tier tight enough that the orders wait for it.
-		sc.RateLimits = map[string]ratelimit.Limits{"rye": {Submit: 4, Other: 5000}, "digitalriver": {Submit: 1000, Other: 5000}}
+		set.svc.RateLimits = map[string]ratelimit.Limits{"rye": {Submit: 4, Other: 5000}, "digitalriver": {Submit: 1000, Other: 5000}}
 	})
 	gen := demo.Generator{Prefix: "metrics-", Scenarios: []demo.Scenario{
 		demo.Placed, demo.PaymentDeclined, demo.Stuck, demo.AlwaysUnavailable, demo.Placed, demo.DRPlaced}}

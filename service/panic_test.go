@@ -15,15 +15,10 @@ import (
 
 	"github.com/orderflow/orderflow/demo"
 	"github.com/orderflow/orderflow/dlq"
-	"github.com/orderflow/orderflow/embedded"
 	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/provider"
-	"github.com/orderflow/orderflow/ratelimit"
-	"github.com/orderflow/orderflow/sandbox"
-	"github.com/orderflow/orderflow/sandbox/ryefake"
-	"github.com/orderflow/orderflow/service"
-	"github.com/orderflow/orderflow/topology"
+	"maps"
 )
 
 // syncBuffer is a log sink safe for every role's goroutines.
@@ -64,56 +59,17 @@ func (p defectiveProvider) CreateCart(ctx context.Context, r provider.CartReques
 // running (Run returns no error). Before handlers were wrapped in consumer.Recover the panic
 // killed the process, every role with it.
 func TestHandlerPanicDeadLetters(t *testing.T) {
-	cfg := embedded.Config{
-		RegistryURL: testenv.RegistryURL(),
-		RedisURL:    testenv.RedisURL(),
-		Sandbox:     sandbox.Config{Rye: ryefake.Config{PlacementStep: 50 * time.Millisecond}},
-	}
-	if b := testenv.Brokers(); b != nil {
-		cfg.Brokers = b
-	}
-	env, err := embedded.Start(cfg)
-	if err != nil {
-		t.Fatalf("starting the stack: %v", err)
-	}
-	t.Cleanup(env.Close)
-	providers, err := env.Providers(cfg.Sandbox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	providers["rye"] = defectiveProvider{providers["rye"]}
-
-	run := fmt.Sprintf("t%d", time.Now().UnixNano())
-	topo := topology.Topology{Prefix: run + ".", Partitions: 1, Tiers: []topology.Tier{{Name: "fast", Delay: 100 * time.Millisecond}}}
 	logs := &syncBuffer{}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	svc, err := service.New(ctx, service.Config{
-		Brokers: env.Brokers, KafkaOpts: testenv.KafkaSecurity(t), RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers, Topology: topo,
-		RegistryOpts: testenv.RegistryOpts(t), RedisTLS: redisTLS(t, env.RedisURL),
-		Processor: processor.Settings{PollInterval: 50 * time.Millisecond, NeverStartedAfter: 500 * time.Millisecond, StuckAfter: time.Second,
-			RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond},
-		Redis:      idempotencyConfig(run),
-		RateLimits: map[string]ratelimit.Limits{"rye": {Submit: 1000, Other: 5000}},
-		Logger:     slog.New(slog.NewJSONHandler(logs, nil)),
-	})
-	if err != nil {
-		t.Fatalf("starting orderflow: %v", err)
-	}
-	s := &stack{env: env, svc: svc, tally: demo.NewTally(), topo: topo, providers: providers}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(runCtx) }()
-	followed := make(chan struct{})
-	go func() { defer close(followed); s.follow(t, runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		<-followed
-		if err := <-done; err != nil {
-			t.Errorf("service run: %v", err)
+	s := startStack(t, func(set *stackSetup) {
+		set.svc.Topology.Partitions = 1
+		set.svc.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+		set.wrap = func(ps map[string]provider.Provider) map[string]provider.Provider {
+			wrapped := maps.Clone(ps)
+			wrapped["rye"] = defectiveProvider{ps["rye"]}
+			return wrapped
 		}
-		svc.Close()
 	})
+	env, svc, topo := s.env, s.svc, s.topo
 
 	s.send(t, demo.Placed.Build("healthy-1", 1))
 	poison := demo.Placed.Build("poison-1", 2)

@@ -21,7 +21,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/orderflow/orderflow/demo"
-	"github.com/orderflow/orderflow/embedded"
 	"github.com/orderflow/orderflow/internal/tracing"
 	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/tracecontext"
@@ -109,7 +108,7 @@ func TestSpansContinueTheRequestTrace(t *testing.T) {
 	if err != nil || tr == nil {
 		t.Fatalf("tracing.New with an endpoint: %v, %v", tr, err)
 	}
-	s := startStack(t, func(_ *embedded.Config, sc *service.Config) { sc.Tracing = tr })
+	s := startStack(t, func(set *stackSetup) { set.svc.Tracing = tr })
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

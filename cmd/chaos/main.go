@@ -11,7 +11,8 @@
 //  4. every dead letter has an action and its attempt history (raw unprocessable records
 //     excepted), and every dead_lettered status has its dead letter.
 //
-// It prints the counts and exits 1 on any violation, 2 when it could not run.
+// The checks are package demo/oracle's. It prints the counts and exits 1 on any violation, 2
+// when it could not run.
 //
 //	make chaos CHAOS_ORDERS=5000          # or: go run ./cmd/chaos -orders 200
 package main
@@ -37,6 +38,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderflow/orderflow/demo"
+	"github.com/orderflow/orderflow/demo/oracle"
 	"github.com/orderflow/orderflow/internal/kafkasec"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/topology"
@@ -107,11 +109,11 @@ func parseFlags() options {
 	flag.BoolVar(&o.noKafka, "no-kafka-kill", false, "skip the broker kill -9")
 	flag.BoolVar(&o.noRedis, "no-redis-restart", false, "skip the Redis restart")
 	flag.BoolVar(&o.strict, "strict", false, "every outcome different from the scenario's is a violation (no degraded escalations)")
-	flag.StringVar(&o.tiers, "retry-tiers", "500ms,2s", "roles: retry delay tiers")
-	flag.DurationVar(&o.pollEvery, "poll-interval", 200*time.Millisecond, "roles: tracker poll interval")
-	flag.DurationVar(&o.actionTimeout, "action-timeout", 8*time.Second, "roles: dead-letter an order whose 3-D Secure challenge was not completed after this")
-	flag.DurationVar(&o.neverStart, "never-started-after", 3*time.Second, "roles: resubmit a cart with no placement events after this")
-	flag.DurationVar(&o.stuckAfter, "stuck-after", 6*time.Second, "roles: needs attention after this")
+	flag.StringVar(&o.tiers, "retry-tiers", joinDurations(oracle.Chaos.Delays()), "roles: retry delay tiers")
+	flag.DurationVar(&o.pollEvery, "poll-interval", oracle.Chaos.PollInterval, "roles: tracker poll interval")
+	flag.DurationVar(&o.actionTimeout, "action-timeout", oracle.Chaos.ActionTimeout, "roles: dead-letter an order whose 3-D Secure challenge was not completed after this")
+	flag.DurationVar(&o.neverStart, "never-started-after", oracle.Chaos.NeverStartedAfter, "roles: resubmit a cart with no placement events after this")
+	flag.DurationVar(&o.stuckAfter, "stuck-after", oracle.Chaos.StuckAfter, "roles: needs attention after this")
 	flag.DurationVar(&o.session, "session-timeout", 6*time.Second, "roles: consumer group session timeout")
 	tlsOn, _ := strconv.ParseBool(os.Getenv("ORDERFLOW_TEST_KAFKA_TLS"))
 	flag.BoolVar(&o.kafka.TLS.Enabled, "kafka-tls", tlsOn, "TLS to the brokers")
@@ -135,6 +137,14 @@ func parseFlags() options {
 		o.seed = uint64(time.Now().UnixNano())
 	}
 	return o
+}
+
+func joinDurations(ds []time.Duration) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = d.String()
+	}
+	return strings.Join(s, ",")
 }
 
 func envOr(k, def string) string {
@@ -161,7 +171,7 @@ type runner struct {
 	stopSB  func()
 	access  *accessLog // in-process sandbox only
 	prod    *producer.Producer
-	follow  *follower
+	follow  *oracle.Follower
 	wants   map[string]demo.Scenario // order id -> scenario (written before the order is sent)
 	sentAt  map[string]time.Time
 	wantsMu sync.Mutex
@@ -296,10 +306,10 @@ func (r *runner) main(ctx context.Context) (int, bool) {
 	}
 	defer r.prod.Close()
 
-	r.follow = newFollower(r.prod.Codec())
+	r.follow = oracle.NewFollower(r.prod.Codec())
 	fctx, stopFollow := context.WithCancel(context.Background())
 	followDone := make(chan error, 1)
-	go func() { followDone <- r.follow.run(fctx, brokers, o.kafkaOpts, r.topo.Status()) }()
+	go func() { followDone <- r.follow.Run(fctx, brokers, o.kafkaOpts, r.topo.Status()) }()
 	defer func() { stopFollow(); <-followDone }()
 
 	if err := r.startRoles(); err != nil {
@@ -343,12 +353,12 @@ loop:
 		case <-tick.C:
 			r.progress()
 		}
-		if !sending && r.chaosDone.Load() && r.follow.tally.Finished() >= o.orders {
+		if !sending && r.chaosDone.Load() && r.follow.Tally.Finished() >= o.orders {
 			r.logf("every order finished")
 			break
 		}
 		if time.Now().After(deadline) {
-			r.logf("deadline (%s) reached with %d of %d orders finished", timeout, r.follow.tally.Finished(), o.orders)
+			r.logf("deadline (%s) reached with %d of %d orders finished", timeout, r.follow.Tally.Finished(), o.orders)
 			break
 		}
 	}
@@ -365,10 +375,10 @@ loop:
 	}
 	actx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := r.follow.catchUp(actx, kadm.NewClient(adm), r.topo.Status()); err != nil {
+	if err := r.follow.CatchUp(actx, kadm.NewClient(adm), r.topo.Status()); err != nil {
 		r.logf("status topic: not caught up: %v", err)
 	}
-	a := r.audit(actx, kadm.NewClient(adm), brokers)
+	a := r.audit(actx, brokers)
 	if a.violations() > 0 {
 		return 1, false
 	}
@@ -463,7 +473,7 @@ func (r *runner) send(ctx context.Context) error {
 		r.wants[ord.Request.OrderID] = ord.Scenario
 		r.sentAt[ord.Request.OrderID] = time.Now()
 		r.wantsMu.Unlock()
-		r.follow.tally.Expect(ord.Request)
+		r.follow.Tally.Expect(ord.Request)
 		for attempt := 1; ; attempt++ {
 			pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			err := r.prod.RequestOrder(pctx, ord.Request)
@@ -701,7 +711,7 @@ func sortDurations(d []time.Duration) {
 }
 
 func (r *runner) progress() {
-	t := r.follow.tally
+	t := r.follow.Tally
 	k := "-"
 	if r.kafkaKills.Load() > 0 {
 		k = "done"

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,9 +25,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orderflow/orderflow/demo"
+	"github.com/orderflow/orderflow/demo/oracle"
 	"github.com/orderflow/orderflow/embedded"
 	"github.com/orderflow/orderflow/internal/backoff"
-	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/ratelimit"
 	"github.com/orderflow/orderflow/sandbox"
@@ -115,12 +116,9 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 	cfg.Redis.Prefix = c.RedisPrefix // empty: derived from the topic prefix
 	cfg.KafkaOpts = kafkaOpts
 	if embeddedKafka {
-		// The embedded demo runs the seed's clocks 150x faster: never-started after 2s instead
-		// of 5m, stuck after 4s instead of 10m, a customer's 3-D Secure challenge abandoned
-		// after 24s instead of 1h; retry tiers of 0.5s, 2s and 5s.
-		cfg.Processor = processor.Settings{PollInterval: 200 * time.Millisecond, NeverStartedAfter: 2 * time.Second, StuckAfter: 4 * time.Second,
-			ActionTimeout: 24 * time.Second}
-		cfg.Topology.Tiers = []topology.Tier{{Name: "500ms", Delay: 500 * time.Millisecond}, {Name: "2s", Delay: 2 * time.Second}, {Name: "5s", Delay: 5 * time.Second}}
+		// The embedded demo runs the seeds' clocks 150x faster (oracle.Demo).
+		cfg.Processor = oracle.Demo.Processor()
+		cfg.Topology.Tiers = slices.Clone(oracle.Demo.Tiers)
 		cfg.Topology.Partitions = 16
 		// The sandbox enforces no limits in the demo; keep the shared limiter in the path with
 		// room for the demo's rate.
@@ -168,8 +166,9 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 		fmt.Println("orderflow: running roles; Ctrl-C to stop")
 		return g.Wait()
 	}
-	d := &demoRun{cmd: c, svc: svc, env: env, tally: demo.NewTally(), wants: map[string]string{}}
-	g.Go(func() error { return d.follow(gctx, cfg.Topology, cfg.KafkaOpts) })
+	d := &demoRun{cmd: c, svc: svc, env: env, follow: oracle.NewFollower(svc.Producer().Codec()), wants: map[string]demo.Scenario{}}
+	d.tally = d.follow.Tally
+	g.Go(func() error { return d.follow.Run(gctx, env.Brokers, cfg.KafkaOpts, cfg.Topology.Status()) })
 	g.Go(func() error { return d.send(gctx) })
 	g.Go(func() error {
 		d.report(gctx, os.Stdout)
@@ -310,16 +309,16 @@ func (c *runCmd) providers(env *embedded.Env, sbCfg sandbox.Config) (map[string]
 
 // demoRun sends demo orders and follows their outcomes.
 type demoRun struct {
-	cmd   *runCmd
-	svc   *service.Service
-	env   *embedded.Env
-	tally *demo.Tally
-	start time.Time
+	cmd    *runCmd
+	svc    *service.Service
+	env    *embedded.Env
+	follow *oracle.Follower
+	tally  *demo.Tally // follow's
+	start  time.Time
 
 	mu    sync.Mutex
 	sent  int
-	wants map[string]string // order id -> expected outcome
-	names map[string]string
+	wants map[string]demo.Scenario // order id -> its scenario
 }
 
 func (d *demoRun) send(ctx context.Context) error {
@@ -341,7 +340,7 @@ func (d *demoRun) send(ctx context.Context) error {
 		}
 		o := gen.Next()
 		d.mu.Lock()
-		d.wants[o.Request.OrderID] = o.Scenario.Want
+		d.wants[o.Request.OrderID] = o.Scenario
 		d.sent++
 		d.mu.Unlock()
 		d.tally.Expect(o.Request)
@@ -355,24 +354,6 @@ func (d *demoRun) count() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.sent
-}
-
-// follow tallies the status topic; opts are the Kafka security options (--kafka-*).
-func (d *demoRun) follow(ctx context.Context, topo topology.Topology, opts []kgo.Opt) error {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(d.env.Brokers...), kgo.ConsumeTopics(topo.Status())}, opts...)...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	codec := d.svc.Producer().Codec()
-	for ctx.Err() == nil {
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-			if st, err := codec.DecodeOrderStatus(ctx, r.Value); err == nil {
-				d.tally.Observe(st)
-			}
-		})
-	}
-	return nil
 }
 
 // report prints a live summary every second until --orders orders finished or ctx ends.
@@ -406,19 +387,21 @@ func (d *demoRun) final(w io.Writer) error {
 			fmt.Fprintf(w, "  %s\n", line)
 		}
 	}
-	l := d.env.Sandbox.Ledger()
-	double := l.DoubleSubmits()
-	fmt.Fprintf(w, "sandbox ledger: %d carts/checkouts submitted, %d order attempts submitted twice\n", len(l.Entries()), len(double))
+	entries := d.env.Sandbox.Ledger().Entries()
+	double := oracle.NoDoubleSubmit(entries)
+	fmt.Fprintf(w, "sandbox ledger: %d carts/checkouts submitted, %d order attempts submitted twice\n", len(entries), len(double))
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var mismatched []string
-	for id, want := range d.wants {
-		if got := d.tally.Outcome(id); got != "" && got != want {
-			mismatched = append(mismatched, fmt.Sprintf("%s: %s, want %s", id, got, want))
+	// Strict: any other outcome than the scenario's is a mismatch. Orders still under way when
+	// the demo stopped are none.
+	var mismatched []oracle.Finding
+	for _, f := range oracle.Outcomes(d.wants, d.tally, entries, true) {
+		if f.Check != oracle.CheckUnfinished {
+			mismatched = append(mismatched, f)
 		}
 	}
 	for _, m := range mismatched {
-		fmt.Fprintln(w, "  unexpected:", m)
+		fmt.Fprintln(w, "  unexpected:", m.Detail)
 	}
 	if len(mismatched) > 0 || len(double) > 0 {
 		return errMismatch
