@@ -5,9 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -117,43 +115,11 @@ func (s *stack) child(dir string) (args, env []string, err error) {
 			"ORDERFLOW_KAFKA_SASL_MECHANISM="+k.Mechanism, "ORDERFLOW_KAFKA_SASL_USER="+k.User, "ORDERFLOW_KAFKA_SASL_PASSWORD="+k.Password)
 	}
 	args = []string{"--brokers", strings.Join(s.brokers, ","), "--registry", s.registryURL}
-	secret := func(name, value string) (string, error) {
-		p := filepath.Join(dir, name)
-		return p, os.WriteFile(p, []byte(value+"\n"), 0o600)
-	}
-	ca := testenv.CAFile()
-	if user := testenv.RegistryUser(); user != "" && s.mr == nil {
-		f, err := secret("registry-password", testenv.RegistryPassword())
-		if err != nil {
-			return nil, nil, err
-		}
-		args = append(args, "--registry-user", user, "--registry-password-file", f)
-	}
-	if ca != "" && strings.HasPrefix(s.registryURL, "https://") {
-		args = append(args, "--registry-ca-file", ca)
-	}
-	u, err := url.Parse(s.redisURL)
+	secured, err := testenv.ChildArgs(dir, s.registryURL, s.redisURL, s.mr == nil) // the embedded registry has no auth
 	if err != nil {
-		return nil, nil, errors.New("the Redis URL does not parse")
+		return nil, nil, err
 	}
-	if u.User != nil {
-		if pw, ok := u.User.Password(); ok {
-			f, err := secret("redis-password", pw)
-			if err != nil {
-				return nil, nil, err
-			}
-			args = append(args, "--redis-password-file", f)
-		}
-		if name := u.User.Username(); name != "" {
-			args = append(args, "--redis-user", name)
-		}
-		u.User = nil
-	}
-	args = append(args, "--redis", u.String())
-	if ca != "" && u.Scheme == "rediss" {
-		args = append(args, "--redis-ca-file", ca)
-	}
-	return args, env, nil
+	return append(args, secured...), env, nil
 }
 
 // commandStats are the calls per command Redis itself counted (INFO commandstats): commands
