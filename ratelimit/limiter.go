@@ -22,9 +22,6 @@ import (
 // provider's documented limits are its descriptor's DefaultLimits (provider.Descriptor).
 type Limits = provider.Limits
 
-// DefaultMaxWaitTime is kept for callers of earlier releases; the limiter does not read it.
-var DefaultMaxWaitTime = 30 * time.Second
-
 const (
 	// horizon is how far ahead of its slot a waiting call may hold a reservation while the
 	// limit is congested. Beyond it, this process's waiters queue locally, one of them holding

@@ -134,7 +134,7 @@ func assertSpaced(t *testing.T, slots []int64, iv time.Duration) {
 
 // The reserve script on a frozen Redis clock (miniredis.SetTime): every reservation from two
 // limiters sharing the key gets its own slot one interval after the previous one, so a window of
-// one second holds exactly the rate's slots, never more, and no slot is left unused.
+// one second holds the rate's slots less the headroom, never more, and no slot is left unused.
 func TestReservedSlotsFillTheRateExactly(t *testing.T) {
 	mr := miniredis.RunT(t)
 	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
@@ -172,8 +172,8 @@ func TestReservedSlotsFillTheRateExactly(t *testing.T) {
 		perWindow[(s-t0.UnixMicro())/1e6]++
 	}
 	for w := range int64(n / rate) {
-		if perWindow[w] != rate {
-			t.Errorf("second %d holds %d slots, want exactly %d (all windows: %v)", w, perWindow[w], rate, perWindow)
+		if perWindow[w] > rate || perWindow[w] < rate-1 { // headroom: 0.5 % fewer, never more
+			t.Errorf("second %d holds %d slots, want %d or %d (all windows: %v)", w, perWindow[w], rate-1, rate, perWindow)
 		}
 	}
 	if len(perWindow) != n/rate {
