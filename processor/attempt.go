@@ -118,10 +118,26 @@ func (a *attempt) Fail(ctx context.Context, o outcome) error {
 	return a.end(ctx, "Fail", StatusFailed, o, idempotency.StateReserved, idempotency.StateSubmitting)
 }
 
-// Finish ends a tracked attempt as the tracker saw it placed, failed or needing attention
-// (submitted -> terminal, outcome result), storing o, then emits o.
-func (a *attempt) Finish(ctx context.Context, result Status, o outcome) error {
-	return a.end(ctx, "Finish", result, o, idempotency.StateSubmitted)
+// tracked is the attempt as the tracker read it (Store.Get), under no lease: FinishChain takes
+// the lease and ends it in one store write.
+func (c *Config) tracked(rec idempotency.Record) *attempt { return &attempt{cfg: c, rec: rec} }
+
+// FinishChain is the tracker's lease and Finish in one store write (Store.Finish; no provider
+// call comes between them): an attempt read submitted under tracking chain a.rec.Chain moves
+// to terminal (outcome result) storing o, then o is emitted. The store checks again, atomically,
+// that it is still submitted under that chain (ErrState otherwise) and that no other owner's
+// lease is live (ErrBusy), so a resubmit in flight is never ended under it.
+func (a *attempt) FinishChain(ctx context.Context, fingerprint string, result Status, o outcome) error {
+	if err := a.allowed("FinishChain", idempotency.StateSubmitted); err != nil {
+		return err
+	}
+	o = a.withHeld(o)
+	rec, err := a.cfg.Store.Finish(ctx, a.rec, fingerprint, a.cfg.Owner, idempotency.Change{Outcome: string(result), OutcomeData: o.encode()})
+	if err != nil {
+		return err
+	}
+	a.rec, a.held = rec, outcome{}
+	return a.cfg.emit(ctx, o)
 }
 
 // Release hands the lease back in the same state, then emits o (which may be empty): another

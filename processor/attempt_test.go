@@ -33,7 +33,9 @@ var attemptOps = []struct {
 	}},
 	{"HandToReconciler", func(ctx context.Context, a *attempt, o outcome) error { return a.HandToReconciler(ctx, o) }},
 	{"Fail", func(ctx context.Context, a *attempt, o outcome) error { return a.Fail(ctx, o) }},
-	{"Finish", func(ctx context.Context, a *attempt, o outcome) error { return a.Finish(ctx, StatusPlaced, o) }},
+	{"FinishChain", func(ctx context.Context, a *attempt, o outcome) error {
+		return a.FinishChain(ctx, a.rec.Fingerprint, StatusPlaced, o)
+	}},
 	{"Release", func(ctx context.Context, a *attempt, o outcome) error { return a.Release(ctx, o) }},
 	{"DeadLetter", func(ctx context.Context, a *attempt, _ outcome) error { return a.DeadLetter(ctx) }},
 }
@@ -55,7 +57,7 @@ var transitions = map[string]map[idempotency.State]allowedMove{
 	"HandToTracker":    {submitting: {submitted, true, 2}},
 	"HandToReconciler": {submitting: {cartCreated, true, 1}},
 	"Fail":             {reserved: {terminal, true, 1}, submitting: {terminal, true, 1}},
-	"Finish":           {submitted: {terminal, true, 1}},
+	"FinishChain":      {submitted: {terminal, true, 1}},
 	"Release": {reserved: {reserved, true, 1}, cartCreated: {cartCreated, true, 1},
 		submitting: {submitting, true, 1}, submitted: {submitted, true, 1}},
 	"DeadLetter": {reserved: {terminal, true, 0}, cartCreated: {terminal, true, 0}},
@@ -166,7 +168,7 @@ func TestAttemptTransitions(t *testing.T) {
 					if after.Chain != a.rec.Fence || h.tracking[0].Chain != a.rec.Fence {
 						t.Fatalf("live chain %d, produced chain %d, want the lease's fence %d", after.Chain, h.tracking[0].Chain, a.rec.Fence)
 					}
-				case "Fail", "Finish":
+				case "Fail", "FinishChain":
 					stored, err := decodeOutcome(after.OutcomeData)
 					if err != nil || !reflect.DeepEqual(stored, o) {
 						t.Fatalf("stored outcome %+v (%v), want %+v", stored, err, o)
@@ -225,7 +227,7 @@ func TestAttemptOrdering(t *testing.T) {
 		moved bool
 	}{
 		{"Fail", submitting, true},
-		{"Finish", submitted, true},
+		{"FinishChain", submitted, true},
 		{"Release", cartCreated, true},
 		{"HandToTracker", submitting, false},
 		{"HandToReconciler", submitting, false},
@@ -376,4 +378,50 @@ func TestAttemptHeldStatus(t *testing.T) {
 			t.Fatalf("cart_created produced %d times, want 1", n)
 		}
 	})
+}
+
+// TestFinishChainRechecks: FinishChain acts on what the tracker read, but the store checks it
+// again: a resubmit's live lease, or a newer chain named since the read, leaves the attempt
+// as it is and produces nothing.
+func TestFinishChainRechecks(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	ctx := context.Background()
+	order := "order-finish-recheck"
+	if err := inState(t, h, order, submitted).Release(ctx, outcome{}); err != nil { // handed to the tracker
+		t.Fatal(err)
+	}
+	read, err := h.cfg.Store.Get(ctx, order, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := outcome{Status: []schemas.OrderStatus{h.cfg.status(testRequest(order), StatusPlaced, "cart-1", "", "")}}
+	fp := Fingerprint(testRequest(order))
+	// Another process's resubmit holds the lease.
+	other := *h.cfg
+	other.Owner = "resubmitter"
+	ra, err := other.acquire(ctx, order, 1, testRequest(order))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.cfg.tracked(read).FinishChain(ctx, fp, StatusPlaced, o); !errors.Is(err, idempotency.ErrBusy) {
+		t.Fatalf("finish under a resubmitter's lease: %v, want ErrBusy", err)
+	}
+	// The resubmit hands the attempt to a new chain.
+	if err := ra.BeginSubmit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ra.HandToTracker(ctx, schemas.Tracking{OrderID: order, Attempt: 1, Provider: "rye", CartID: "cart-1"}, outcome{}); err != nil {
+		t.Fatal(err)
+	}
+	h.statuses, h.tracking, h.queue = nil, nil, nil
+	if err := h.cfg.tracked(read).FinishChain(ctx, fp, StatusPlaced, o); !errors.Is(err, idempotency.ErrState) {
+		t.Fatalf("finish of the old chain: %v, want ErrState", err)
+	}
+	after, err := h.cfg.Store.Get(ctx, order, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.State != submitted || after.Chain != ra.rec.Fence || len(h.statuses) != 0 {
+		t.Fatalf("state %q chain %d, %d statuses: want submitted under chain %d, nothing produced", after.State, after.Chain, len(h.statuses), ra.rec.Fence)
+	}
 }
