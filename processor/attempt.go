@@ -81,7 +81,7 @@ func (a *attempt) Refused(ctx context.Context) error {
 }
 
 // HandToTracker gives a submitted attempt to the tracker under a new tracking chain (this
-// lease's fence): it produces o and the chain's first record, t due after PollInterval, BEFORE
+// lease's fence): it produces o and the chain's first record, t due after FirstPoll, BEFORE
 // the store names the chain live (submitting -> submitted, released). After a crash in
 // between the attempt is still submitting: its redelivered record resumes it as a lost answer,
 // and the orphan tracking record is dropped by the tracker as stale. It is the worker's
@@ -92,7 +92,7 @@ func (a *attempt) HandToTracker(ctx context.Context, t schemas.Tracking, o outco
 	}
 	now := a.cfg.Now()
 	t.Chain, t.SubmittedAt = a.rec.Fence, now
-	if err := a.emit(ctx, o, producer.Message{Topic: a.cfg.Topology.Tracking(), Key: t.OrderID, Value: t, Due: now.Add(a.cfg.PollInterval)}); err != nil {
+	if err := a.emit(ctx, o, producer.Message{Topic: a.cfg.Topology.Tracking(), Key: t.OrderID, Value: t, Due: now.Add(a.cfg.pollWait(0))}); err != nil {
 		return err
 	}
 	return a.move(ctx, "HandToTracker", idempotency.StateSubmitted, idempotency.Change{Chain: a.rec.Fence, Release: true}, idempotency.StateSubmitting)

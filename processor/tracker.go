@@ -62,6 +62,7 @@ func (t *Tracker) handle(ctx context.Context, _ *kgo.Record, tr schemas.Tracking
 		return consumer.Permanent(fmt.Errorf("tracking order %s: unknown provider %q", tr.OrderID, tr.Provider))
 	}
 	pl, err := prov.Status(ctx, tr.CartID)
+	tr.Polls++ // counted answered or not: the provider may have served it
 	now := t.cfg.Now()
 	elapsed := now.Sub(tr.SubmittedAt)
 	if err != nil {
@@ -129,7 +130,6 @@ func (t *Tracker) handle(ctx context.Context, _ *kgo.Record, tr schemas.Tracking
 	case stuck > 0:
 		return t.finish(ctx, rec, tr, pl, errors.New("stuck after submission started"))
 	}
-	tr.Polls++
 	var sts []schemas.OrderStatus
 	if !tr.Announced && notStarted < len(pl.Orders) {
 		tr.Announced = true
@@ -139,9 +139,9 @@ func (t *Tracker) handle(ctx context.Context, _ *kgo.Record, tr schemas.Tracking
 	if len(sts) > 0 {
 		// The statuses go out with the next record, which remembers what was announced: a
 		// redelivery of this record announces again under the same event ids.
-		return t.cfg.emit(ctx, outcome{Status: sts}, t.next(tr, t.cfg.PollInterval))
+		return t.cfg.emit(ctx, outcome{Status: sts}, t.next(tr, t.cfg.pollWait(tr.Polls)))
 	}
-	return t.reschedule(ctx, tr, t.cfg.PollInterval)
+	return t.reschedule(ctx, tr, t.cfg.pollWait(tr.Polls))
 }
 
 // awaitAction records that merchant order i waits for the customer and returns its wait,
@@ -438,6 +438,9 @@ func (t *Tracker) finish(ctx context.Context, rec idempotency.Record, tr schemas
 		o.Status = append(o.Status, t.cfg.status(req, StatusPlaced, tr.CartID, "", ""))
 	}
 	err := t.cfg.tracked(rec).FinishChain(ctx, Fingerprint(req), result, o)
+	if err == nil {
+		t.cfg.Metrics.tracked(tr.Polls)
+	}
 	if errors.Is(err, idempotency.ErrState) {
 		// Since the poll, another chain took over or the attempt moved on: nothing left to do.
 		t.cfg.Logger.Debug("dropping a tracking record whose attempt moved on", "order_id", tr.OrderID, "attempt", tr.Attempt, "chain", tr.Chain, "err", err)
