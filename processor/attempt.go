@@ -71,13 +71,17 @@ func (a *attempt) BeginSubmit(ctx context.Context) error {
 // Refused steps back after a submit the provider refused with certainty (or that was never
 // made): submitting -> the state BeginSubmit left. It is recorded before any wait, so a crash
 // during the wait resumes with a plain submit. Back in submitted (the tracker's resubmit), the
-// lease is released: the tracking chain, which holds none, has the attempt again.
+// lease is released: the tracking chain, which holds none, has the attempt again. Events held
+// by BeginSubmitCart (cart_created) are produced after the move.
 func (a *attempt) Refused(ctx context.Context) error {
 	to := a.submitFrom
 	if to == idempotency.StateNone {
 		to = idempotency.StateCartCreated
 	}
-	return a.move(ctx, "Refused", to, idempotency.Change{Release: to == idempotency.StateSubmitted}, idempotency.StateSubmitting)
+	if err := a.move(ctx, "Refused", to, idempotency.Change{Release: to == idempotency.StateSubmitted}, idempotency.StateSubmitting); err != nil {
+		return err
+	}
+	return a.emit(ctx, outcome{}) // what BeginSubmitCart held: no later operation of this lease may produce
 }
 
 // HandToTracker gives a submitted attempt to the tracker under a new tracking chain (this

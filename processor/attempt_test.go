@@ -312,12 +312,7 @@ func TestAttemptHeldStatus(t *testing.T) {
 			return a.HandToTracker(ctx, schemas.Tracking{OrderID: a.rec.Key, Attempt: 1, Provider: "rye", CartID: a.rec.CartID}, o)
 		}},
 		{"Fail", func(a *attempt, o outcome) error { return a.Fail(ctx, o) }},
-		{"Refused+Release", func(a *attempt, o outcome) error {
-			if err := a.Refused(ctx); err != nil {
-				return err
-			}
-			return a.Release(ctx, o)
-		}},
+		{"Refused", func(a *attempt, _ outcome) error { return a.Refused(ctx) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			order := "order-held-" + tc.name
