@@ -126,9 +126,13 @@ var acquireSrc string
 //go:embed transition.lua
 var transitionSrc string
 
+//go:embed finish.lua
+var finishSrc string
+
 var (
 	acquireScript    = redis.NewScript(acquireSrc)
 	transitionScript = redis.NewScript(transitionSrc)
+	finishScript     = redis.NewScript(finishSrc)
 )
 
 // Acquire takes the lease on an order attempt, creating the record in state reserved if it is
@@ -174,6 +178,21 @@ func (s *Store) Transition(ctx context.Context, r Record, to State, c Change, fr
 	out, err := parse(r.Key, res)
 	out.Fence = r.Fence
 	return out, err
+}
+
+// Finish ends the attempt r was read as (Get: submitted under tracking chain r.Chain) in one call: Acquire and
+// Transition(to StateTerminal, with c's outcome) merged, for a caller that makes no provider
+// call between them. It fails with ErrState if the attempt is missing, not submitted or
+// submitted under another chain, ErrConflict for another fingerprint and ErrBusy while another
+// owner's lease is live; then nothing changed. The returned record holds the lease's fence,
+// already released.
+func (s *Store) Finish(ctx context.Context, r Record, fingerprint, owner string, c Change) (Record, error) {
+	key := r.Key
+	res, err := finishScript.Run(ctx, s.rdb, []string{key}, fingerprint, owner, s.cfg.TTL.Milliseconds(), r.Chain, c.Outcome, string(c.OutcomeData)).Slice()
+	if err != nil {
+		return Record{}, s.scriptErr("finishing "+key, err)
+	}
+	return parse(key, res)
 }
 
 // SetOutcome replaces the stored outcome of a terminal attempt (the reconciler records how a

@@ -146,6 +146,53 @@ func TestStoreContract(t *testing.T) {
 				}
 			})
 
+			t.Run("finish ends a submitted attempt of its chain only, in one call", func(t *testing.T) {
+				s := newStore(t, time.Minute)
+				r, err := s.Acquire(ctx, "o6", 1, "fp", "w1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Finish(ctx, Record{Key: s.Key("o6", 1), Chain: 0}, "fp", "t1", Change{Outcome: "placed"}); !errors.Is(err, ErrState) {
+					t.Fatalf("finish of a reserved attempt: err = %v, want ErrState", err)
+				}
+				if _, err := s.Finish(ctx, Record{Key: s.Key("o7", 1), Chain: 0}, "fp", "t1", Change{Outcome: "placed"}); !errors.Is(err, ErrState) {
+					t.Fatalf("finish of a missing attempt: err = %v, want ErrState", err)
+				}
+				if r, err = s.Transition(ctx, r, StateSubmitting, Change{CartID: "cart-6"}, StateReserved); err != nil {
+					t.Fatal(err)
+				}
+				if r, err = s.Transition(ctx, r, StateSubmitted, Change{Chain: r.Fence, Release: true}, StateSubmitting); err != nil {
+					t.Fatal(err)
+				}
+				// w1's lease is released with the hand-over; w2 takes it (a resubmitter).
+				w2, err := s.Acquire(ctx, "o6", 1, "fp", "w2")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Finish(ctx, Record{Key: s.Key("o6", 1), Chain: r.Fence}, "fp", "t1", Change{Outcome: "placed"}); !errors.Is(err, ErrBusy) {
+					t.Fatalf("finish under another live lease: err = %v, want ErrBusy", err)
+				}
+				if _, err := s.Transition(ctx, w2, StateSubmitted, Change{Release: true}, StateSubmitted); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Finish(ctx, Record{Key: s.Key("o6", 1), Chain: r.Fence + 5}, "fp", "t1", Change{Outcome: "placed"}); !errors.Is(err, ErrState) {
+					t.Fatalf("finish under another chain: err = %v, want ErrState", err)
+				}
+				if _, err := s.Finish(ctx, Record{Key: s.Key("o6", 1), Chain: r.Fence}, "other", "t1", Change{Outcome: "placed"}); !errors.Is(err, ErrConflict) {
+					t.Fatalf("finish with another fingerprint: err = %v, want ErrConflict", err)
+				}
+				got, err := s.Finish(ctx, Record{Key: s.Key("o6", 1), Chain: r.Fence}, "fp", "t1", Change{Outcome: "placed", OutcomeData: []byte("ev")})
+				if err != nil || got.State != StateTerminal || got.Outcome != "placed" || string(got.OutcomeData) != "ev" || got.Fence <= w2.Fence {
+					t.Fatalf("finish = %+v, %v", got, err)
+				}
+				// The lease went with the move: the zombie w2 is fenced, a duplicate sees the outcome.
+				if _, err := s.Transition(ctx, w2, StateSubmitting, Change{}, StateSubmitted); !errors.Is(err, ErrFenced) {
+					t.Fatalf("zombie after finish: err = %v, want ErrFenced", err)
+				}
+				if dup, err := s.Acquire(ctx, "o6", 1, "fp", "w3"); err != nil || dup.State != StateTerminal || dup.Fence != 0 {
+					t.Fatalf("acquire after finish = %+v, %v", dup, err)
+				}
+			})
 			t.Run("history keeps order", func(t *testing.T) {
 				s := newStore(t, time.Minute)
 				for _, e := range []string{"a", "b", "c"} {

@@ -24,6 +24,9 @@ type attempt struct {
 	rec idempotency.Record
 	// submitFrom is the state BeginSubmit left: where Refused steps back to.
 	submitFrom idempotency.State
+	// held is what an operation recorded but did not produce (BeginSubmitCart's cart_created
+	// status): the next operation that produces sends it first, in the same Send.
+	held outcome
 }
 
 // acquire takes the lease on attempt n of orderID for req (see idempotency.Store.Acquire).
@@ -38,13 +41,19 @@ func (c *Config) acquire(ctx context.Context, orderID string, n int, req schemas
 // State is where the attempt stands, as of its last operation under this lease.
 func (a *attempt) State() idempotency.State { return a.rec.State }
 
-// CartCreated records the provider's cart (reserved -> cart_created), then emits o. The cart
-// id is in the store before any submit, so a redelivery resumes with this cart.
-func (a *attempt) CartCreated(ctx context.Context, cartID string, o outcome) error {
-	if err := a.move(ctx, "CartCreated", idempotency.StateCartCreated, idempotency.Change{CartID: cartID}, idempotency.StateReserved); err != nil {
+// BeginSubmitCart records the provider's cart and the start of its first submit in one store
+// write (reserved -> submitting, the cart id with it): CartCreated and BeginSubmit merged, as no
+// provider call comes between them. The cart id is in the store before the submit, and a crash
+// after is a lost answer, polled. o (the cart_created status) is held, not produced: it goes
+// out first with the next operation's events, recorded before them as CartCreated's would be.
+// Refused steps back to cart_created.
+func (a *attempt) BeginSubmitCart(ctx context.Context, cartID string, o outcome) error {
+	if err := a.move(ctx, "BeginSubmitCart", idempotency.StateSubmitting, idempotency.Change{CartID: cartID}, idempotency.StateReserved); err != nil {
 		return err
 	}
-	return a.cfg.emit(ctx, o)
+	a.submitFrom = idempotency.StateCartCreated
+	a.held = o
+	return nil
 }
 
 // BeginSubmit records a submit before it is made (cart_created -> submitting, or submitted ->
@@ -62,17 +71,21 @@ func (a *attempt) BeginSubmit(ctx context.Context) error {
 // Refused steps back after a submit the provider refused with certainty (or that was never
 // made): submitting -> the state BeginSubmit left. It is recorded before any wait, so a crash
 // during the wait resumes with a plain submit. Back in submitted (the tracker's resubmit), the
-// lease is released: the tracking chain, which holds none, has the attempt again.
+// lease is released: the tracking chain, which holds none, has the attempt again. Events held
+// by BeginSubmitCart (cart_created) are produced after the move.
 func (a *attempt) Refused(ctx context.Context) error {
 	to := a.submitFrom
 	if to == idempotency.StateNone {
 		to = idempotency.StateCartCreated
 	}
-	return a.move(ctx, "Refused", to, idempotency.Change{Release: to == idempotency.StateSubmitted}, idempotency.StateSubmitting)
+	if err := a.move(ctx, "Refused", to, idempotency.Change{Release: to == idempotency.StateSubmitted}, idempotency.StateSubmitting); err != nil {
+		return err
+	}
+	return a.emit(ctx, outcome{}) // what BeginSubmitCart held: no later operation of this lease may produce
 }
 
 // HandToTracker gives a submitted attempt to the tracker under a new tracking chain (this
-// lease's fence): it produces o and the chain's first record, t due after PollInterval, BEFORE
+// lease's fence): it produces o and the chain's first record, t due after FirstPoll, BEFORE
 // the store names the chain live (submitting -> submitted, released). After a crash in
 // between the attempt is still submitting: its redelivered record resumes it as a lost answer,
 // and the orphan tracking record is dropped by the tracker as stale. It is the worker's
@@ -83,7 +96,7 @@ func (a *attempt) HandToTracker(ctx context.Context, t schemas.Tracking, o outco
 	}
 	now := a.cfg.Now()
 	t.Chain, t.SubmittedAt = a.rec.Fence, now
-	if err := a.cfg.emit(ctx, o, producer.Message{Topic: a.cfg.Topology.Tracking(), Key: t.OrderID, Value: t, Due: now.Add(a.cfg.PollInterval)}); err != nil {
+	if err := a.emit(ctx, o, producer.Message{Topic: a.cfg.Topology.Tracking(), Key: t.OrderID, Value: t, Due: now.Add(a.cfg.pollWait(0))}); err != nil {
 		return err
 	}
 	return a.move(ctx, "HandToTracker", idempotency.StateSubmitted, idempotency.Change{Chain: a.rec.Fence, Release: true}, idempotency.StateSubmitting)
@@ -97,7 +110,7 @@ func (a *attempt) HandToReconciler(ctx context.Context, o outcome) error {
 	if err := a.allowed("HandToReconciler", idempotency.StateSubmitting); err != nil {
 		return err
 	}
-	if err := a.cfg.emit(ctx, o); err != nil {
+	if err := a.emit(ctx, o); err != nil {
 		return err
 	}
 	return a.move(ctx, "HandToReconciler", idempotency.StateCartCreated, idempotency.Change{Release: true}, idempotency.StateSubmitting)
@@ -109,10 +122,26 @@ func (a *attempt) Fail(ctx context.Context, o outcome) error {
 	return a.end(ctx, "Fail", StatusFailed, o, idempotency.StateReserved, idempotency.StateSubmitting)
 }
 
-// Finish ends a tracked attempt as the tracker saw it placed, failed or needing attention
-// (submitted -> terminal, outcome result), storing o, then emits o.
-func (a *attempt) Finish(ctx context.Context, result Status, o outcome) error {
-	return a.end(ctx, "Finish", result, o, idempotency.StateSubmitted)
+// tracked is the attempt as the tracker read it (Store.Get), under no lease: FinishChain takes
+// the lease and ends it in one store write.
+func (c *Config) tracked(rec idempotency.Record) *attempt { return &attempt{cfg: c, rec: rec} }
+
+// FinishChain is the tracker's lease and Finish in one store write (Store.Finish; no provider
+// call comes between them): an attempt read submitted under tracking chain a.rec.Chain moves
+// to terminal (outcome result) storing o, then o is emitted. The store checks again, atomically,
+// that it is still submitted under that chain (ErrState otherwise) and that no other owner's
+// lease is live (ErrBusy), so a resubmit in flight is never ended under it.
+func (a *attempt) FinishChain(ctx context.Context, fingerprint string, result Status, o outcome) error {
+	if err := a.allowed("FinishChain", idempotency.StateSubmitted); err != nil {
+		return err
+	}
+	o = a.withHeld(o)
+	rec, err := a.cfg.Store.Finish(ctx, a.rec, fingerprint, a.cfg.Owner, idempotency.Change{Outcome: string(result), OutcomeData: o.encode()})
+	if err != nil {
+		return err
+	}
+	a.rec, a.held = rec, outcome{}
+	return a.cfg.emit(ctx, o)
 }
 
 // Release hands the lease back in the same state, then emits o (which may be empty): another
@@ -122,10 +151,7 @@ func (a *attempt) Release(ctx context.Context, o outcome) error {
 	if err := a.move(ctx, "Release", s, idempotency.Change{Release: true}, idempotency.StateReserved, idempotency.StateCartCreated, idempotency.StateSubmitting, idempotency.StateSubmitted); err != nil {
 		return err
 	}
-	if len(o.Status)+len(o.Failures) == 0 {
-		return nil
-	}
-	return a.cfg.emit(ctx, o)
+	return a.emit(ctx, o)
 }
 
 // DeadLetter closes an attempt no submit of which is in flight or done (reserved or
@@ -136,10 +162,33 @@ func (a *attempt) DeadLetter(ctx context.Context) error {
 }
 
 func (a *attempt) end(ctx context.Context, op string, result Status, o outcome, from ...idempotency.State) error {
+	o = a.withHeld(o) // the stored outcome a redelivery re-emits holds them too
 	if err := a.move(ctx, op, idempotency.StateTerminal, idempotency.Change{Outcome: string(result), OutcomeData: o.encode()}, from...); err != nil {
 		return err
 	}
+	a.held = outcome{}
 	return a.cfg.emit(ctx, o)
+}
+
+// withHeld is o after the held events.
+func (a *attempt) withHeld(o outcome) outcome {
+	if len(a.held.Status)+len(a.held.Failures) == 0 {
+		return o
+	}
+	return outcome{Status: append(slices.Clip(a.held.Status), o.Status...), Failures: append(slices.Clip(a.held.Failures), o.Failures...)}
+}
+
+// emit produces the held events, then o and extra, in one Send (nothing when all are empty).
+func (a *attempt) emit(ctx context.Context, o outcome, extra ...producer.Message) error {
+	o = a.withHeld(o)
+	if len(o.Status)+len(o.Failures)+len(extra) == 0 {
+		return nil
+	}
+	if err := a.cfg.emit(ctx, o, extra...); err != nil {
+		return err
+	}
+	a.held = outcome{}
+	return nil
 }
 
 // allowed checks the attempt's state before an operation that produces before it moves.

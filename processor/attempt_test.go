@@ -25,7 +25,7 @@ var attemptOps = []struct {
 	name string
 	do   func(context.Context, *attempt, outcome) error
 }{
-	{"CartCreated", func(ctx context.Context, a *attempt, o outcome) error { return a.CartCreated(ctx, "cart-new", o) }},
+	{"BeginSubmitCart", func(ctx context.Context, a *attempt, o outcome) error { return a.BeginSubmitCart(ctx, "cart-new", o) }},
 	{"BeginSubmit", func(ctx context.Context, a *attempt, _ outcome) error { return a.BeginSubmit(ctx) }},
 	{"Refused", func(ctx context.Context, a *attempt, _ outcome) error { return a.Refused(ctx) }},
 	{"HandToTracker", func(ctx context.Context, a *attempt, o outcome) error {
@@ -33,7 +33,9 @@ var attemptOps = []struct {
 	}},
 	{"HandToReconciler", func(ctx context.Context, a *attempt, o outcome) error { return a.HandToReconciler(ctx, o) }},
 	{"Fail", func(ctx context.Context, a *attempt, o outcome) error { return a.Fail(ctx, o) }},
-	{"Finish", func(ctx context.Context, a *attempt, o outcome) error { return a.Finish(ctx, StatusPlaced, o) }},
+	{"FinishChain", func(ctx context.Context, a *attempt, o outcome) error {
+		return a.FinishChain(ctx, a.rec.Fingerprint, StatusPlaced, o)
+	}},
 	{"Release", func(ctx context.Context, a *attempt, o outcome) error { return a.Release(ctx, o) }},
 	{"DeadLetter", func(ctx context.Context, a *attempt, _ outcome) error { return a.DeadLetter(ctx) }},
 }
@@ -49,13 +51,13 @@ type allowedMove struct {
 // transitions is the attempt's transition table (ARCHITECTURE.md, "The order attempt"): every
 // (operation, state) pair not listed is refused.
 var transitions = map[string]map[idempotency.State]allowedMove{
-	"CartCreated":      {reserved: {cartCreated, false, 1}},
+	"BeginSubmitCart":  {reserved: {submitting, false, 0}}, // its status is held for the next operation
 	"BeginSubmit":      {cartCreated: {submitting, false, 0}, submitted: {submitting, false, 0}},
 	"Refused":          {submitting: {cartCreated, false, 0}},
 	"HandToTracker":    {submitting: {submitted, true, 2}},
 	"HandToReconciler": {submitting: {cartCreated, true, 1}},
 	"Fail":             {reserved: {terminal, true, 1}, submitting: {terminal, true, 1}},
-	"Finish":           {submitted: {terminal, true, 1}},
+	"FinishChain":      {submitted: {terminal, true, 1}},
 	"Release": {reserved: {reserved, true, 1}, cartCreated: {cartCreated, true, 1},
 		submitting: {submitting, true, 1}, submitted: {submitted, true, 1}},
 	"DeadLetter": {reserved: {terminal, true, 0}, cartCreated: {terminal, true, 0}},
@@ -151,9 +153,12 @@ func TestAttemptTransitions(t *testing.T) {
 					t.Fatalf("lease free after %s: %v, want %v", op.name, free, want.released)
 				}
 				switch op.name {
-				case "CartCreated":
-					if after.CartID != "cart-new" {
-						t.Fatalf("cart id %q, want cart-new", after.CartID)
+				case "BeginSubmitCart":
+					if after.CartID != "cart-new" || after.Submits != before.Submits+1 {
+						t.Fatalf("cart id %q submits %d, want cart-new and %d", after.CartID, after.Submits, before.Submits+1)
+					}
+					if !reflect.DeepEqual(a.held, o) {
+						t.Fatalf("held %+v, want %+v", a.held, o)
 					}
 				case "BeginSubmit":
 					if after.Submits != before.Submits+1 {
@@ -163,7 +168,7 @@ func TestAttemptTransitions(t *testing.T) {
 					if after.Chain != a.rec.Fence || h.tracking[0].Chain != a.rec.Fence {
 						t.Fatalf("live chain %d, produced chain %d, want the lease's fence %d", after.Chain, h.tracking[0].Chain, a.rec.Fence)
 					}
-				case "Fail", "Finish":
+				case "Fail", "FinishChain":
 					stored, err := decodeOutcome(after.OutcomeData)
 					if err != nil || !reflect.DeepEqual(stored, o) {
 						t.Fatalf("stored outcome %+v (%v), want %+v", stored, err, o)
@@ -221,9 +226,8 @@ func TestAttemptOrdering(t *testing.T) {
 		// moved: the store moved although producing failed (recorded first).
 		moved bool
 	}{
-		{"CartCreated", reserved, true},
 		{"Fail", submitting, true},
-		{"Finish", submitted, true},
+		{"FinishChain", submitted, true},
 		{"Release", cartCreated, true},
 		{"HandToTracker", submitting, false},
 		{"HandToReconciler", submitting, false},
@@ -280,5 +284,139 @@ func TestAttemptView(t *testing.T) {
 	}
 	if v, _ := ViewAttempt(ctx, h.cfg.Store, "order-view-terminal", 1); v.Outcome() != StatusFailed {
 		t.Fatalf("outcome %q, want failed", v.Outcome())
+	}
+}
+
+// countingSender counts the Sends (awaited produces) and keeps what they carried.
+type countingSender struct {
+	h     *harness
+	sends [][]producer.Message
+}
+
+func (c *countingSender) Send(ctx context.Context, msgs ...producer.Message) error {
+	c.sends = append(c.sends, msgs)
+	return c.h.Send(ctx, msgs...)
+}
+
+// TestAttemptHeldStatus: BeginSubmitCart's cart_created status is produced by the next
+// operation that produces, first and in the same Send, and is part of a stored outcome; a
+// failed produce keeps it for the one after.
+func TestAttemptHeldStatus(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		next func(*attempt, outcome) error
+	}{
+		{"HandToTracker", func(a *attempt, o outcome) error {
+			return a.HandToTracker(ctx, schemas.Tracking{OrderID: a.rec.Key, Attempt: 1, Provider: "rye", CartID: a.rec.CartID}, o)
+		}},
+		{"Fail", func(a *attempt, o outcome) error { return a.Fail(ctx, o) }},
+		{"Refused", func(a *attempt, _ outcome) error { return a.Refused(ctx) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			order := "order-held-" + tc.name
+			a := inState(t, h, order, reserved)
+			cs := &countingSender{h: h}
+			cfg := *h.cfg
+			cfg.Events = cs
+			a.cfg = &cfg
+			held := outcome{Status: []schemas.OrderStatus{h.cfg.status(testRequest(order), StatusCartCreated, "cart-new", "", "")}}
+			if err := a.BeginSubmitCart(ctx, "cart-new", held); err != nil {
+				t.Fatal(err)
+			}
+			if len(cs.sends) != 0 {
+				t.Fatalf("BeginSubmitCart produced %d times, want 0", len(cs.sends))
+			}
+			next := outcome{Status: []schemas.OrderStatus{h.cfg.status(testRequest(order), StatusFailed, "cart-new", "", "")}}
+			if err := tc.next(a, next); err != nil {
+				t.Fatal(err)
+			}
+			if len(cs.sends) != 1 {
+				t.Fatalf("%d sends, want 1", len(cs.sends))
+			}
+			first := cs.sends[0][0].Value.(schemas.OrderStatus)
+			if first.State != string(StatusCartCreated) || len(h.byState(StatusCartCreated)) != 1 {
+				t.Fatalf("first record %q, cart_created produced %d times: want cart_created first, once", first.State, len(h.byState(StatusCartCreated)))
+			}
+			if tc.name == "Fail" {
+				rec, err := h.cfg.Store.Get(ctx, order, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				stored, err := decodeOutcome(rec.OutcomeData)
+				if err != nil || len(stored.Status) != 2 || stored.Status[0].State != string(StatusCartCreated) {
+					t.Fatalf("stored outcome %+v (%v): want cart_created, then the failure", stored, err)
+				}
+			}
+		})
+	}
+	t.Run("failed produce keeps it", func(t *testing.T) {
+		order := "order-held-retry"
+		a := inState(t, h, order, reserved)
+		held := outcome{Status: []schemas.OrderStatus{h.cfg.status(testRequest(order), StatusCartCreated, "cart-new", "", "")}}
+		if err := a.BeginSubmitCart(ctx, "cart-new", held); err != nil {
+			t.Fatal(err)
+		}
+		cfg := *h.cfg
+		cfg.Events = failingSender{}
+		a.cfg = &cfg
+		tr := schemas.Tracking{OrderID: order, Attempt: 1, Provider: "rye", CartID: "cart-new"}
+		if err := a.HandToTracker(ctx, tr, outcome{}); err == nil {
+			t.Fatal("no error although producing failed")
+		}
+		a.cfg = h.cfg
+		if err := a.HandToTracker(ctx, tr, outcome{}); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(h.byState(StatusCartCreated)); n != 1 {
+			t.Fatalf("cart_created produced %d times, want 1", n)
+		}
+	})
+}
+
+// TestFinishChainRechecks: FinishChain acts on what the tracker read, but the store checks it
+// again: a resubmit's live lease, or a newer chain named since the read, leaves the attempt
+// as it is and produces nothing.
+func TestFinishChainRechecks(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	ctx := context.Background()
+	order := "order-finish-recheck"
+	if err := inState(t, h, order, submitted).Release(ctx, outcome{}); err != nil { // handed to the tracker
+		t.Fatal(err)
+	}
+	read, err := h.cfg.Store.Get(ctx, order, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := outcome{Status: []schemas.OrderStatus{h.cfg.status(testRequest(order), StatusPlaced, "cart-1", "", "")}}
+	fp := Fingerprint(testRequest(order))
+	// Another process's resubmit holds the lease.
+	other := *h.cfg
+	other.Owner = "resubmitter"
+	ra, err := other.acquire(ctx, order, 1, testRequest(order))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.cfg.tracked(read).FinishChain(ctx, fp, StatusPlaced, o); !errors.Is(err, idempotency.ErrBusy) {
+		t.Fatalf("finish under a resubmitter's lease: %v, want ErrBusy", err)
+	}
+	// The resubmit hands the attempt to a new chain.
+	if err := ra.BeginSubmit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ra.HandToTracker(ctx, schemas.Tracking{OrderID: order, Attempt: 1, Provider: "rye", CartID: "cart-1"}, outcome{}); err != nil {
+		t.Fatal(err)
+	}
+	h.statuses, h.tracking, h.queue = nil, nil, nil
+	if err := h.cfg.tracked(read).FinishChain(ctx, fp, StatusPlaced, o); !errors.Is(err, idempotency.ErrState) {
+		t.Fatalf("finish of the old chain: %v, want ErrState", err)
+	}
+	after, err := h.cfg.Store.Get(ctx, order, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.State != submitted || after.Chain != ra.rec.Fence || len(h.statuses) != 0 {
+		t.Fatalf("state %q chain %d, %d statuses: want submitted under chain %d, nothing produced", after.State, after.Chain, len(h.statuses), ra.rec.Fence)
 	}
 }

@@ -77,6 +77,51 @@ type harness struct {
 	tracking []schemas.Tracking
 
 	worker, tracker, reconciler consumer.Handler
+	// trips counts the store's Redis round trips by first command (a pipeline is one).
+	trips *tripCounter
+}
+
+// tripCounter is a go-redis hook counting round trips by their first command's name.
+type tripCounter struct {
+	mu sync.Mutex
+	by map[string]int
+}
+
+func (c *tripCounter) add(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.by[name]++
+}
+
+// total is the number of round trips counted, and resets the counter.
+func (c *tripCounter) take() (int, map[string]int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, v := range c.by {
+		n += v
+	}
+	by := c.by
+	c.by = map[string]int{}
+	return n, by
+}
+
+func (c *tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.add(cmd.Name())
+		return next(ctx, cmd)
+	}
+}
+
+func (c *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 {
+			c.add("pipeline:" + cmds[0].Name())
+		}
+		return next(ctx, cmds)
+	}
 }
 
 // Send is the bus: status and dead letters are collected, the rest queued for the roles.
@@ -107,6 +152,8 @@ func newHarness(t *testing.T, placement func(time.Duration) (provider.Placement,
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
+	h.trips = &tripCounter{by: map[string]int{}}
+	rdb.AddHook(h.trips)
 	store, err := idempotency.New(rdb, idempotency.Config{})
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,8 @@ import (
 	"github.com/orderflow/orderflow/schemas"
 )
 
-// Metrics count what the roles produced: terminal statuses, delay-tier retries and dead letters.
+// Metrics count what the roles produced: terminal statuses, delay-tier retries and dead letters;
+// and the tracker's polls per attempt it ended (orderflow_tracker_polls).
 // They are counted once the producer acknowledged the records, so a record retried after a failed
 // send is not counted twice; a redelivery that re-emits a stored outcome (after a crash or a
 // rebalance) does count it again, as downstream sees it again. A nil *Metrics counts nothing.
@@ -17,6 +18,7 @@ type Metrics struct {
 	orders      *prometheus.CounterVec
 	retries     *prometheus.CounterVec
 	deadLetters *prometheus.CounterVec
+	polls       prometheus.Histogram
 }
 
 // NewMetrics registers the roles' metrics with reg (nil registers nowhere). Registering twice
@@ -30,6 +32,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Order attempts the reconciler sent through a retry delay tier, by tier."}, []string{"tier"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_dead_letters_total",
 			Help: "Dead letters produced, by action (fix-record for records that could not be processed at all)."}, []string{"action"}),
+		polls: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "orderflow_tracker_polls",
+			Help:    "Placement polls (status calls) of each order attempt the tracker ended, over all its tracking chains.",
+			Buckets: []float64{1, 2, 3, 5, 8, 13, 21, 50, 100, 200, 500}}),
 	}
 	if reg == nil {
 		return m, nil
@@ -41,6 +46,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	if err == nil {
 		m.deadLetters, err = promreg.Register(reg, m.deadLetters)
+	}
+	if err == nil {
+		m.polls, err = promreg.Register(reg, m.polls)
 	}
 	if err != nil {
 		return nil, err
@@ -70,4 +78,12 @@ func (m *Metrics) sent(c *Config, msgs []producer.Message) {
 			}
 		}
 	}
+}
+
+// tracked counts the polls of an attempt the tracker ended.
+func (m *Metrics) tracked(polls int) {
+	if m == nil {
+		return
+	}
+	m.polls.Observe(float64(polls))
 }

@@ -136,6 +136,10 @@ func TestLimiterFailureBeforeSubmitIsNotRecorded(t *testing.T) {
 	if got := h.byState(StatusSubmitted); len(got) == 0 {
 		t.Errorf("no submitted event after the retry; states %v", h.states())
 	}
+	// The cart_created status BeginSubmitCart held went out when the attempt stepped back.
+	if got := h.byState(StatusCartCreated); len(got) != 1 {
+		t.Errorf("%d cart_created events, want 1; states %v", len(got), h.states())
+	}
 }
 
 // The same in the tracker: a limiter failure on a status poll fails the record instead of

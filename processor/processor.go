@@ -28,6 +28,7 @@ import (
 
 	"github.com/orderflow/orderflow/consumer"
 	"github.com/orderflow/orderflow/idempotency"
+	"github.com/orderflow/orderflow/internal/backoff"
 	"github.com/orderflow/orderflow/producer"
 	"github.com/orderflow/orderflow/provider"
 	"github.com/orderflow/orderflow/schemas"
@@ -87,7 +88,12 @@ type Settings struct {
 	SubmitRetries int
 	// RetryBase and RetryMax shape the in-process backoff (jittered, capped). Defaults 200ms, 5s.
 	RetryBase, RetryMax time.Duration
-	// PollInterval is the tracker's polling period. Default 2s.
+	// FirstPoll is when the tracker first polls a submitted cart: when its placement is likely
+	// (the Rye sandbox places an order three placement steps after submitCart). The waits after
+	// double from FirstPoll up to PollInterval; each (the first included) is jittered by ±20% so
+	// that carts submitted together are not polled together. Default 1s (at most PollInterval).
+	FirstPoll time.Duration
+	// PollInterval is the tracker's longest wait between two polls of a cart. Default 2s.
 	PollInterval time.Duration
 	// NeverStartedAfter: no placement events this long after submission means the cart never
 	// reached placement; it is resubmitted. Default 5m (the Rye seed).
@@ -152,6 +158,10 @@ func (s *Settings) setDefaults() {
 	if s.PollInterval <= 0 {
 		s.PollInterval = 2 * time.Second
 	}
+	if s.FirstPoll <= 0 {
+		s.FirstPoll = time.Second
+	}
+	s.FirstPoll = min(s.FirstPoll, s.PollInterval)
 	if s.NeverStartedAfter <= 0 {
 		s.NeverStartedAfter = 5 * time.Minute
 	}
@@ -172,6 +182,16 @@ func (s *Settings) setDefaults() {
 		s.Policy = DefaultPolicy()
 	}
 	s.Policy.setDefaults()
+}
+
+// pollWait is the wait before the tracker's poll after polls earlier ones of a cart: FirstPoll,
+// doubling, at most PollInterval, jittered (backoff.Jitter), in whole milliseconds.
+func (s Settings) pollWait(polls int) time.Duration {
+	d := s.FirstPoll
+	for i := 0; i < polls && d < s.PollInterval; i++ {
+		d *= 2
+	}
+	return backoff.Jitter(min(d, s.PollInterval)).Round(time.Millisecond) // due times are whole milliseconds
 }
 
 // Validate checks the settings; it changes nothing.

@@ -25,16 +25,13 @@ func reusedCart(req schemas.OrderRequested) string {
 	return req.Attributes[ReuseCartAttribute]
 }
 
-// reuseCart records cartID as the attempt's cart (reserved -> cart_created, as if CreateCart
-// had returned it) and submits it. The usual guards hold: the cart id is recorded before the
+// reuseCart records cartID as the attempt's cart (reserved -> submitting, as if CreateCart
+// had returned it: BeginSubmitCart) and submits it. The usual guards hold: the cart id is recorded before the
 // submit, and a lost submit answer goes to polling. Submitting a checkout that was consumed in
 // the meantime answers ClassAlreadySubmitted, which is polled, never resubmitted.
 func (w *Worker) reuseCart(ctx context.Context, req schemas.OrderRequested, a *attempt, prov provider.Provider, cartID string) error {
 	w.cfg.Logger.Info("replay reuses a fixed cart", "order_id", req.OrderID, "attempt", req.Attempt, "cart_id", cartID, "replay", req.ReplayID)
-	if err := a.CartCreated(ctx, cartID, outcome{Status: []schemas.OrderStatus{w.cfg.status(req, StatusCartCreated, cartID, "", "")}}); err != nil {
-		return err
-	}
-	return w.submit(ctx, req, a, prov)
+	return w.submitNew(ctx, req, a, prov, cartID)
 }
 
 // withFinalFailure returns history with f appended unless its last entry already records f

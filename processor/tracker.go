@@ -62,6 +62,7 @@ func (t *Tracker) handle(ctx context.Context, _ *kgo.Record, tr schemas.Tracking
 		return consumer.Permanent(fmt.Errorf("tracking order %s: unknown provider %q", tr.OrderID, tr.Provider))
 	}
 	pl, err := prov.Status(ctx, tr.CartID)
+	tr.Polls++ // counted answered or not: the provider may have served it
 	now := t.cfg.Now()
 	elapsed := now.Sub(tr.SubmittedAt)
 	if err != nil {
@@ -73,7 +74,7 @@ func (t *Tracker) handle(ctx context.Context, _ *kgo.Record, tr schemas.Tracking
 		if unreadable := now.Sub(t.unreadableSince(tr)); unreadable >= 2*t.cfg.StuckAfter {
 			// Placement has been unreadable for twice the stuck threshold: a person must ask
 			// the provider about this cart. Never resubmitted: it may be placed.
-			return t.finish(ctx, tr, provider.Placement{}, fmt.Errorf("placement unreadable for %v: %s", unreadable.Round(time.Second), pe))
+			return t.finish(ctx, rec, tr, provider.Placement{}, fmt.Errorf("placement unreadable for %v: %s", unreadable.Round(time.Second), pe))
 		}
 		return t.reschedule(ctx, tr, max(pe.RetryAfter, t.cfg.PollInterval))
 	}
@@ -109,7 +110,7 @@ func (t *Tracker) handle(ctx context.Context, _ *kgo.Record, tr schemas.Tracking
 	}
 	switch {
 	case len(pl.Orders) > 0 && open == 0:
-		return t.finish(ctx, tr, pl, nil)
+		return t.finish(ctx, rec, tr, pl, nil)
 	case waiting > 0:
 		// The attempt ends only as a whole: once every waiting merchant order is past its
 		// deadline and nothing else is still moving (placed, failed or stuck).
@@ -118,18 +119,17 @@ func (t *Tracker) handle(ctx context.Context, _ *kgo.Record, tr schemas.Tracking
 			if stuck > 0 {
 				why = errors.New("stuck after submission started")
 			}
-			return t.finish(ctx, tr, pl, why)
+			return t.finish(ctx, rec, tr, pl, why)
 		}
 	case notStarted == len(pl.Orders) && elapsed >= t.cfg.NeverStartedAfter:
 		if tr.Resubmits >= t.cfg.MaxResubmits {
 			// The provider took the cart (or may have) that often and never started it.
-			return t.finish(ctx, tr, pl, fmt.Errorf("never started after %d resubmits the provider accepted or left unanswered (MaxResubmits)", tr.Resubmits))
+			return t.finish(ctx, rec, tr, pl, fmt.Errorf("never started after %d resubmits the provider accepted or left unanswered (MaxResubmits)", tr.Resubmits))
 		}
 		return t.resubmit(ctx, tr, prov)
 	case stuck > 0:
-		return t.finish(ctx, tr, pl, errors.New("stuck after submission started"))
+		return t.finish(ctx, rec, tr, pl, errors.New("stuck after submission started"))
 	}
-	tr.Polls++
 	var sts []schemas.OrderStatus
 	if !tr.Announced && notStarted < len(pl.Orders) {
 		tr.Announced = true
@@ -139,9 +139,9 @@ func (t *Tracker) handle(ctx context.Context, _ *kgo.Record, tr schemas.Tracking
 	if len(sts) > 0 {
 		// The statuses go out with the next record, which remembers what was announced: a
 		// redelivery of this record announces again under the same event ids.
-		return t.cfg.emit(ctx, outcome{Status: sts}, t.next(tr, t.cfg.PollInterval))
+		return t.cfg.emit(ctx, outcome{Status: sts}, t.next(tr, t.cfg.pollWait(tr.Polls)))
 	}
-	return t.reschedule(ctx, tr, t.cfg.PollInterval)
+	return t.reschedule(ctx, tr, t.cfg.pollWait(tr.Polls))
 }
 
 // awaitAction records that merchant order i waits for the customer and returns its wait,
@@ -377,11 +377,9 @@ func sameAnswer(a, b schemas.Attempt) bool {
 
 // finish ends the attempt from the placement seen: per merchant order placed, failed (a
 // failure event for the reconciler) or, when stuck is set, needs attention.
-func (t *Tracker) finish(ctx context.Context, tr schemas.Tracking, pl provider.Placement, stuck error) error {
-	a, err := t.lease(ctx, tr, idempotency.StateSubmitted)
-	if a == nil || err != nil {
-		return err
-	}
+// rec is the attempt as handle read it (submitted under tr's chain); the store checks that again
+// as it ends the attempt (FinishChain).
+func (t *Tracker) finish(ctx context.Context, rec idempotency.Record, tr schemas.Tracking, pl provider.Placement, stuck error) error {
 	req := tr.Request
 	var o outcome
 	placed, failed, attention := 0, 0, 0
@@ -439,7 +437,16 @@ func (t *Tracker) finish(ctx context.Context, tr schemas.Tracking, pl provider.P
 	if result == StatusPlaced {
 		o.Status = append(o.Status, t.cfg.status(req, StatusPlaced, tr.CartID, "", ""))
 	}
-	return a.Finish(ctx, result, o)
+	err := t.cfg.tracked(rec).FinishChain(ctx, Fingerprint(req), result, o)
+	if err == nil {
+		t.cfg.Metrics.tracked(tr.Polls)
+	}
+	if errors.Is(err, idempotency.ErrState) {
+		// Since the poll, another chain took over or the attempt moved on: nothing left to do.
+		t.cfg.Logger.Debug("dropping a tracking record whose attempt moved on", "order_id", tr.OrderID, "attempt", tr.Attempt, "chain", tr.Chain, "err", err)
+		return nil
+	}
+	return err
 }
 
 // itemsOf returns the request items that orders[i] holds: those whose product id the provider

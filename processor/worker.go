@@ -69,11 +69,14 @@ func (w *Worker) advance(ctx context.Context, log *slog.Logger, req schemas.Orde
 		}
 		return w.createCart(ctx, req, a, prov)
 	case idempotency.StateCartCreated:
-		return w.submit(ctx, req, a, prov)
+		return w.submit(ctx, req, a, prov, false)
 	case idempotency.StateSubmitting:
 		// The last submit's answer was lost (crash, timeout): the cart may be charged.
 		// Never submit blindly; let the tracker find out.
 		log.Info("resuming after a lost submit answer: polling instead of resubmitting", "cart_id", a.rec.CartID)
+		// The cart_created status travelled with the submit's events (BeginSubmitCart): it
+		// may never have been produced. Produced again, it dedupes by its event id.
+		a.held = outcome{Status: []schemas.OrderStatus{w.cfg.status(req, StatusCartCreated, a.rec.CartID, "", "")}}
 		return w.track(ctx, req, a, StatusOutcomeUnknown)
 	case idempotency.StateSubmitted:
 		// Its tracking chain and events were produced before the state said so
@@ -157,19 +160,30 @@ func (w *Worker) createCart(ctx context.Context, req schemas.OrderRequested, a *
 		}
 		return w.fail(ctx, req, a, pe)
 	}
-	if err := a.CartCreated(ctx, cart.ID, outcome{Status: []schemas.OrderStatus{w.cfg.status(req, StatusCartCreated, cart.ID, "", "")}}); err != nil {
-		return err
-	}
-	return w.submit(ctx, req, a, prov)
+	return w.submitNew(ctx, req, a, prov, cart.ID)
 }
 
-func (w *Worker) submit(ctx context.Context, req schemas.OrderRequested, a *attempt, prov provider.Provider) error {
+// submitNew records cartID and the start of its submit in one store write (BeginSubmitCart),
+// then submits; the cart_created status goes out with the submit's outcome.
+func (w *Worker) submitNew(ctx context.Context, req schemas.OrderRequested, a *attempt, prov provider.Provider, cartID string) error {
+	if err := a.BeginSubmitCart(ctx, cartID, outcome{Status: []schemas.OrderStatus{w.cfg.status(req, StatusCartCreated, cartID, "", "")}}); err != nil {
+		return err
+	}
+	return w.submit(ctx, req, a, prov, true)
+}
+
+// submit submits the attempt's cart, retrying in process; begun says the first submit is
+// already recorded (BeginSubmitCart), so only the retries record theirs (BeginSubmit).
+func (w *Worker) submit(ctx context.Context, req schemas.OrderRequested, a *attempt, prov provider.Provider, begun bool) error {
 	var sub provider.Submission
 	cartID := a.rec.CartID
 	pe, err := w.call(ctx, req, PhaseSubmission, cartID, func() error {
-		if err := a.BeginSubmit(ctx); err != nil {
-			return infraError{err}
+		if !begun {
+			if err := a.BeginSubmit(ctx); err != nil {
+				return infraError{err}
+			}
 		}
+		begun = false
 		var err error
 		sub, err = prov.Submit(ctx, submitRequest(req, cartID))
 		return err

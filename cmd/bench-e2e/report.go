@@ -87,6 +87,9 @@ func (r *report) print(w io.Writer) {
 	p("  by operation       %s", perOrder(h.byOp(), per))
 	calls := r.metrics.By("orderflow_provider_calls_total", "operation")
 	p("  orderflow's count  %s (orderflow_provider_calls_total)", perOrderF(calls, per))
+	if n, sum := r.metrics.Histogram("orderflow_tracker_polls"); n > 0 {
+		p("  tracker polls      %.2f polls/attempt the tracker ended (orderflow_tracker_polls: %d attempts, %.0f polls)", sum/float64(n), n, sum)
+	}
 	if waits := r.metrics.By("orderflow_ratelimit_waits_total", "tier"); len(waits) > 0 {
 		secs := r.metrics.By("orderflow_ratelimit_wait_seconds_total", "tier")
 		p("  rate-limit waits   %s; seconds waited %s", perOrderF(waits, per), joinF(secs))

@@ -96,7 +96,7 @@ func (c *runCmd) validate() error {
 		flag  string
 		value time.Duration
 	}{
-		{"--poll-interval", c.PollInterval}, {"--never-started-after", c.NeverStartedAfter}, {"--stuck-after", c.StuckAfter},
+		{"--first-poll", c.FirstPoll}, {"--poll-interval", c.PollInterval}, {"--never-started-after", c.NeverStartedAfter}, {"--stuck-after", c.StuckAfter},
 		{"--action-timeout", c.ActionTimeout}, {"--session-timeout", c.SessionTimeout}, {"--lease", c.Lease},
 	} {
 		if d.value < 0 {

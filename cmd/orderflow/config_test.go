@@ -76,6 +76,7 @@ func TestRunFlagsValidation(t *testing.T) {
 		{name: "zero rate", argv: []string{"--rate", "0"}, want: []string{"--rate: 0: must be positive"}},
 		{name: "negative lease", argv: []string{"--lease=-10s"}, want: []string{"--lease: -10s: must not be negative"}},
 		{name: "negative poll interval", argv: []string{"--poll-interval=-1s"}, want: []string{"--poll-interval: -1s"}},
+		{name: "negative first poll", argv: []string{"--first-poll=-1s"}, want: []string{"--first-poll: -1s"}},
 		{name: "negative rps", argv: []string{"--rye-default-rps=-1"}, want: []string{"--rye-default-rps: -1: must not be negative"}},
 		{name: "zero start timeout", argv: []string{"--start-timeout", "0s"}, want: []string{"--start-timeout: 0s: must be positive"}},
 		{name: "empty prefix", argv: []string{"--prefix", ""}, want: []string{"--prefix: must not be empty"}},

@@ -52,7 +52,8 @@ type runCmd struct {
 	Rate     float64  `arg:"--rate" default:"20" help:"demo orders per second"`
 	Skeleton bool     `arg:"--skeleton" help:"demo only the three walking-skeleton scenarios"`
 
-	PollInterval      time.Duration `arg:"--poll-interval,env:ORDERFLOW_POLL_INTERVAL" help:"tracker polling period (default 2s; embedded demo 200ms)"`
+	FirstPoll         time.Duration `arg:"--first-poll,env:ORDERFLOW_FIRST_POLL" help:"tracker's first poll of a submitted cart, when its placement is likely; later waits double up to --poll-interval, each jittered ±20% (default 1s, at most --poll-interval)"`
+	PollInterval      time.Duration `arg:"--poll-interval,env:ORDERFLOW_POLL_INTERVAL" help:"tracker's longest wait between two polls of a cart (default 2s; embedded demo 200ms)"`
 	NeverStartedAfter time.Duration `arg:"--never-started-after,env:ORDERFLOW_NEVER_STARTED_AFTER" help:"resubmit a cart with no placement events after this (default 5m)"`
 	StuckAfter        time.Duration `arg:"--stuck-after,env:ORDERFLOW_STUCK_AFTER" help:"needs attention when only OrderSubmissionStarted after this (default 10m)"`
 	ActionTimeout     time.Duration `arg:"--action-timeout,env:ORDERFLOW_ACTION_TIMEOUT" help:"how long an order waits for the customer to complete a required action (3-D Secure) before it is dead-lettered (default 1h)"`
@@ -251,6 +252,9 @@ func serveMetrics(addr string, h http.Handler) (func(), error) {
 
 // override applies the tuning flags on top of the defaults.
 func (c *runCmd) override(cfg *service.Config) {
+	if c.FirstPoll > 0 {
+		cfg.Processor.FirstPoll = c.FirstPoll
+	}
 	if c.PollInterval > 0 {
 		cfg.Processor.PollInterval = c.PollInterval
 	}

@@ -114,6 +114,22 @@ series:
 	return sum
 }
 
+// Histogram is the sample count and sum of the histogram family name over all its series; 0, 0
+// when the family is missing.
+func (m Metrics) Histogram(name string) (count uint64, sum float64) {
+	fam := m[name]
+	if fam == nil {
+		return 0, 0
+	}
+	for _, s := range fam.GetMetric() {
+		if h := s.GetHistogram(); h != nil {
+			count += h.GetSampleCount()
+			sum += h.GetSampleSum()
+		}
+	}
+	return count, sum
+}
+
 // By sums the family name per value of label key.
 func (m Metrics) By(name, key string) map[string]float64 {
 	out := map[string]float64{}

@@ -75,3 +75,22 @@ orderflow_redis_round_trips_total 97
 		t.Errorf("merged submit calls = %v, want 12 (one scrape has none)", got)
 	}
 }
+
+func TestMetricsHistogram(t *testing.T) {
+	m, err := ParseMetrics(strings.NewReader(`# TYPE orderflow_tracker_polls histogram
+orderflow_tracker_polls_bucket{le="1"} 3
+orderflow_tracker_polls_bucket{le="2"} 4
+orderflow_tracker_polls_bucket{le="+Inf"} 4
+orderflow_tracker_polls_sum 5
+orderflow_tracker_polls_count 4
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, sum := m.Histogram("orderflow_tracker_polls"); n != 4 || sum != 5 {
+		t.Errorf("histogram = %d, %v; want 4, 5", n, sum)
+	}
+	if n, sum := m.Histogram("missing"); n != 0 || sum != 0 {
+		t.Errorf("a missing histogram = %d, %v", n, sum)
+	}
+}
