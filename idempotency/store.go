@@ -135,6 +135,19 @@ var (
 	finishScript     = redis.NewScript(finishSrc)
 )
 
+// LoadScripts puts the store's scripts into Redis's script cache. Without it every call in
+// flight at a busy start is answered NOSCRIPT and sent again as EVAL, script included (the
+// bench counted 1.2 extra round trips per order over 2,000 orders); a script the cache loses
+// later (a restart, SCRIPT FLUSH) is still reloaded by its next call.
+func (s *Store) LoadScripts(ctx context.Context) error {
+	for _, sc := range []*redis.Script{acquireScript, transitionScript, finishScript, setOutcomeScript, allocateScript} {
+		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
+			return fmt.Errorf("loading the idempotency scripts: %w", err)
+		}
+	}
+	return nil
+}
+
 // Acquire takes the lease on an order attempt, creating the record in state reserved if it is
 // new. A terminal record is returned without a lease (Fence 0): the caller re-emits its
 // outcome. It fails with ErrConflict if the attempt exists with another fingerprint and with

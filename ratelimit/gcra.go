@@ -95,3 +95,15 @@ func interval(perSecond float64) time.Duration {
 	us := math.Ceil(1e6 * (1 + headroom) / perSecond)
 	return max(time.Duration(us)*time.Microsecond, time.Microsecond)
 }
+
+// LoadScripts puts the limiter's scripts into Redis's script cache, so the calls in flight at a
+// busy start run EVALSHA at once instead of each falling back to EVAL (see
+// idempotency.Store.LoadScripts).
+func (l *Limiter) LoadScripts(ctx context.Context) error {
+	for _, sc := range []*redis.Script{reserveScript, blockScript, leftScript} {
+		if err := sc.Load(ctx, l.rdb).Err(); err != nil {
+			return fmt.Errorf("loading the rate-limit scripts: %w", err)
+		}
+	}
+	return nil
+}

@@ -244,6 +244,9 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	}
 	s.rdb.AddHook(m.redis) // every Redis call from here on is counted: the store's and the limiter's
 	limiter := ratelimit.New(s.rdb, store.Prefix(), ratelimit.WithMetrics(m.ratelimit))
+	if err := errors.Join(store.LoadScripts(ctx), limiter.LoadScripts(ctx)); err != nil {
+		return nil, err
+	}
 	providers := make(map[string]provider.Provider, len(cfg.Providers))
 	for name, p := range cfg.Providers {
 		lim, ok := cfg.RateLimits[name]
