@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/internal/bench"
+	"github.com/orderflow/orderflow/provider"
 )
 
 // report is everything one run measured; print writes it.
@@ -87,6 +88,9 @@ func (r *report) print(w io.Writer) {
 	p("  by operation       %s", perOrder(h.byOp(), per))
 	calls := r.metrics.By("orderflow_provider_calls_total", "operation")
 	p("  orderflow's count  %s (orderflow_provider_calls_total)", perOrderF(calls, per))
+	// Only the tracker calls Status in orderflow: its polls are the status operation.
+	p("tracker polls        %8.2f per placed order (orderflow_provider_calls_total{operation=%q}); CheckoutByCartID at the sandbox %.2f",
+		bench.PerOrder(calls[provider.OpStatus], per), provider.OpStatus, bench.PerOrder(float64(h.byOp()["CheckoutByCartID"]), per))
 	if waits := r.metrics.By("orderflow_ratelimit_waits_total", "tier"); len(waits) > 0 {
 		secs := r.metrics.By("orderflow_ratelimit_wait_seconds_total", "tier")
 		p("  rate-limit waits   %s; seconds waited %s", perOrderF(waits, per), joinF(secs))
