@@ -58,6 +58,8 @@ bench:
 ##        work per order; prints rate, latency, CPU, Redis, HTTP and Kafka cost per order (no
 ##        assertion). BENCH_FLAGS passes more flags (bin/bench-e2e -h: -rate-limit, -provider-latency,
 ##        -partitions, -dr, -send-rate, -instances). bench-e2e-real: the same against scripts/services.
+##        Two instances against one: run it with BENCH_FLAGS=-instances=1 and =-instances=2 and divide
+##        the "placed orders/s" lines (no flag runs both).
 BENCH_ORDERS ?= 2000
 BENCH_FLAGS  ?=
 bench-e2e: build

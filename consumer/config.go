@@ -20,7 +20,7 @@ type Config struct {
 	Topics []string
 	// MaxInFlight caps records taken from Kafka and not yet finished, held delay records and
 	// the records of their keys waiting behind them included. When reached, the engine stops
-	// polling. Default 1000.
+	// polling. Default DefaultMaxInFlight.
 	MaxInFlight int
 	// RevokeTimeout bounds how long a revoke or shutdown waits for accepted records of the
 	// revoked partitions; it must stay below the group's rebalance timeout (kgo default 60s).
@@ -46,9 +46,12 @@ type Config struct {
 	Opts []kgo.Opt
 }
 
+// DefaultMaxInFlight is Config.MaxInFlight when it is 0.
+const DefaultMaxInFlight = 1000
+
 // withDefaults returns c with every unset field at its documented default.
 func (c Config) withDefaults() Config {
-	orDefault(&c.MaxInFlight, 1000)
+	orDefault(&c.MaxInFlight, DefaultMaxInFlight)
 	orDefault(&c.RevokeTimeout, 10*time.Second)
 	orDefault(&c.CommitInterval, 500*time.Millisecond)
 	orDefault(&c.RetryBase, 50*time.Millisecond)

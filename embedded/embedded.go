@@ -103,6 +103,12 @@ func Start(cfg Config) (_ *Env, err error) {
 // built by the provider's descriptor. cfg is the sandbox configuration Start was given: its
 // Providers are the descriptors (default providers.All()).
 func (e *Env) Providers(cfg sandbox.Config) (map[string]provider.Provider, error) {
+	return e.ProvidersSized(cfg, 0)
+}
+
+// ProvidersSized is Providers with each client's connection pool sized for maxConns calls at
+// once (provider.Settings.MaxConns; 0: provider.DefaultMaxConns): service.Config.ProviderConns.
+func (e *Env) ProvidersSized(cfg sandbox.Config, maxConns int) (map[string]provider.Provider, error) {
 	descs := cfg.Providers
 	if descs == nil {
 		descs = providers.All()
@@ -113,7 +119,7 @@ func (e *Env) Providers(cfg sandbox.Config) (map[string]provider.Provider, error
 		if !ok {
 			return nil, fmt.Errorf("no descriptor of provider %q, which the sandbox serves", m.Provider)
 		}
-		p, err := d.New(provider.Settings{BaseURL: e.SandboxURL + m.Prefix, APIKey: m.APIKey})
+		p, err := d.New(provider.Settings{BaseURL: e.SandboxURL + m.Prefix, APIKey: m.APIKey, MaxConns: maxConns})
 		if err != nil {
 			return nil, fmt.Errorf("creating the %s client: %w", d.Name, err)
 		}

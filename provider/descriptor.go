@@ -58,8 +58,9 @@ type Settings struct {
 	// HTTPClient carries the requests; nil = the adapter's default, with a transport of its own
 	// from NewTransport(MaxConns). A given client without a Transport gets one too.
 	HTTPClient *http.Client
-	// MaxConns is how many calls the client carries at once (the in-flight cap): its transport
-	// keeps that many idle keep-alive connections per host. 0: DefaultMaxConns.
+	// MaxConns is how many calls the client carries at once (the in-flight cap: for a service,
+	// service.Config.ProviderConns): its transport keeps that many idle keep-alive connections
+	// per host. 0: DefaultMaxConns.
 	MaxConns int
 }
 

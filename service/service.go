@@ -72,7 +72,8 @@ type Config struct {
 	Roles []string
 	// Processor tunes the roles (poll interval, thresholds, policy); New builds their runtime.
 	Processor processor.Settings
-	// MaxInFlight per role. Default 1000.
+	// MaxInFlight per role. Default consumer.DefaultMaxInFlight. Size the provider clients'
+	// connection pools with ProviderConns, which follows it.
 	MaxInFlight int
 	// KafkaOpts are extra franz-go options for every client (TLS, SASL, timeouts).
 	KafkaOpts []kgo.Opt
@@ -103,6 +104,32 @@ type Config struct {
 	// DependencyInterval is how often Run checks Redis, the registry and Kafka for
 	// orderflow_dependency_up (dependencies.go). Default DefaultDependencyInterval.
 	DependencyInterval time.Duration
+}
+
+// providerCallers are the roles whose records call providers: the worker creates and submits
+// carts, the tracker polls placement. The reconciler only reads Kafka and Redis.
+var providerCallers = []string{RoleWorker, RoleTracker}
+
+// ProviderConns is how many provider calls c's roles carry at once, at most: the in-flight cap
+// (MaxInFlight, default consumer.DefaultMaxInFlight) of each role that calls providers, each
+// record making one call at a time. It is what provider.Settings.MaxConns of the clients in
+// Providers should be, so the connection pools follow the cap.
+func (c Config) ProviderConns() int {
+	perRole := c.MaxInFlight
+	if perRole <= 0 {
+		perRole = consumer.DefaultMaxInFlight
+	}
+	roles := c.Roles
+	if len(roles) == 0 {
+		roles = AllRoles
+	}
+	n := 0
+	for _, r := range providerCallers {
+		if slices.Contains(roles, r) {
+			n += perRole
+		}
+	}
+	return max(n, 1)
 }
 
 // Validate checks cfg and fills defaults.

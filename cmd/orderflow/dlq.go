@@ -211,7 +211,7 @@ func (c *dlqCmd) tool(log *slog.Logger, topo topology.Topology, sender dlq.Sende
 		rdb.Close()
 		return nil, nil, err
 	}
-	providers, err := realProviders(registered(), c.flags())
+	providers, err := realProviders(registered(), c.flags(), 0)
 	if err != nil {
 		rdb.Close()
 		return nil, nil, err

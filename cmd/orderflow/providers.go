@@ -68,8 +68,9 @@ func (c *dlqCmd) flags() map[string]flagged {
 	return providerFlags(c.RyeURL, c.RyeKey, c.DRURL, c.DRKey, nil, nil, nil)
 }
 
-// realProviders builds a client of every provider whose flags give a URL, keyed by name.
-func realProviders(descs []provider.Descriptor, flags map[string]flagged) (map[string]provider.Provider, error) {
+// realProviders builds a client of every provider whose flags give a URL, keyed by name, each
+// with a connection pool for maxConns calls at once (0: provider.DefaultMaxConns).
+func realProviders(descs []provider.Descriptor, flags map[string]flagged, maxConns int) (map[string]provider.Provider, error) {
 	ps := map[string]provider.Provider{}
 	for _, name := range slices.Sorted(maps.Keys(flags)) {
 		f := flags[name]
@@ -80,7 +81,7 @@ func realProviders(descs []provider.Descriptor, flags map[string]flagged) (map[s
 		if !ok {
 			return nil, fmt.Errorf("%s: no provider %q is registered", f.urlFlag, name)
 		}
-		p, err := d.New(provider.Settings{BaseURL: f.url, APIKey: f.key})
+		p, err := d.New(provider.Settings{BaseURL: f.url, APIKey: f.key, MaxConns: maxConns})
 		if err != nil {
 			return nil, err
 		}

@@ -113,14 +113,33 @@ func TestRateFlagsHelpStatesTheDefaults(t *testing.T) {
 
 // A URL flag builds that provider's real client through its descriptor; none builds nothing.
 func TestRealProviders(t *testing.T) {
-	ps, err := realProviders(registered(), providerFlags("", "", "https://dr.example", "sk_test_x", nil, nil, nil))
+	ps, err := realProviders(registered(), providerFlags("", "", "https://dr.example", "sk_test_x", nil, nil, nil), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(ps) != 1 || ps["digitalriver"] == nil || ps["digitalriver"].Name() != "digitalriver" {
 		t.Fatalf("providers %v, want only digitalriver", ps)
 	}
-	if ps, err := realProviders(registered(), providerFlags("", "", "", "", nil, nil, nil)); err != nil || len(ps) != 0 {
+	if ps, err := realProviders(registered(), providerFlags("", "", "", "", nil, nil, nil), 0); err != nil || len(ps) != 0 {
 		t.Fatalf("no URL flags: %v, %v", ps, err)
+	}
+}
+
+// realProviders gives every client it builds the connection-pool size it is given: run passes
+// service.Config.ProviderConns, so the pools follow the in-flight cap.
+func TestRealProvidersSizeThePools(t *testing.T) {
+	got := map[string]int{}
+	record := func(name string) provider.Descriptor {
+		return provider.Descriptor{Name: name, New: func(s provider.Settings) (provider.Provider, error) {
+			got[name] = s.MaxConns
+			return nil, nil
+		}}
+	}
+	descs := []provider.Descriptor{record("rye"), record("digitalriver")}
+	if _, err := realProviders(descs, providerFlags("https://rye.example", "k", "https://dr.example", "sk_test_x", nil, nil, nil), 14); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int{"rye": 14, "digitalriver": 14}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("MaxConns per client %v, want %v", got, want)
 	}
 }

@@ -63,6 +63,7 @@ type runCmd struct {
 	RyeStrictRPS      *float64      `arg:"--rye-strict-rps,env:ORDERFLOW_RYE_STRICT_RPS" help:"requests/s of Rye's strict tier (createCart, submitCart), shared by every instance (default 1, Rye's documented limit; 0 unlimited)"`
 	RyeDefaultRPS     *float64      `arg:"--rye-default-rps,env:ORDERFLOW_RYE_DEFAULT_RPS" help:"requests/s of Rye's default tier (checkoutByCartID: the tracker's polls), shared by every instance (default 100, Rye's documented limit; 0 unlimited)"`
 	DRRPS             *float64      `arg:"--dr-rps,env:ORDERFLOW_DR_RPS" help:"requests/s of every Digital River call, shared by every instance (default 25, the documented limit of test keys; live keys: 250; 0 unlimited)"`
+	MaxInFlight       uint          `arg:"--max-in-flight,env:ORDERFLOW_MAX_IN_FLIGHT" help:"records each role (worker, tracker, reconciler) holds at once; the provider clients' connection pools are sized for the worker's and tracker's together (default 1000)"`
 	Lease             time.Duration `arg:"--lease,env:ORDERFLOW_LEASE" help:"idempotency lease: how long a killed process blocks its order attempts (default 60s)"`
 	RedisPrefix       string        `arg:"--redis-prefix,env:ORDERFLOW_REDIS_PREFIX" help:"Redis key namespace, unique per deployment (default: orderflow for --prefix orders., else orderflow:<prefix>)"`
 	MaxRequestBytes   uint          `arg:"--max-request-bytes,env:ORDERFLOW_MAX_REQUEST_BYTES" help:"largest encoded order request accepted; larger ones are dead-lettered (fix-input) before anything is created (default 262144)"`
@@ -93,12 +94,8 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	defer env.Close()
-	providers, err := c.providers(env, sbCfg)
-	if err != nil {
-		return err
-	}
 	cfg := service.Config{
-		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, Providers: providers,
+		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, MaxInFlight: int(min(c.MaxInFlight, math.MaxInt32)),
 		Topology: topology.Topology{Prefix: c.Prefix}, Roles: c.roles(), Logger: log, Version: buildVersion(),
 		LookupSchemas: !c.RegisterSchemas,
 	}
@@ -129,6 +126,11 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 		}
 	}
 	c.override(&cfg)
+	// The clients are built for the configuration's concurrency: their connection pools follow
+	// the in-flight cap (service.Config.ProviderConns).
+	if cfg.Providers, err = c.providers(env, sbCfg, cfg.ProviderConns()); err != nil {
+		return err
+	}
 	// Stopped after the service is closed (deferred first): its last spans are flushed.
 	tr, stopTracing, err := c.startTracing(ctx, cfg.Roles, log)
 	if err != nil {
@@ -298,12 +300,14 @@ func (c *runCmd) demo(embeddedKafka bool) bool {
 	return embeddedKafka
 }
 
-func (c *runCmd) providers(env *embedded.Env, sbCfg sandbox.Config) (map[string]provider.Provider, error) {
-	ps, err := env.Providers(sbCfg)
+// providers builds the sandbox's clients and, replacing them, those of the real endpoints the
+// flags give, every one with a connection pool for maxConns calls at once.
+func (c *runCmd) providers(env *embedded.Env, sbCfg sandbox.Config, maxConns int) (map[string]provider.Provider, error) {
+	ps, err := env.ProvidersSized(sbCfg, maxConns)
 	if err != nil {
 		return nil, err
 	}
-	given, err := realProviders(registered(), c.flags())
+	given, err := realProviders(registered(), c.flags(), maxConns)
 	if err != nil {
 		return nil, err
 	}

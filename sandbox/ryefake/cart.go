@@ -25,6 +25,7 @@ type cart struct {
 	submitted   bool      // moved to placement; can never be submitted again
 	submittedAt time.Time // placement clock origin
 	charged     bool      // a payment token was captured
+	refundTimed bool      // the refund of a charge no order kept is scheduled
 }
 
 // store is one merchant of a cart: one order at placement (DOCS api-reference/store: "one
@@ -37,6 +38,9 @@ type store struct {
 	scenario        scenario // the first store-level scenario among the store's lines
 	scenarioProduct string
 	outcome         outcome // decided at submission
+	// challengeShown is when a read (checkoutByCartID, order) first answered this order's
+	// pending 3-D Secure challenge: the buyer can only answer a challenge a client showed them.
+	challengeShown time.Time
 }
 
 type line struct {
@@ -172,20 +176,50 @@ type event struct {
 	amountCents int64
 }
 
-// plan is everything an order will ever go through after submission, on the placement clock.
-// Computing it lazily from the submission time keeps the sandbox free of per-order goroutines.
+// plan is everything an order will ever go through after submission, on the placement clock,
+// as far as it is decided: a 3-D Secure challenge nobody was shown yet is pending, and what
+// follows its answer is not in the plan. Computing it lazily from the submission time keeps
+// the sandbox free of per-order goroutines.
 type plan struct {
 	events []event
-	// A 3-D Secure challenge is pending from challengeFrom until challengeUntil (zero: forever).
+	// A 3-D Secure challenge is pending from challengeFrom until challengeUntil (zero: not
+	// answered, so far or forever).
 	challengeFrom, challengeUntil time.Time
-	// endAt is when a charge that placement did not keep is refunded (zero: it is kept).
+	// endAt is when a charge that placement did not keep is refunded (zero: it is kept, or
+	// undecided while awaiting the buyer).
 	endAt time.Time
+	// awaitingBuyer: the order's end waits for the buyer to answer the challenge they were
+	// not shown yet (endAt is unknown).
+	awaitingBuyer bool
 }
 
 const (
 	threeDSFrom  = 1 // steps: the challenge appears with OrderSubmissionStarted
-	threeDSUntil = 5 // and is answered (passed or failed) at +5
+	threeDSUntil = 5 // and is answered (passed or failed) at +5 at the earliest,
+	// and never before threeDSAnswer steps after a read first showed it.
+	threeDSAnswer = 1
 )
+
+// challengeAnswered is when the buyer answers s's 3-D Secure challenge: at +threeDSUntil, but
+// not before threeDSAnswer steps after a read first showed the challenge; zero while nobody was
+// shown it. Real Rye holds an order in ACTION_REQUIRED until the buyer completes the challenge
+// (DOCS 3ds-challenge: "Once the end buyer completes the challenge, Rye will continue with
+// order processing"); tying the answer to the first read keeps the challenge observable
+// however slowly a client polls.
+func (c *cart) challengeAnswered(s *store, step time.Duration) time.Time {
+	if s.challengeShown.IsZero() {
+		return time.Time{}
+	}
+	earliest := c.submittedAt.Add(threeDSUntil * step)
+	return maxTime(earliest, s.challengeShown.Add(threeDSAnswer*step))
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
 
 func (c *cart) plan(s *store, step time.Duration) plan {
 	var p plan
@@ -193,7 +227,9 @@ func (c *cart) plan(s *store, step time.Duration) plan {
 		return p
 	}
 	n := 0
-	at := func(k int) time.Time { return c.submittedAt.Add(time.Duration(k) * step) }
+	// base is the origin of the steps k: the submission, or the challenge's answer.
+	base := c.submittedAt
+	at := func(k int) time.Time { return base.Add(time.Duration(k) * step) }
 	add := func(typename string, k int) *event {
 		n++
 		p.events = append(p.events, event{typename: typename, id: s.orderID + "_ev" + strconv.Itoa(n), at: at(k)})
@@ -208,6 +244,18 @@ func (c *cart) plan(s *store, step time.Duration) plan {
 		paid(k)
 		add(evSucceeded, k)
 		add(evPlaced, k+1)
+	}
+	// challenge starts the 3-D Secure challenge and, once it is answered, moves base to the
+	// answer; false while it is not.
+	challenge := func() bool {
+		p.challengeFrom = at(threeDSFrom)
+		answered := c.challengeAnswered(s, step)
+		if answered.IsZero() {
+			p.awaitingBuyer = true
+			return false
+		}
+		p.challengeUntil, base = answered, answered
+		return true
 	}
 	add(evStarted, 1)
 	switch s.outcome.kind {
@@ -228,17 +276,19 @@ func (c *cart) plan(s *store, step time.Duration) plan {
 		}
 		p.endAt = at(5)
 	case outcome3DSPass:
-		p.challengeFrom, p.challengeUntil = at(threeDSFrom), at(threeDSUntil)
-		placed(threeDSUntil)
-		add(evTracking, threeDSUntil+2)
+		if challenge() {
+			placed(0)
+			add(evTracking, 2)
+		}
 	case outcome3DSAbandon:
 		p.challengeFrom = at(threeDSFrom)
 	case outcome3DSFail:
-		p.challengeFrom, p.challengeUntil = at(threeDSFrom), at(threeDSUntil)
-		add(evPaymentFail, threeDSUntil)
-		f := add(evFailed, threeDSUntil)
-		f.reason, f.reasonCode, f.retryable = s.outcome.reason, s.outcome.reasonCode, s.outcome.retryable
-		p.endAt = at(threeDSUntil)
+		if challenge() {
+			add(evPaymentFail, 0)
+			f := add(evFailed, 0)
+			f.reason, f.reasonCode, f.retryable = s.outcome.reason, s.outcome.reasonCode, s.outcome.retryable
+			p.endAt = at(0)
+		}
 	case outcomeFailed:
 		if s.outcome.paymentFailed {
 			add(evPaymentFail, 2)
@@ -253,6 +303,23 @@ func (c *cart) plan(s *store, step time.Duration) plan {
 		p.endAt = at(3)
 	}
 	return p
+}
+
+// refundAt is when the charge of a cart no order kept is refunded: when its last order ends.
+// ok is false when there is nothing to refund (not charged, or an order keeps the charge) or
+// the time is not decided yet (an order awaits the buyer).
+func (c *cart) refundAt(step time.Duration) (at time.Time, ok bool) {
+	if !c.charged {
+		return time.Time{}, false
+	}
+	for _, s := range c.stores {
+		p := c.plan(s, step)
+		if p.awaitingBuyer || p.endAt.IsZero() {
+			return time.Time{}, false
+		}
+		at = maxTime(at, p.endAt)
+	}
+	return at, true
 }
 
 // orderState is an order as seen at one instant.

@@ -88,6 +88,13 @@
 // ACTION_REQUIRED, then any CANCELLATION_IN_PROGRESS; all final and alike: that status;
 // succeeded and failed: PARTIALLY_SUCCEEDED; other final mixes: MIXED; else PROCESSING or PENDING.
 //
+// 3-D Secure: real Rye keeps an order ACTION_REQUIRED until the buyer completes the challenge
+// at its redirectURL (DOCS 3ds-challenge: "Once the end buyer completes the challenge, Rye will
+// continue with order processing"). The sandbox's simulated buyer answers one step after a
+// checkoutByCartID or orderByID answer first showed the challenge (and not before +5): a
+// buyer can only answer a challenge a client showed them, and every client, however slowly it
+// polls, sees the challenge at least once. A challenge nobody read stays pending.
+//
 // # Scenario triggers
 //
 // Deterministic behaviours, selected by input. A product id (an Amazon productId or a Shopify
@@ -123,8 +130,8 @@
 //	| stuck:<id>                       | ok, charged                                                        | only OrderSubmissionStartedOrderEvent, forever               |
 //	| placement-failed:<id>            | ok, charged                                                        | OrderFailed MERCHANT_CONFIGURATION retryable false; refunded |
 //	| placement-unknown:<id>           | ok, charged                                                        | OrderFailed INTERNAL_ERROR retryable null; refunded          |
-//	| 3ds-pass:<id>                    | ok, charged                                                        | +1 Started, ACTION_REQUIRED with requiredActions [CompletePaymentChallenge{redirectURL}] until +5; then PaymentSucceeded, SubmissionSucceeded (PROCESSING), +6 Placed (SUCCEEDED), +7 tracking |
-//	| 3ds-fail:<id>                    | ok, charged                                                        | challenge as 3ds-pass until +5; then PaymentFailed, OrderFailed PAYMENT_FAILED retryable false (FAILED); ledger refunded |
+//	| 3ds-pass:<id>                    | ok, charged                                                        | +1 Started, ACTION_REQUIRED with requiredActions [CompletePaymentChallenge{redirectURL}] until the answer A: +5, but never before 1 step after a read first showed the challenge (3-D Secure below); then PaymentSucceeded, SubmissionSucceeded (PROCESSING), A+1 Placed (SUCCEEDED), A+2 tracking |
+//	| 3ds-fail:<id>                    | ok, charged                                                        | challenge as 3ds-pass until its answer A; then PaymentFailed, OrderFailed PAYMENT_FAILED retryable false (FAILED); ledger refunded |
 //	| 3ds-abandon:<id>                 | ok, charged                                                        | +1 Started, ACTION_REQUIRED with the challenge, forever      |
 //	| cancelled:<id>                   | ok, charged                                                        | placed at +3; +4 OrderCancelStarted (CANCELLATION_IN_PROGRESS); +5 OrderCancelSucceeded, PaymentRefunded (CANCELLED); ledger refunded |
 //	| refund-partial:<id>              | ok, charged                                                        | placed; +4 tracking and RefundCreatedOrderEvent{amount: half the store's subtotal}; stays SUCCEEDED |

@@ -145,24 +145,11 @@ func (s *Server) submit(rs *reqState, in submitInput) (*submitCartResultRes, err
 	// Commit: capture payment (only when a token was given), queue placement, record the
 	// ledger entry.
 	c.submitted, c.submittedAt, c.charged = true, now, in.token != ""
-	var refundAt time.Time
-	kept := false
 	for _, st := range c.stores {
 		st.outcome = s.placementOutcome(st, in.token)
-		p := c.plan(st, s.cfg.PlacementStep)
-		if p.endAt.IsZero() {
-			kept = true
-		} else if p.endAt.After(refundAt) {
-			refundAt = p.endAt
-		}
 	}
 	s.ledger.Submit(c.ledgerEntry())
-	if !kept && c.charged {
-		// Every order failed or was cancelled: the charge is refunded when the last one ends. A
-		// partly placed cart keeps its single ledger entry charged (the ledger records carts).
-		id := c.id
-		s.afterFunc(refundAt.Sub(now), func() { s.ledger.Refund(id) })
-	}
+	s.scheduleRefund(c, now)
 	res.Cart.Stores = storeResults(nil)
 	if (call == 1 && c.hasScenario(scenarioTimeoutPlaced)) || s.roll(s.cfg.TimeoutRate) {
 		rs.setStatus(http.StatusGatewayTimeout)
@@ -269,4 +256,22 @@ func combineRetryable(flags []*bool) *bool {
 		return nil
 	}
 	return boolPtr(true)
+}
+
+// scheduleRefund starts the timer that marks c's ledger entry refunded when every order failed
+// or was cancelled: the charge is refunded when the last one ends. A partly placed cart keeps
+// its single ledger entry charged (the ledger records carts). Called at submission and again
+// when a 3-D Secure challenge is first shown (its answer decides the end); once per cart.
+// Called with s.mu held.
+func (s *Server) scheduleRefund(c *cart, now time.Time) {
+	if c.refundTimed {
+		return
+	}
+	at, ok := c.refundAt(s.cfg.PlacementStep)
+	if !ok {
+		return
+	}
+	c.refundTimed = true
+	id := c.id
+	s.afterFunc(at.Sub(now), func() { s.ledger.Refund(id) })
 }

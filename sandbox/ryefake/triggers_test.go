@@ -342,6 +342,30 @@ func TestPlacementTriggers(t *testing.T) {
 			t.Fatal("3ds-pass refunded")
 		}
 	})
+	t.Run("3ds read late", func(t *testing.T) {
+		// A client whose first poll comes long after +5 (a slow or loaded one) still sees the
+		// challenge: nobody could answer it before it was shown. Backdating the submission
+		// stands in for the slow client.
+		for _, tt := range []struct{ trigger, final string }{{"3ds-pass:B14", "SUCCEEDED"}, {"3ds-fail:B15", "FAILED"}} {
+			f := newRaw(t, Config{PlacementStep: 25 * time.Millisecond})
+			id := f.create(t, tt.trigger)
+			f.submit(t, id, "tok_visa").noErrors(t)
+			f.srv.mu.Lock()
+			f.srv.carts[id].submittedAt = f.srv.carts[id].submittedAt.Add(-100 * f.srv.cfg.PlacementStep)
+			f.srv.mu.Unlock()
+			co := dig(f.checkout(t, id).json, "data", "checkoutByCartID")
+			if dig(co, "status") != "ACTION_REQUIRED" || dig(co, "orders", 0, "requiredActions", 0, "__typename") != "CompletePaymentChallenge" {
+				t.Fatalf("%s: first read long after +5: %v", tt.trigger, co)
+			}
+			if en, _ := f.entry(t, id); en.Refunded {
+				t.Fatalf("%s refunded before the challenge was answered", tt.trigger)
+			}
+			f.waitCheckout(t, id, tt.final, statusIs(tt.final))
+			if tt.final == "FAILED" {
+				f.waitRefunded(t, id)
+			}
+		}
+	})
 	t.Run("3ds-abandon", func(t *testing.T) {
 		id := e.create(t, "3ds-abandon:B9")
 		e.submit(t, id, "tok_visa").noErrors(t)
@@ -413,23 +437,33 @@ func TestTimelines(t *testing.T) {
 	for _, tt := range []struct {
 		sc      scenario
 		token   string
+		shown   int // step of the first read that showed the 3-D Secure challenge, 0 = none yet
 		points  []point
-		refunds int // step of the ledger refund, 0 = kept
+		refunds int // step of the ledger refund, 0 = kept (or not decided)
 	}{
-		{scenarioNone, "tok", []point{{0, "PENDING", 0, false}, {1, "PROCESSING", 1, false}, {2, "PROCESSING", 3, false}, {3, "SUCCEEDED", 4, false}, {4, "SUCCEEDED", 5, false}}, 0},
-		{scenario3DSPass, "tok", []point{{1, "ACTION_REQUIRED", 1, true}, {4, "ACTION_REQUIRED", 1, true}, {5, "PROCESSING", 3, false}, {6, "SUCCEEDED", 4, false}, {7, "SUCCEEDED", 5, false}}, 0},
-		{scenario3DSFail, "tok", []point{{1, "ACTION_REQUIRED", 1, true}, {5, "FAILED", 3, false}}, 5},
-		{scenario3DSAbandon, "tok", []point{{1, "ACTION_REQUIRED", 1, true}, {1000, "ACTION_REQUIRED", 1, true}}, 0},
-		{scenarioCancelled, "tok", []point{{3, "SUCCEEDED", 4, false}, {4, "CANCELLATION_IN_PROGRESS", 5, false}, {5, "CANCELLED", 7, false}}, 5},
-		{scenarioCancelled, "", []point{{5, "CANCELLED", 5, false}}, 5},
-		{scenarioRefundPartial, "tok", []point{{3, "SUCCEEDED", 4, false}, {4, "SUCCEEDED", 6, false}}, 0},
-		{scenarioPlacementFailed, "tok", []point{{2, "PROCESSING", 2, false}, {3, "FAILED", 4, false}}, 3},
-		{scenarioStuck, "tok", []point{{1000, "PROCESSING", 1, false}}, 0},
+		{scenarioNone, "tok", 0, []point{{0, "PENDING", 0, false}, {1, "PROCESSING", 1, false}, {2, "PROCESSING", 3, false}, {3, "SUCCEEDED", 4, false}, {4, "SUCCEEDED", 5, false}}, 0},
+		{scenario3DSPass, "tok", 1, []point{{1, "ACTION_REQUIRED", 1, true}, {4, "ACTION_REQUIRED", 1, true}, {5, "PROCESSING", 3, false}, {6, "SUCCEEDED", 4, false}, {7, "SUCCEEDED", 5, false}}, 0},
+		// Shown late: answered one step after the first read, whatever the clock says.
+		{scenario3DSPass, "tok", 8, []point{{8, "ACTION_REQUIRED", 1, true}, {9, "PROCESSING", 3, false}, {10, "SUCCEEDED", 4, false}, {11, "SUCCEEDED", 5, false}}, 0},
+		// Never shown: nobody could answer it.
+		{scenario3DSPass, "tok", 0, []point{{1, "ACTION_REQUIRED", 1, true}, {1000, "ACTION_REQUIRED", 1, true}}, 0},
+		{scenario3DSFail, "tok", 1, []point{{1, "ACTION_REQUIRED", 1, true}, {5, "FAILED", 3, false}}, 5},
+		{scenario3DSFail, "tok", 8, []point{{8, "ACTION_REQUIRED", 1, true}, {9, "FAILED", 3, false}}, 9},
+		{scenario3DSFail, "tok", 0, []point{{1000, "ACTION_REQUIRED", 1, true}}, 0},
+		{scenario3DSAbandon, "tok", 1, []point{{1, "ACTION_REQUIRED", 1, true}, {1000, "ACTION_REQUIRED", 1, true}}, 0},
+		{scenarioCancelled, "tok", 0, []point{{3, "SUCCEEDED", 4, false}, {4, "CANCELLATION_IN_PROGRESS", 5, false}, {5, "CANCELLED", 7, false}}, 5},
+		{scenarioCancelled, "", 0, []point{{5, "CANCELLED", 5, false}}, 5},
+		{scenarioRefundPartial, "tok", 0, []point{{3, "SUCCEEDED", 4, false}, {4, "SUCCEEDED", 6, false}}, 0},
+		{scenarioPlacementFailed, "tok", 0, []point{{2, "PROCESSING", 2, false}, {3, "FAILED", 4, false}}, 3},
+		{scenarioStuck, "tok", 0, []point{{1000, "PROCESSING", 1, false}}, 0},
 	} {
-		t.Run(fmt.Sprintf("%s/%s", tt.sc, tt.token), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/%s/shown+%d", tt.sc, tt.token, tt.shown), func(t *testing.T) {
 			s := &Server{restocked: map[string]bool{}}
 			st := &store{market: marketplaceAmazon, name: storeAmazon, orderID: "order_1", scenario: tt.sc,
 				lines: []line{{productID: "x", quantity: 1, priceCents: 1000}}}
+			if tt.shown > 0 {
+				st.challengeShown = t0.Add(time.Duration(tt.shown) * step)
+			}
 			c := &cart{id: "cart_1", stores: []*store{st}, submitted: true, submittedAt: t0, charged: tt.token != ""}
 			st.outcome = s.placementOutcome(st, tt.token)
 			for _, p := range tt.points {

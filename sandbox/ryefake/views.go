@@ -144,6 +144,11 @@ func hasCode(errs []*codeMessage, code string) bool {
 // orderView renders a store's order at now. cartView is the order's cart (Order.cart).
 func (s *Server) orderView(rs *reqState, c *cart, st *store, cartView *cartRes, now time.Time) *orderRes {
 	state := c.stateAt(st, s.cfg.PlacementStep, now)
+	if state.challenge && st.challengeShown.IsZero() {
+		// This answer shows the buyer the challenge: from now on they can answer it.
+		st.challengeShown = now
+		s.scheduleRefund(c, now)
+	}
 	o := &orderRes{
 		ID: gqlID(st.orderID), CartID: gqlID(c.id), Cart: cartView, Status: state.status,
 		RequiredActions: []*requiredActionRes{}, Events: make([]*eventRes, 0, len(state.events)),
