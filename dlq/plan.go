@@ -89,14 +89,9 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Validate checks c and fills defaults.
-func (c *Config) Validate() error {
-	if c.Store == nil {
-		return errors.New("dlq: no idempotency store")
-	}
-	if err := c.Topology.Validate(); err != nil {
-		return err
-	}
+// setDefaults fills the fields not set with their defaults.
+func (c *Config) setDefaults() {
+	c.Topology = c.Topology.WithDefaults()
 	if c.MaxReplays <= 0 {
 		c.MaxReplays = 3
 	}
@@ -109,7 +104,14 @@ func (c *Config) Validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return nil
+}
+
+// Validate checks c; it changes nothing.
+func (c Config) Validate() error {
+	if c.Store == nil {
+		return errors.New("dlq: no idempotency store")
+	}
+	return c.Topology.Validate()
 }
 
 // Tool inspects and replays dead letters. It is safe for concurrent use, but Replay handles one
@@ -119,8 +121,9 @@ type Tool struct {
 	limiter *rate.Limiter
 }
 
-// New validates cfg and returns a Tool.
+// New fills cfg's defaults, validates it and returns a Tool.
 func New(cfg Config) (*Tool, error) {
+	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

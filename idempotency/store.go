@@ -78,8 +78,8 @@ type Config struct {
 	TTL time.Duration
 }
 
-// Validate checks the config and fills defaults.
-func (c *Config) Validate() error {
+// WithDefaults returns c with the fields not set at their defaults.
+func (c Config) WithDefaults() Config {
 	if c.Prefix == "" {
 		c.Prefix = "orderflow"
 	}
@@ -89,7 +89,15 @@ func (c *Config) Validate() error {
 	if c.TTL == 0 {
 		c.TTL = 30 * 24 * time.Hour
 	}
-	if c.Lease < 0 || c.TTL < c.Lease {
+	return c
+}
+
+// Validate checks the config (after WithDefaults); it changes nothing.
+func (c Config) Validate() error {
+	if c.Prefix == "" {
+		return errors.New("idempotency: no key prefix")
+	}
+	if c.Lease <= 0 || c.TTL < c.Lease {
 		return fmt.Errorf("idempotency: lease %v and ttl %v: need 0 < lease <= ttl", c.Lease, c.TTL)
 	}
 	return nil
@@ -106,6 +114,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Store, error) {
 	if rdb == nil {
 		return nil, errors.New("idempotency: nil redis client")
 	}
+	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

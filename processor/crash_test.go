@@ -231,7 +231,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	topo := topology.Topology{Tiers: []topology.Tier{{Name: "fast", Delay: time.Millisecond}}}
+	topo := topology.Topology{Tiers: []topology.Tier{{Name: "fast", Delay: time.Millisecond}}}.WithDefaults()
 	if err := topo.Validate(); err != nil {
 		t.Fatal(err)
 	}

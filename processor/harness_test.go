@@ -164,7 +164,7 @@ func newHarness(t *testing.T, placement func(time.Duration) (provider.Placement,
 	if err != nil {
 		t.Fatal(err)
 	}
-	topo := topology.Topology{Tiers: []topology.Tier{{Name: "fast", Delay: time.Second}}}
+	topo := topology.Topology{Tiers: []topology.Tier{{Name: "fast", Delay: time.Second}}}.WithDefaults()
 	if err := topo.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -205,6 +205,7 @@ func (s Settings) Validate() error {
 // setDefaults fills the settings' and the runtime's defaults.
 func (c *Config) setDefaults() {
 	c.Settings.setDefaults()
+	c.Topology = c.Topology.WithDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -213,8 +214,8 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Validate checks cfg: the runtime every role needs and the settings. It changes nothing but
-// the topology's defaults (topology.Topology.Validate fills them).
+// Validate checks cfg: the runtime every role needs, the topology and the settings. It changes
+// nothing.
 func (c *Config) Validate() error {
 	switch {
 	case c.Store == nil:

@@ -84,6 +84,7 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 	if len(cfg.Brokers) == 0 || cfg.Registry == nil {
 		return nil, errors.New("producer: brokers and registry are required")
 	}
+	cfg.Topology = cfg.Topology.WithDefaults()
 	if err := cfg.Topology.Validate(); err != nil {
 		return nil, err
 	}

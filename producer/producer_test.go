@@ -65,7 +65,7 @@ func newEnv(t *testing.T, dlqLimit int) *env {
 	}
 	t.Cleanup(cl.Close)
 	e.adm = kadm.NewClient(cl)
-	e.topo = topology.Topology{Prefix: fmt.Sprintf("producer-test-%d.", time.Now().UnixNano()), Partitions: 1}
+	e.topo = topology.Topology{Prefix: fmt.Sprintf("producer-test-%d.", time.Now().UnixNano()), Partitions: 1}.WithDefaults()
 	if err := e.topo.Validate(); err != nil {
 		t.Fatal(err)
 	}

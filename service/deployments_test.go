@@ -32,6 +32,7 @@ func TestRedisPrefixPerDeployment(t *testing.T) {
 	} {
 		cfg := service.Config{Brokers: []string{"k:9092"}, RegistryURL: "http://r", RedisURL: "redis://r:6379/0",
 			Providers: map[string]provider.Provider{"rye": nil}, Topology: topology.Topology{Prefix: tc.topics}, Redis: idempotency.Config{Prefix: tc.redis}}
+		cfg = cfg.WithDefaults()
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
@@ -192,7 +193,7 @@ func TestTopicPrefixMustSuitKafka(t *testing.T) {
 	for _, p := range []string{"acme:orders.", "a b.", "acme/"} {
 		cfg := service.Config{Brokers: []string{"k:9092"}, RegistryURL: "http://r", RedisURL: "redis://r:6379/0",
 			Providers: map[string]provider.Provider{"rye": nil}, Topology: topology.Topology{Prefix: p}}
-		if err := cfg.Validate(); err == nil {
+		if err := cfg.WithDefaults().Validate(); err == nil {
 			t.Errorf("topic prefix %q accepted", p)
 		}
 		if _, err := service.New(context.Background(), cfg); !errors.As(err, new(*service.ConfigError)) {

@@ -132,8 +132,31 @@ func (c Config) ProviderConns() int {
 	return max(n, 1)
 }
 
-// Validate checks cfg and fills defaults.
-func (c *Config) Validate() error {
+// WithDefaults returns c with the fields not set at their defaults: every role, the registered
+// providers' descriptors, a discarding logger, the dependency interval, the topology's defaults
+// and the Redis namespace derived from the topic prefix.
+func (c Config) WithDefaults() Config {
+	if len(c.Roles) == 0 {
+		c.Roles = AllRoles
+	}
+	if c.Descriptors == nil {
+		c.Descriptors = providers.All()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.DependencyInterval <= 0 {
+		c.DependencyInterval = DefaultDependencyInterval
+	}
+	c.Topology = c.Topology.WithDefaults()
+	if c.Redis.Prefix == "" {
+		c.Redis.Prefix = RedisPrefix(c.Topology.Prefix)
+	}
+	return c
+}
+
+// Validate checks c (after WithDefaults); it changes nothing.
+func (c Config) Validate() error {
 	switch {
 	case len(c.Brokers) == 0:
 		return errors.New("service: no brokers")
@@ -143,12 +166,6 @@ func (c *Config) Validate() error {
 		return errors.New("service: no redis url")
 	case len(c.Providers) == 0:
 		return errors.New("service: no providers")
-	}
-	if len(c.Roles) == 0 {
-		c.Roles = AllRoles
-	}
-	if c.Descriptors == nil {
-		c.Descriptors = providers.All()
 	}
 	for name := range c.Providers {
 		if _, limited := c.RateLimits[name]; limited {
@@ -163,20 +180,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("service: unknown role %q", r)
 		}
 	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.DependencyInterval <= 0 {
-		c.DependencyInterval = DefaultDependencyInterval
-	}
 	if err := c.Topology.Validate(); err != nil {
 		return err
 	}
 	if strings.IndexFunc(c.Topology.Prefix, notInKafkaNames) >= 0 {
 		return fmt.Errorf("service: topic prefix %q: Kafka names allow only ASCII letters, digits, '.', '_' and '-'", c.Topology.Prefix)
-	}
-	if c.Redis.Prefix == "" {
-		c.Redis.Prefix = RedisPrefix(c.Topology.Prefix)
 	}
 	return nil
 }
@@ -222,6 +230,7 @@ type Service struct {
 // New connects to every dependency, creates missing topics, registers the schemas (or, with
 // LookupSchemas, looks them up) and builds the roles. It returns no half-built Service: on error everything opened is closed.
 func New(ctx context.Context, cfg Config) (_ *Service, err error) {
+	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, &ConfigError{err}
 	}

@@ -1,6 +1,6 @@
 // Package topology declares, in one place, every topic orderflow uses, the schema its values
-// carry, and the consumer group of each role. Validate runs at startup; Ensure creates
-// missing topics.
+// carry, and the consumer group of each role. WithDefaults fills what is not set, Validate
+// checks at startup; Ensure creates missing topics.
 package topology
 
 import (
@@ -35,14 +35,10 @@ type Topology struct {
 }
 
 // Default returns the default topology.
-func Default() Topology {
-	t := Topology{}
-	_ = t.Validate()
-	return t
-}
+func Default() Topology { return Topology{}.WithDefaults() }
 
-// Validate fills defaults and checks the tiers.
-func (t *Topology) Validate() error {
+// WithDefaults returns t with every field not set at its default.
+func (t Topology) WithDefaults() Topology {
 	if t.Prefix == "" {
 		t.Prefix = "orders."
 	}
@@ -54,6 +50,22 @@ func (t *Topology) Validate() error {
 	}
 	if len(t.Tiers) == 0 {
 		t.Tiers = []Tier{{"1s", time.Second}, {"10s", 10 * time.Second}, {"1m", time.Minute}}
+	}
+	return t
+}
+
+// Validate checks t (after WithDefaults): a prefix, partitions, a replication factor and the
+// tiers. It changes nothing.
+func (t Topology) Validate() error {
+	switch {
+	case t.Prefix == "":
+		return errors.New("topology: no prefix (WithDefaults sets orders.)")
+	case t.Partitions <= 0:
+		return fmt.Errorf("topology: %d partitions", t.Partitions)
+	case t.ReplicationFactor == 0 || t.ReplicationFactor < -1:
+		return fmt.Errorf("topology: replication factor %d (-1 is the broker's default)", t.ReplicationFactor)
+	case len(t.Tiers) == 0:
+		return errors.New("topology: no retry tiers")
 	}
 	seen := map[string]bool{}
 	for i, tier := range t.Tiers {

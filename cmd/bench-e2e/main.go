@@ -145,7 +145,7 @@ func run(ctx context.Context, o options) error {
 		keys[m.Provider] = m.APIKey
 	}
 
-	topo := topology.Topology{Prefix: "bench" + runID + ".", Partitions: int32(o.partitions)}
+	topo := topology.Topology{Prefix: "bench" + runID + ".", Partitions: int32(o.partitions)}.WithDefaults()
 	if err := topo.Validate(); err != nil {
 		return err
 	}

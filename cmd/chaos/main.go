@@ -270,7 +270,7 @@ func (r *runner) main(ctx context.Context) (int, bool) {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		return 2, false
 	}
-	r.topo = topology.Topology{Prefix: r.runID + ".", Tiers: tiers}
+	r.topo = topology.Topology{Prefix: r.runID + ".", Tiers: tiers}.WithDefaults()
 	if err := r.topo.Validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		return 2, false

@@ -138,7 +138,7 @@ func wantTiers(want ...time.Duration) func(*testing.T, *runCmd) {
 		}
 		cfg := service.Config{}
 		c.override(&cfg)
-		if err := cfg.Topology.Validate(); err != nil || len(cfg.Topology.Tiers) != len(want) {
+		if err := cfg.Topology.WithDefaults().Validate(); err != nil || len(cfg.Topology.Tiers) != len(want) {
 			t.Errorf("topology tiers %+v, %v", cfg.Topology.Tiers, err)
 		}
 	}

@@ -103,8 +103,8 @@ func (c *dlqCmd) run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	topo := topology.Topology{Prefix: c.Prefix}
-	if err := topo.Validate(); err != nil { // fills the default prefix
+	topo := topology.Topology{Prefix: c.Prefix}.WithDefaults()
+	if err := topo.Validate(); err != nil {
 		return configError{err}
 	}
 	if c.Replay != nil {
