@@ -103,6 +103,7 @@ func New(cfg Config, h Handler) (*Consumer, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.FetchMaxWait(cfg.FetchMaxWait),
 	}
 	opts = append(opts, cfg.Opts...)
 	opts = append(opts,

@@ -8,6 +8,7 @@ import (
 	"github.com/sethvargo/go-retry"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/orderflow/orderflow/due"
 	"github.com/orderflow/orderflow/internal/backoff"
 )
 
@@ -58,6 +59,11 @@ func IsPermanent(err error) bool {
 func (c *Consumer) process(e *entry) bool {
 	ctx := e.p.ctx
 	start := time.Now()
+	ready := e.r.Timestamp
+	if at := due.Of(e.r); at.After(ready) {
+		ready = at
+	}
+	c.metrics.wait.WithLabelValues(e.r.Topic).Observe(max(0, start.Sub(ready).Seconds()))
 	b := backoff.New(c.cfg.RetryBase, c.cfg.RetryMax)
 	outcome := "ok"
 	err := retry.Do(ctx, b, func(ctx context.Context) error {

@@ -19,6 +19,7 @@ type metrics struct {
 	lag      *prometheus.GaugeVec
 	records  *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	wait     *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer, group string) (*metrics, error) {
@@ -37,6 +38,11 @@ func newMetrics(reg prometheus.Registerer, group string) (*metrics, error) {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "orderflow", Subsystem: "consumer", Name: "handler_seconds",
 			Help: "Time from a record's first handler call to its finish.", ConstLabels: labels,
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"topic"}),
+		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "orderflow", Subsystem: "consumer", Name: "wait_seconds",
+			Help: "Time from when a record could first be handled (its timestamp, or its due time when later) to its first " +
+				"handler call: the time it waited for the fetch, the in-flight cap, its key's earlier records and the " +
+				"held records before it. Negative waits (clock skew between producer and consumer hosts) count as 0.",
+			ConstLabels: labels, Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"topic"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -53,6 +59,9 @@ func newMetrics(reg prometheus.Registerer, group string) (*metrics, error) {
 		return nil, err
 	}
 	if m.latency, err = promreg.Register(reg, m.latency); err != nil {
+		return nil, err
+	}
+	if m.wait, err = promreg.Register(reg, m.wait); err != nil {
 		return nil, err
 	}
 	return m, nil

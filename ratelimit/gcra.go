@@ -19,21 +19,38 @@ import (
 // There is no burst: slots are at least one interval apart, so no window of one second ever
 // holds more than the rate's calls, whichever way the provider counts its windows.
 
-// reserveScript reserves the next slot: KEYS[1] the TAT; ARGV[1] the emission interval and
-// ARGV[2] the longest acceptable wait (negative: any), both in µs. It returns {reserved (1|0),
-// wait µs, slot µs}: a slot further than the longest wait is not reserved (the state is left
-// as it was), so a caller that could not use it spends nothing.
-var reserveScript = redis.NewScript(`
+// reserveScript reserves the next slots, one per waiter, in order: KEYS[1] the TAT; ARGV[1] the
+// emission interval and ARGV[2..] each waiter's longest acceptable wait (negative: any), all in
+// µs. It returns {reserved (1|0), wait µs, slot µs} per waiter: a slot further than its waiter's
+// longest wait is not reserved (and goes to the next waiter), so a caller that could not use it
+// spends nothing. One call reserves for every waiter of a batch (Limiter.flush).
+var reserveScript = redis.NewScript(reserveScriptSource)
+
+const reserveScriptSource = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local slot = tonumber(redis.call('GET', KEYS[1]) or '0')
 if slot < now then slot = now end
-local wait = slot - now
-local maxwait = tonumber(ARGV[2])
-if maxwait >= 0 and wait > maxwait then return {0, wait, slot} end
-local tat = slot + tonumber(ARGV[1])
-redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
-return {1, wait, slot}`)
+local iv = tonumber(ARGV[1])
+local out = {}
+local any = false
+for i = 2, #ARGV do
+  local wait = slot - now
+  local maxwait = tonumber(ARGV[i])
+  if maxwait >= 0 and wait > maxwait then
+    out[#out+1] = 0
+  else
+    out[#out+1] = 1
+    any = true
+  end
+  out[#out+1] = wait
+  out[#out+1] = slot
+  if out[#out-2] == 1 then slot = slot + iv end
+end
+if any then
+  redis.call('SET', KEYS[1], string.format('%.0f', slot), 'PX', math.floor((slot - now) / 1000) + 1000)
+end
+return out`
 
 // blockScript moves the TAT of KEYS[1] to at least ARGV[1] µs from now (a provider's block);
 // it returns the µs left until the TAT.
@@ -57,27 +74,37 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then return 0 end
 return tat - now`)
 
-// reservation is reserveScript's answer.
+// reservation is reserveScript's answer for one waiter.
 type reservation struct {
 	reserved bool
 	wait     time.Duration
 	slot     int64 // µs of the Redis server's clock
 }
 
-// reserve runs reserveScript on key: one Redis call. maxWait < 0 accepts any wait.
-func (l *Limiter) reserve(ctx context.Context, key string, interval, maxWait time.Duration) (reservation, error) {
-	mw := int64(-1)
-	if maxWait >= 0 {
-		mw = maxWait.Microseconds()
+// reserve runs reserveScript on key for waiters with these longest waits (< 0: any), in order:
+// one Redis call whatever their number.
+func (l *Limiter) reserve(ctx context.Context, key string, interval time.Duration, maxWaits []time.Duration) ([]reservation, error) {
+	args := make([]any, 0, 1+len(maxWaits))
+	args = append(args, interval.Microseconds())
+	for _, mw := range maxWaits {
+		us := int64(-1)
+		if mw >= 0 {
+			us = mw.Microseconds()
+		}
+		args = append(args, us)
 	}
-	v, err := reserveScript.Run(ctx, l.rdb, []string{l.prefix + key}, interval.Microseconds(), mw).Int64Slice()
+	v, err := reserveScript.Run(ctx, l.rdb, []string{l.prefix + key}, args...).Int64Slice()
 	if err != nil {
-		return reservation{}, fmt.Errorf("rate limiting %s: %w", key, err)
+		return nil, fmt.Errorf("rate limiting %s: %w", key, err)
 	}
-	if len(v) != 3 {
-		return reservation{}, fmt.Errorf("rate limiting %s: the script answered %v", key, v)
+	if len(v) != 3*len(maxWaits) {
+		return nil, fmt.Errorf("rate limiting %s: the script answered %v for %d waiters", key, v, len(maxWaits))
 	}
-	return reservation{reserved: v[0] == 1, wait: time.Duration(v[1]) * time.Microsecond, slot: v[2]}, nil
+	out := make([]reservation, len(maxWaits))
+	for i := range out {
+		out[i] = reservation{reserved: v[3*i] == 1, wait: time.Duration(v[3*i+1]) * time.Microsecond, slot: v[3*i+2]}
+	}
+	return out, nil
 }
 
 // headroom widens every interval by this fraction. Slots are spaced on Redis's clock, but the

@@ -3,13 +3,14 @@
 // Retry-After / Ratelimit-Reset, not only the one that was refused.
 //
 // A limit is GCRA without burst, one Redis key per provider tier (gcra.go). A call reserves
-// its slot with one Redis call and sleeps until it: waiting costs a timer, not Redis round
-// trips. Provider wraps a provider.Provider so the processor stays unaware of limits.
+// its slot with one Redis call, shared with the calls reserving at the same moment (a batch),
+// and sleeps until it: waiting costs a timer, not Redis round trips. Provider wraps a provider.Provider so the processor stays unaware of limits.
 package ratelimit
 
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -69,6 +70,10 @@ type keyState struct {
 	mu      sync.Mutex
 	until   time.Time // the furthest slot this process reserved, on the local clock
 	pending int       // reservations sent and not answered yet
+	// The reservation batch: calls queue here, and one flush sends each batch of them in one
+	// Redis call (see flush); flushing while a flush runs.
+	queue    []*waiter
+	flushing bool
 	// An unlimited tier's copy of the provider's block.
 	blockedUntil time.Time
 	readAt       time.Time
@@ -93,8 +98,9 @@ func (l *Limiter) Wait(ctx context.Context, key string, perSecond float64) error
 	return err
 }
 
-// wait is Wait, also returning how long it waited. A limited call costs one Redis call;
-// an unlimited one none but every blockRefresh.
+// wait is Wait, also returning how long it slept: for the seat, its slot or a block (the
+// reservation's round trip is not a wait). A limited call costs at most one Redis call (a
+// batch's: see reserveBatched); an unlimited one none but every blockRefresh.
 //
 // A reservation whose caller's ctx ends before its slot is spent, not given back: giving it
 // back exactly is possible only for the last slot reserved (an earlier one, handed to a later
@@ -102,21 +108,23 @@ func (l *Limiter) Wait(ctx context.Context, key string, perSecond float64) error
 // what is lost small (see horizon). A slot further away than ctx's deadline is not reserved:
 // the call fails at once.
 func (l *Limiter) wait(ctx context.Context, key string, perSecond float64) (time.Duration, error) {
-	start := time.Now()
-	slept := false // waited for the seat, a slot or a block: what the metrics count
-	waited := func() time.Duration {
-		if !slept {
-			return 0
-		}
-		return time.Since(start)
+	var slept time.Duration
+	sleep := func(until time.Time) error {
+		d := time.Until(until)
+		err := sleepUntil(ctx, until)
+		slept += max(d, 0)
+		return err
 	}
 	ks := l.state(key)
 	if perSecond <= 0 {
-		blocked, err := l.waitBlock(ctx, key, ks)
-		if !blocked {
+		until, err := l.block(ctx, key, ks)
+		if err != nil {
 			return 0, err
 		}
-		return time.Since(start), err
+		if err := sleep(until); err != nil {
+			return slept, fmt.Errorf("waiting for the rate-limit block of %s: %w", key, err)
+		}
+		return slept, nil
 	}
 	iv := interval(perSecond)
 
@@ -131,11 +139,12 @@ func (l *Limiter) wait(ctx context.Context, key string, perSecond float64) (time
 		select {
 		case ks.seat <- struct{}{}:
 		default:
-			slept = true
+			start := time.Now()
 			select {
 			case ks.seat <- struct{}{}:
+				slept += time.Since(start)
 			case <-ctx.Done():
-				return waited(), fmt.Errorf("waiting for the rate limit of %s: %w", key, ctx.Err())
+				return slept + time.Since(start), fmt.Errorf("waiting for the rate limit of %s: %w", key, ctx.Err())
 			}
 		}
 		ks.mu.Lock()
@@ -155,7 +164,7 @@ func (l *Limiter) wait(ctx context.Context, key string, perSecond float64) (time
 	if dl, ok := ctx.Deadline(); ok {
 		maxWait = max(time.Until(dl), 0)
 	}
-	r, err := l.reserve(ctx, key, iv, maxWait)
+	r, err := l.reserveBatched(ctx, key, ks, iv, maxWait)
 	ks.mu.Lock()
 	ks.pending--
 	if err == nil && r.reserved {
@@ -165,30 +174,96 @@ func (l *Limiter) wait(ctx context.Context, key string, perSecond float64) (time
 	}
 	ks.mu.Unlock()
 	if err != nil {
-		return waited(), err
+		return slept, err
 	}
 	if !r.reserved {
-		return waited(), fmt.Errorf("waiting for the rate limit of %s: the next slot is %v away, after the deadline: %w",
+		return slept, fmt.Errorf("waiting for the rate limit of %s: the next slot is %v away, after the deadline: %w",
 			key, r.wait, context.DeadlineExceeded)
 	}
 	slot := time.Now().Add(r.wait)
-	slept = slept || r.wait > 0
 	if seated {
-		if err := sleepUntil(ctx, slot.Add(-horizon)); err != nil {
-			return waited(), fmt.Errorf("waiting for the rate limit of %s: %w", key, err)
+		if err := sleep(slot.Add(-horizon)); err != nil {
+			return slept, fmt.Errorf("waiting for the rate limit of %s: %w", key, err)
 		}
 		release()
 	}
-	if err := sleepUntil(ctx, slot); err != nil {
-		return waited(), fmt.Errorf("waiting for the rate limit of %s: %w", key, err)
+	if err := sleep(slot); err != nil {
+		return slept, fmt.Errorf("waiting for the rate limit of %s: %w", key, err)
 	}
-	return waited(), nil
+	return slept, nil
 }
 
-// waitBlock waits out the provider's block of an unlimited tier, read from Redis at most every
-// blockRefresh (by one caller; the others use the copy they find).
-// It reports whether there was a block to wait for.
-func (l *Limiter) waitBlock(ctx context.Context, key string, ks *keyState) (bool, error) {
+// waiter is one call in a reservation batch.
+type waiter struct {
+	maxWait time.Duration // < 0: any
+	r       reservation
+	err     error
+	done    chan struct{} // closed when r and err are set
+}
+
+// reserveTimeout bounds one reservation call of a batch (it serves several callers, so no
+// single caller's context governs it).
+const reserveTimeout = 5 * time.Second
+
+// reserveBatched reserves one slot under key: the calls arriving while a reservation call is in
+// flight go together in the next one, so under load a Redis call serves many provider calls
+// (at most horizon's worth of slots, so a batch whose callers give up spends little). At a low
+// rate (an interval of horizon or more) every batch is one call. A caller whose ctx ends while
+// its batch is out returns at once; its slot, if reserved, is spent.
+func (l *Limiter) reserveBatched(ctx context.Context, key string, ks *keyState, iv, maxWait time.Duration) (reservation, error) {
+	w := &waiter{maxWait: maxWait, done: make(chan struct{})}
+	ks.mu.Lock()
+	ks.queue = append(ks.queue, w)
+	start := !ks.flushing
+	ks.flushing = true
+	ks.mu.Unlock()
+	if start {
+		go l.flush(key, ks, iv)
+	}
+	select {
+	case <-w.done:
+		return w.r, w.err
+	case <-ctx.Done():
+		return reservation{}, fmt.Errorf("rate limiting %s: %w", key, ctx.Err())
+	}
+}
+
+// flush sends ks's queued calls, a batch at a time (one Redis call each), until none is left.
+func (l *Limiter) flush(key string, ks *keyState, iv time.Duration) {
+	limit := max(1, int(horizon/iv))
+	for {
+		ks.mu.Lock()
+		n := min(len(ks.queue), limit)
+		if n == 0 {
+			ks.flushing = false
+			ks.queue = nil
+			ks.mu.Unlock()
+			return
+		}
+		batch := slices.Clone(ks.queue[:n])
+		clear(ks.queue[:n])
+		ks.queue = ks.queue[n:]
+		ks.mu.Unlock()
+		maxWaits := make([]time.Duration, n)
+		for i, w := range batch {
+			maxWaits[i] = w.maxWait
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), reserveTimeout)
+		rs, err := l.reserve(ctx, key, iv, maxWaits)
+		cancel()
+		for i, w := range batch {
+			if err == nil {
+				w.r = rs[i]
+			}
+			w.err = err
+			close(w.done)
+		}
+	}
+}
+
+// block is the end of the provider's block of an unlimited tier (past or zero: none), read
+// from Redis at most every blockRefresh (by one caller; the others use the copy they find).
+func (l *Limiter) block(ctx context.Context, key string, ks *keyState) (time.Time, error) {
 	ks.mu.Lock()
 	until := ks.blockedUntil
 	read := !ks.reading && time.Since(ks.readAt) >= blockRefresh
@@ -196,25 +271,23 @@ func (l *Limiter) waitBlock(ctx context.Context, key string, ks *keyState) (bool
 		ks.reading = true
 	}
 	ks.mu.Unlock()
-	if read {
-		left, err := leftScript.Run(ctx, l.rdb, []string{l.prefix + key}).Int64()
-		ks.mu.Lock()
-		ks.reading = false
-		if err == nil {
-			ks.readAt = time.Now()
-			until = ks.readAt.Add(time.Duration(left) * time.Microsecond)
-			ks.blockedUntil = until
-		}
-		ks.mu.Unlock()
-		if err != nil {
-			return false, fmt.Errorf("reading the rate-limit block of %s: %w", key, err)
-		}
+	if !read {
+		return until, nil
 	}
-	blocked := time.Now().Before(until)
-	if err := sleepUntil(ctx, until); err != nil {
-		return blocked, fmt.Errorf("waiting for the rate-limit block of %s: %w", key, err)
+	left, err := leftScript.Run(ctx, l.rdb, []string{l.prefix + key}).Int64()
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	ks.reading = false
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading the rate-limit block of %s: %w", key, err)
 	}
-	return blocked, nil
+	ks.readAt = time.Now()
+	until = ks.readAt.Add(time.Duration(left) * time.Microsecond)
+	// A 429 answered here while the read was out (Block) may have set a later end.
+	if until.After(ks.blockedUntil) {
+		ks.blockedUntil = until
+	}
+	return ks.blockedUntil, nil
 }
 
 // Block makes every Wait on key wait until d from now (a provider's 429 answer): the limit's

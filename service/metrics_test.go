@@ -58,6 +58,11 @@ func TestMetricsMove(t *testing.T) {
 		{"orderflow_ratelimit_waits_total", map[string]string{"provider": "rye", "tier": "submit"}, 1},
 		{"orderflow_ratelimit_wait_seconds_total", map[string]string{"provider": "rye", "tier": "submit"}, 0.01},
 		{"orderflow_build_info", map[string]string{"goversion": runtime.Version()}, 1},
+		{"orderflow_consumer_wait_seconds", map[string]string{"role": "tracker"}, 1},
+		{"orderflow_kafka_requests_total", map[string]string{"client": "producer", "request": "Produce"}, 1},
+		{"orderflow_kafka_requests_total", map[string]string{"client": "worker", "request": "Fetch"}, 1},
+		{"orderflow_kafka_requests_total", map[string]string{"client": "tracker", "request": "OffsetCommit"}, 1},
+		{"orderflow_redis_pool_connections", nil, 1},
 	}
 	// A record is counted once the producer acknowledged it, which can be just after the test's
 	// status reader saw it: poll the registry until every check holds, or report what did not.

@@ -2,10 +2,12 @@ package service
 
 import (
 	"context"
-	"errors"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/orderflow/orderflow/internal/promreg"
 )
 
 // redisMetrics counts what orderflow asks of Redis, as a go-redis hook on the service's client
@@ -15,9 +17,12 @@ import (
 // CLIENT SETINFO...; once per new connection, or again on every use when a server refuses part
 // of it, as miniredis does). A script's EVALSHA is one command here; what the script runs inside
 // Redis is not seen by the client.
+//
+// Beside them, pool reports the client's connection pool at each scrape (poolCollector).
 type redisMetrics struct {
 	roundTrips *prometheus.CounterVec
 	commands   *prometheus.CounterVec
+	pool       *poolCollector
 }
 
 func newRedisMetrics(reg prometheus.Registerer) (*redisMetrics, error) {
@@ -26,13 +31,62 @@ func newRedisMetrics(reg prometheus.Registerer) (*redisMetrics, error) {
 			Help: "Requests sent to Redis: one per command sent alone, one per pipeline or transaction; kind command or handshake (connection set-up)."}, []string{"kind"}),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_redis_commands_total",
 			Help: "Commands sent to Redis (a pipeline's each; a script call is one); kind command or handshake."}, []string{"kind"}),
+		pool: newPoolCollector(),
 	}
-	for _, c := range []prometheus.Collector{m.roundTrips, m.commands} {
-		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
-			return nil, err
-		}
+	// A retried service.New registers again: it gets the collectors registered the first time.
+	var err error
+	if m.roundTrips, err = promreg.Register(reg, m.roundTrips); err != nil {
+		return nil, err
+	}
+	if m.commands, err = promreg.Register(reg, m.commands); err != nil {
+		return nil, err
+	}
+	if m.pool, err = promreg.Register(reg, m.pool); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+// poolCollector reads go-redis's PoolStats of the service's client when scraped: waits for a
+// free connection and their time, timeouts, connections open and idle. Before New made the
+// client it reports zeros; a retried New points it at the new client.
+type poolCollector struct {
+	client                       atomic.Pointer[redis.Client]
+	waits, waitSeconds, timeouts *prometheus.Desc
+	connections, idleConnections *prometheus.Desc
+}
+
+func newPoolCollector() *poolCollector {
+	return &poolCollector{
+		waits: prometheus.NewDesc("orderflow_redis_pool_waits_total",
+			"Redis calls that waited for a free connection of the pool (every connection was busy).", nil, nil),
+		waitSeconds: prometheus.NewDesc("orderflow_redis_pool_wait_seconds_total",
+			"Time Redis calls spent waiting for a free connection of the pool.", nil, nil),
+		timeouts: prometheus.NewDesc("orderflow_redis_pool_timeouts_total",
+			"Redis calls that gave up waiting for a free connection (the pool timeout).", nil, nil),
+		connections: prometheus.NewDesc("orderflow_redis_pool_connections",
+			"Connections of the Redis pool open now (at most its size: service.Config.RedisPoolSize, --redis-pool).", nil, nil),
+		idleConnections: prometheus.NewDesc("orderflow_redis_pool_idle_connections",
+			"Connections of the Redis pool open and idle now.", nil, nil),
+	}
+}
+
+func (p *poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{p.waits, p.waitSeconds, p.timeouts, p.connections, p.idleConnections} {
+		ch <- d
+	}
+}
+
+func (p *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	var st redis.PoolStats
+	if c := p.client.Load(); c != nil {
+		st = *c.PoolStats()
+	}
+	ch <- prometheus.MustNewConstMetric(p.waits, prometheus.CounterValue, float64(st.WaitCount))
+	ch <- prometheus.MustNewConstMetric(p.waitSeconds, prometheus.CounterValue, float64(st.WaitDurationNs)/1e9)
+	ch <- prometheus.MustNewConstMetric(p.timeouts, prometheus.CounterValue, float64(st.Timeouts))
+	ch <- prometheus.MustNewConstMetric(p.connections, prometheus.GaugeValue, float64(st.TotalConns))
+	ch <- prometheus.MustNewConstMetric(p.idleConnections, prometheus.GaugeValue, float64(st.IdleConns))
 }
 
 // kind is "handshake" for the commands go-redis sends when it sets a connection up.

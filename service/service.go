@@ -65,6 +65,9 @@ type Config struct {
 	// RedisUser and RedisPassword are Redis ACL credentials; set, each replaces the URL's, so the
 	// password need not be in a URL.
 	RedisUser, RedisPassword string
+	// RedisPoolSize caps the Redis connections (the store's and the limiter's); calls beyond
+	// them wait for one (orderflow_redis_pool_waits_total). Default go-redis's, 10 per CPU.
+	RedisPoolSize int
 
 	Providers map[string]provider.Provider
 	Topology  topology.Topology
@@ -245,6 +248,9 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
+	if cfg.RedisPoolSize > 0 {
+		opt.PoolSize = cfg.RedisPoolSize
+	}
 	s.rdb = redis.NewClient(opt)
 	store, err := idempotency.New(s.rdb, cfg.Redis)
 	if err != nil {
@@ -279,6 +285,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		return nil, &ConfigError{err}
 	}
 	s.rdb.AddHook(m.redis) // every Redis call from here on is counted: the store's and the limiter's
+	m.redis.pool.client.Store(s.rdb)
 	limiter := ratelimit.New(s.rdb, store.Prefix(), ratelimit.WithMetrics(m.ratelimit))
 	if err := errors.Join(store.LoadScripts(ctx), limiter.LoadScripts(ctx)); err != nil {
 		return nil, err
@@ -403,6 +410,11 @@ func (s *Service) kafkaOpts(name, group string) []kgo.Opt {
 	if s.cfg.Registerer != nil {
 		reg := prometheus.WrapRegistererWith(prometheus.Labels{"client": name}, s.cfg.Registerer)
 		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("orderflow_kafka", kprom.Registerer(reg))))
+		if k, err := newKafkaRequests(s.cfg.Registerer, name); err == nil {
+			opts = append(opts, kgo.WithHooks(k))
+		} else {
+			s.cfg.Logger.Warn("not counting Kafka requests", "err", err)
+		}
 	}
 	opts = append(opts, s.cfg.Tracing.KafkaOpts(name, group)...)
 	return append(opts, s.cfg.KafkaOpts...)

@@ -20,8 +20,11 @@ type outcomes struct {
 	mu       sync.Mutex
 	sent     map[string]time.Time
 	finished map[string]finish
-	want     int
-	all      chan struct{}
+	// stages holds, per status state, when each order's first event of that state was
+	// produced: where the time between send and terminal goes.
+	stages map[string]map[string]time.Time
+	want   int
+	all    chan struct{}
 }
 
 type finish struct {
@@ -30,7 +33,7 @@ type finish struct {
 }
 
 func newOutcomes(want int) *outcomes {
-	return &outcomes{sent: map[string]time.Time{}, finished: map[string]finish{}, want: want, all: make(chan struct{})}
+	return &outcomes{sent: map[string]time.Time{}, finished: map[string]finish{}, stages: map[string]map[string]time.Time{}, want: want, all: make(chan struct{})}
 }
 
 func (o *outcomes) markSent(id string, at time.Time) {
@@ -40,11 +43,21 @@ func (o *outcomes) markSent(id string, at time.Time) {
 }
 
 func (o *outcomes) observe(st schemas.OrderStatus, at time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, ours := o.sent[st.OrderID]; ours {
+		byOrder := o.stages[st.State]
+		if byOrder == nil {
+			byOrder = map[string]time.Time{}
+			o.stages[st.State] = byOrder
+		}
+		if _, seen := byOrder[st.OrderID]; !seen {
+			byOrder[st.OrderID] = at
+		}
+	}
 	if !st.Terminal || st.Merchant == "" {
 		return
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	if _, ok := o.finished[st.OrderID]; ok {
 		return
 	}
@@ -77,15 +90,32 @@ func (o *outcomes) result() (placed []time.Time, latencies []time.Duration, byOu
 	return placed, latencies, byOutcome
 }
 
+// timeline is, per status state, its first events' times.
+func (o *outcomes) timeline() map[string][]time.Time {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	t := map[string][]time.Time{}
+	for state, byOrder := range o.stages {
+		for _, at := range byOrder {
+			t[state] = append(t[state], at)
+		}
+	}
+	return t
+}
+
 func (o *outcomes) count() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return len(o.finished)
 }
 
-// follow consumes the status topic from its start until ctx ends.
+// follow consumes the status topic from its start until ctx ends. Its fetches wait for 256 KiB
+// or 250 ms: the times it reports are the records' own (set when orderflow produced them), so
+// fetching late costs no accuracy, and fetching every few records would load the broker as
+// much as orderflow does (it is on the same cores).
 func follow(ctx context.Context, opts []kgo.Opt, topic string, codec *schemas.Codec, o *outcomes) error {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMinBytes(256 << 10), kgo.FetchMaxWait(250 * time.Millisecond)}, opts...)...)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -204,6 +205,12 @@ func run(ctx context.Context, o options) error {
 	defer admin.Close()
 	statsBefore := commandStats(ctx, admin)
 	before := srv.snapshot()
+	procs := map[string]int{"bench (sandbox, follower)": os.Getpid()}
+	if o.real {
+		maps.Copy(procs, serviceProcs())
+	}
+	mach := sampleMachine(procs)
+	defer mach.stop()
 	var children []*child
 	exited := make(chan *child, o.instances)
 	for i := range o.instances {
@@ -268,9 +275,10 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	r := report{o: o, stack: st.name, prefix: topo.Prefix, loaded: loaded, started: children[0].started, readyAt: readyAt, doneAt: doneAt,
+	r := report{o: o, stack: st.name, machine: mach, prefix: topo.Prefix, loaded: loaded, started: children[0].started, readyAt: readyAt, doneAt: doneAt,
 		cpu: bench.Sum(cpus...), peakRSS: rssMax, peakRSSSum: rssSum, metrics: bench.Merge(scrapes...), http: httpCounts, redisServer: statsDelta(statsBefore, statsRun), topics: topics, requestsWritten: requests - int64(o.orders)}
 	r.placed, r.latencies, r.byOutcome = outs.result()
+	r.stages = outs.timeline()
 	if o.rateLimit == 0 && !o.noBare {
 		before := srv.snapshot()
 		redisPrefix := service.RedisPrefix(topo.Prefix) + ":bare"

@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -144,6 +147,86 @@ func (c *child) stop() error {
 		return errors.New("orderflow did not stop within 20s of SIGTERM: killed")
 	}
 	return nil
+}
+
+// machine samples the machine's busy CPU time (bench.MachineCPU: every process, the services'
+// and this bench's included) and the CPU time of the named processes procs (the services',
+// this bench's) every sampleEvery until stop is called.
+type machine struct {
+	procs   map[string]int
+	mu      sync.Mutex
+	samples []bench.Sample
+	byProc  map[string][]bench.Sample
+	done    chan struct{}
+}
+
+func sampleMachine(procs map[string]int) *machine {
+	m := &machine{procs: procs, byProc: map[string][]bench.Sample{}, done: make(chan struct{})}
+	go func() {
+		t := time.NewTicker(sampleEvery)
+		defer t.Stop()
+		for {
+			now := time.Now()
+			busy, err := bench.MachineCPU()
+			m.mu.Lock()
+			if err == nil {
+				m.samples = append(m.samples, bench.Sample{At: now, Value: busy.Seconds()})
+			}
+			for name, pid := range m.procs {
+				if cpu, err := bench.ProcCPU(pid); err == nil {
+					m.byProc[name] = append(m.byProc[name], bench.Sample{At: now, Value: cpu.Seconds()})
+				}
+			}
+			m.mu.Unlock()
+			select {
+			case <-m.done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return m
+}
+
+// busy is the machine's busy CPU seconds between a and b.
+func (m *machine) busy(a, b time.Time) float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return bench.Between(m.samples, a, b)
+}
+
+// procBusy is each sampled process's CPU seconds between a and b.
+func (m *machine) procBusy(a, b time.Time) map[string]float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]float64{}
+	for name, s := range m.byProc {
+		out[name] = bench.Between(s, a, b)
+	}
+	return out
+}
+
+func (m *machine) stop() { close(m.done) }
+
+// serviceProcs are the real services' processes, from the pid files scripts/services writes
+// under its state directory (ORDERFLOW_STATE, default /tmp/orderflow-services); those it can
+// not read are left out.
+func serviceProcs() map[string]int {
+	state := os.Getenv("ORDERFLOW_STATE")
+	if state == "" {
+		state = "/tmp/orderflow-services"
+	}
+	out := map[string]int{}
+	for _, name := range []string{"kafka", "redis", "registry"} {
+		b, err := os.ReadFile(filepath.Join(state, name, name+".pid"))
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			out[name] = pid
+		}
+	}
+	return out
 }
 
 func freeAddr() (string, error) {

@@ -64,6 +64,7 @@ type runCmd struct {
 	RyeDefaultRPS     *float64      `arg:"--rye-default-rps,env:ORDERFLOW_RYE_DEFAULT_RPS" help:"requests/s of Rye's default tier (checkoutByCartID: the tracker's polls), shared by every instance (default 100, Rye's documented limit; 0 unlimited)"`
 	DRRPS             *float64      `arg:"--dr-rps,env:ORDERFLOW_DR_RPS" help:"requests/s of every Digital River call, shared by every instance (default 25, the documented limit of test keys; live keys: 250; 0 unlimited)"`
 	MaxInFlight       uint          `arg:"--max-in-flight,env:ORDERFLOW_MAX_IN_FLIGHT" help:"records each role (worker, tracker, reconciler) holds at once; the provider clients' connection pools are sized for the worker's and tracker's together (default 1000)"`
+	RedisPool         uint          `arg:"--redis-pool,env:ORDERFLOW_REDIS_POOL" help:"connections to Redis each instance keeps at most, shared by the idempotency store and the rate limiter; calls beyond them wait (orderflow_redis_pool_waits_total) (default 10 per CPU)"`
 	Lease             time.Duration `arg:"--lease,env:ORDERFLOW_LEASE" help:"idempotency lease: how long a killed process blocks its order attempts (default 60s)"`
 	RedisPrefix       string        `arg:"--redis-prefix,env:ORDERFLOW_REDIS_PREFIX" help:"Redis key namespace, unique per deployment (default: orderflow for --prefix orders., else orderflow:<prefix>)"`
 	MaxRequestBytes   uint          `arg:"--max-request-bytes,env:ORDERFLOW_MAX_REQUEST_BYTES" help:"largest encoded order request accepted; larger ones are dead-lettered (fix-input) before anything is created (default 262144)"`
@@ -96,7 +97,8 @@ func (c *runCmd) run(ctx context.Context, log *slog.Logger) error {
 	defer env.Close()
 	cfg := service.Config{
 		Brokers: env.Brokers, RegistryURL: env.RegistryURL, RedisURL: env.RedisURL, MaxInFlight: int(min(c.MaxInFlight, math.MaxInt32)),
-		Topology: topology.Topology{Prefix: c.Prefix}, Roles: c.roles(), Logger: log, Version: buildVersion(),
+		RedisPoolSize: int(min(c.RedisPool, math.MaxInt32)),
+		Topology:      topology.Topology{Prefix: c.Prefix}, Roles: c.roles(), Logger: log, Version: buildVersion(),
 		LookupSchemas: !c.RegisterSchemas,
 	}
 	if c.Registry != "" {

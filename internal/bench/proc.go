@@ -49,6 +49,38 @@ func parseStatCPU(line string) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / userHZ, nil
 }
 
+// MachineCPU is the CPU time every core of the machine has spent busy (not idle nor waiting
+// for I/O) since boot, from the first line of /proc/stat; with runtime.NumCPU it tells how
+// saturated the machine was over an interval.
+func MachineCPU() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return parseMachineCPU(line)
+}
+
+// parseMachineCPU reads the "cpu" line of /proc/stat: user nice system idle iowait irq softirq
+// steal (guest time is already in user), in USER_HZ ticks; busy is all but idle and iowait.
+func parseMachineCPU(line string) (time.Duration, error) {
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, fmt.Errorf("/proc/stat: want a cpu line with 8 times, got %.80q", line)
+	}
+	var busy int64
+	for i, s := range f[1:9] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat cpu field %q: %w", s, err)
+		}
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / userHZ, nil
+}
+
 // PeakRSS is process pid's peak resident set size in bytes (VmHWM of /proc/PID/status).
 func PeakRSS(pid int) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
@@ -95,12 +127,9 @@ func (m Metrics) Sum(name string, match ...string) float64 {
 		return 0
 	}
 	var sum float64
-series:
 	for _, s := range fam.GetMetric() {
-		for i := 0; i+1 < len(match); i += 2 {
-			if label(s, match[i]) != match[i+1] {
-				continue series
-			}
+		if !matches(s, match) {
+			continue
 		}
 		switch {
 		case s.Counter != nil:
@@ -114,14 +143,17 @@ series:
 	return sum
 }
 
-// Histogram is the sample count and sum of the histogram family name over all its series; 0, 0
-// when the family is missing.
-func (m Metrics) Histogram(name string) (count uint64, sum float64) {
+// Histogram is the sample count and sum of the histogram family name over its series whose
+// labels include every pair of match (none: all series); 0, 0 when the family is missing.
+func (m Metrics) Histogram(name string, match ...string) (count uint64, sum float64) {
 	fam := m[name]
 	if fam == nil {
 		return 0, 0
 	}
 	for _, s := range fam.GetMetric() {
+		if !matches(s, match) {
+			continue
+		}
 		if h := s.GetHistogram(); h != nil {
 			count += h.GetSampleCount()
 			sum += h.GetSampleSum()
@@ -140,6 +172,27 @@ func (m Metrics) By(name, key string) map[string]float64 {
 	for _, s := range fam.GetMetric() {
 		v := s.GetCounter().GetValue() + s.GetGauge().GetValue() + s.GetUntyped().GetValue()
 		out[label(s, key)] += v
+	}
+	return out
+}
+
+// matches reports whether s has every label pair of match (key, value, key, value...).
+func matches(s *dto.Metric, match []string) bool {
+	for i := 0; i+1 < len(match); i += 2 {
+		if label(s, match[i]) != match[i+1] {
+			return false
+		}
+	}
+	return true
+}
+
+// ByHistogram counts the samples of histogram family name per value of label key.
+func (m Metrics) ByHistogram(name, key string) map[string]uint64 {
+	out := map[string]uint64{}
+	if fam := m[name]; fam != nil {
+		for _, s := range fam.GetMetric() {
+			out[label(s, key)] += s.GetHistogram().GetSampleCount()
+		}
 	}
 	return out
 }

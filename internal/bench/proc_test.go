@@ -23,6 +23,20 @@ func TestParseStatCPU(t *testing.T) {
 	}
 }
 
+func TestParseMachineCPU(t *testing.T) {
+	// user nice system idle iowait irq softirq steal guest guest_nice
+	got, err := parseMachineCPU("cpu  1000 20 300 5000 70 4 6 0 0 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 13300 * time.Millisecond; got != want { // (1000+20+300+4+6) ticks of 10 ms
+		t.Errorf("busy = %v, want %v", got, want)
+	}
+	if _, err := parseMachineCPU("cpu0 1 2 3"); err == nil {
+		t.Error("a short per-core line parsed")
+	}
+}
+
 func TestParseHWM(t *testing.T) {
 	got, err := parseHWM(strings.NewReader("Name:\torderflow\nVmPeak:\t  900000 kB\nVmHWM:\t   51200 kB\nVmRSS:\t 40000 kB\n"))
 	if err != nil || got != 51200*1024 {
@@ -92,5 +106,22 @@ orderflow_tracker_polls_count 4
 	}
 	if n, sum := m.Histogram("missing"); n != 0 || sum != 0 {
 		t.Errorf("a missing histogram = %d, %v", n, sum)
+	}
+	m, err = ParseMetrics(strings.NewReader(`# TYPE orderflow_consumer_wait_seconds histogram
+orderflow_consumer_wait_seconds_bucket{role="worker",le="+Inf"} 2
+orderflow_consumer_wait_seconds_sum{role="worker"} 0.5
+orderflow_consumer_wait_seconds_count{role="worker"} 2
+orderflow_consumer_wait_seconds_bucket{role="tracker",le="+Inf"} 3
+orderflow_consumer_wait_seconds_sum{role="tracker"} 1.5
+orderflow_consumer_wait_seconds_count{role="tracker"} 3
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, sum := m.Histogram("orderflow_consumer_wait_seconds", "role", "tracker"); n != 3 || sum != 1.5 {
+		t.Errorf("the tracker's series = %d, %v; want 3, 1.5", n, sum)
+	}
+	if n, sum := m.Histogram("orderflow_consumer_wait_seconds"); n != 5 || sum != 2 {
+		t.Errorf("every series = %d, %v; want 5, 2", n, sum)
 	}
 }
