@@ -63,9 +63,10 @@ func New(rdb redis.UniversalClient, prefix string, opts ...Option) *Limiter {
 // keyState is what this process knows of one limit. While the limit is congested (the slots
 // this process reserved, and those it is reserving, reach beyond horizon) a call takes the
 // seat before reserving: the seat's holder reserves, sleeps until horizon before its slot,
-// then hands the seat on. Every other waiter sleeps on the seat's channel, at no cost.
+// then hands the seat on. Every other waiter sleeps until the seat is handed to it, at no
+// cost.
 type keyState struct {
-	seat chan struct{} // capacity 1
+	seat seat
 
 	mu      sync.Mutex
 	until   time.Time // the furthest slot this process reserved, on the local clock
@@ -85,7 +86,7 @@ func (l *Limiter) state(key string) *keyState {
 	defer l.mu.Unlock()
 	ks, ok := l.keys[key]
 	if !ok {
-		ks = &keyState{seat: make(chan struct{}, 1)}
+		ks = &keyState{}
 		l.keys[key] = ks
 	}
 	return ks
@@ -94,11 +95,65 @@ func (l *Limiter) state(key string) *keyState {
 // Wait blocks until a call under key at perSecond is allowed, or ctx ends. It also waits out
 // a block set by Block. Redis errors and ctx's end are returned (callers fail closed).
 func (l *Limiter) Wait(ctx context.Context, key string, perSecond float64) error {
-	_, err := l.wait(ctx, key, perSecond)
+	_, err := l.wait(ctx, key, perSecond, false)
 	return err
 }
 
-// wait is Wait, also returning how long it slept: for the seat, its slot or a block (the
+// seat is held by one call at a time. Calls waiting for it get it urgent ones first, in
+// arrival order within each kind: under a congested limit, a call that finishes work already
+// begun (submitting a cart that exists) goes before one that begins new work (creating a
+// cart), so queued orders complete one by one instead of all creating carts first.
+type seat struct {
+	mu      sync.Mutex
+	held    bool
+	waiting [2][]chan struct{} // [0] urgent, [1] the others; closed when handed the seat
+}
+
+func (s *seat) take(ctx context.Context, urgent bool) (waited bool, err error) {
+	s.mu.Lock()
+	if !s.held {
+		s.held = true
+		s.mu.Unlock()
+		return false, nil
+	}
+	kind := 1
+	if urgent {
+		kind = 0
+	}
+	ch := make(chan struct{})
+	s.waiting[kind] = append(s.waiting[kind], ch)
+	s.mu.Unlock()
+	select {
+	case <-ch:
+		return true, nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	if i := slices.Index(s.waiting[kind], ch); i >= 0 {
+		s.waiting[kind] = slices.Delete(s.waiting[kind], i, i+1)
+		s.mu.Unlock()
+		return true, ctx.Err()
+	}
+	s.mu.Unlock()
+	s.release() // handed to this call as its context ended: on to the next
+	return true, ctx.Err()
+}
+
+// release hands the seat to the first urgent waiter, else the first other one, else frees it.
+func (s *seat) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, w := range s.waiting {
+		if len(w) > 0 {
+			close(w[0])
+			s.waiting[k] = w[1:]
+			return
+		}
+	}
+	s.held = false
+}
+
+// wait is Wait, also returning how long it slept (urgent: see seat): for the seat, its slot or a block (the
 // reservation's round trip is not a wait). A limited call costs at most one Redis call (a
 // batch's: see reserveBatched); an unlimited one none but every blockRefresh.
 //
@@ -107,7 +162,7 @@ func (l *Limiter) Wait(ctx context.Context, key string, perSecond float64) error
 // caller, would put two calls in one interval), and would cost a second call. The seat keeps
 // what is lost small (see horizon). A slot further away than ctx's deadline is not reserved:
 // the call fails at once.
-func (l *Limiter) wait(ctx context.Context, key string, perSecond float64) (time.Duration, error) {
+func (l *Limiter) wait(ctx context.Context, key string, perSecond float64, urgent bool) (time.Duration, error) {
 	var slept time.Duration
 	sleep := func(until time.Time) error {
 		d := time.Until(until)
@@ -136,16 +191,13 @@ func (l *Limiter) wait(ctx context.Context, key string, perSecond float64) (time
 	}
 	ks.mu.Unlock()
 	if congested {
-		select {
-		case ks.seat <- struct{}{}:
-		default:
-			start := time.Now()
-			select {
-			case ks.seat <- struct{}{}:
-				slept += time.Since(start)
-			case <-ctx.Done():
-				return slept + time.Since(start), fmt.Errorf("waiting for the rate limit of %s: %w", key, ctx.Err())
-			}
+		start := time.Now()
+		waited, err := ks.seat.take(ctx, urgent)
+		if waited {
+			slept += time.Since(start)
+		}
+		if err != nil {
+			return slept, fmt.Errorf("waiting for the rate limit of %s: %w", key, err)
 		}
 		ks.mu.Lock()
 		ks.pending++
@@ -155,7 +207,7 @@ func (l *Limiter) wait(ctx context.Context, key string, perSecond float64) (time
 	release := func() {
 		if seated {
 			seated = false
-			<-ks.seat
+			ks.seat.release()
 		}
 	}
 	defer release()

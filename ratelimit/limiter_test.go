@@ -436,3 +436,61 @@ func TestUnlimitedTierReadsTheBlockRarely(t *testing.T) {
 		})
 	}
 }
+
+// The seat goes to urgent waiters first (a submit before a createCart), each kind in arrival
+// order, and a waiter that gives up is passed over.
+func TestSeatServesUrgentWaitersFirst(t *testing.T) {
+	var s seat
+	if waited, err := s.take(context.Background(), false); waited || err != nil {
+		t.Fatalf("free seat: waited %v, err %v", waited, err)
+	}
+	queued := func(kind, n int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			s.mu.Lock()
+			got := len(s.waiting[kind])
+			s.mu.Unlock()
+			if got == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d waiters of kind %d, want %d", got, kind, n)
+			}
+		}
+	}
+	order := make(chan string, 4)
+	take := func(ctx context.Context, name string, urgent bool) {
+		go func() {
+			if _, err := s.take(ctx, urgent); err != nil {
+				order <- name + " gave up"
+				return
+			}
+			order <- name
+		}()
+	}
+	gone, cancel := context.WithCancel(context.Background())
+	take(context.Background(), "create-1", false)
+	queued(1, 1)
+	take(gone, "create-gone", false)
+	queued(1, 2)
+	take(context.Background(), "create-2", false)
+	queued(1, 3)
+	take(context.Background(), "submit", true)
+	queued(0, 1)
+	cancel()
+	if got := <-order; got != "create-gone gave up" {
+		t.Fatalf("first event %q, want the cancelled waiter giving up", got)
+	}
+	var got []string
+	for range 3 {
+		s.release()
+		got = append(got, <-order)
+	}
+	if want := []string{"submit", "create-1", "create-2"}; !slices.Equal(got, want) {
+		t.Fatalf("seat handed in order %v, want %v", got, want)
+	}
+	s.release()
+	if s.held {
+		t.Fatal("seat still held with nobody waiting")
+	}
+}

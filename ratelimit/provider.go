@@ -23,9 +23,12 @@ type limited struct {
 // call waits for the limit, then runs fn. When the limiter fails (Redis) or ctx ends while it
 // waits, the provider was not called: the error wraps provider.ErrNotCalled and is no
 // *provider.Error, so it never takes a provider's class nor enters an order's history.
-func (p *limited) call(ctx context.Context, tier string, rate float64, fn func() error) error {
+//
+// urgent calls finish work already begun (a submit: its cart exists), so a congested limit
+// serves them before the others in this process (see seat).
+func (p *limited) call(ctx context.Context, tier string, rate float64, urgent bool, fn func() error) error {
 	key := p.Name() + ":" + tier
-	waited, err := p.l.wait(ctx, key, rate)
+	waited, err := p.l.wait(ctx, key, rate, urgent)
 	if m := p.l.metrics; m != nil && waited > 0 {
 		m.waits.WithLabelValues(p.Name(), tier).Inc()
 		m.seconds.WithLabelValues(p.Name(), tier).Add(waited.Seconds())
@@ -42,16 +45,16 @@ func (p *limited) call(ctx context.Context, tier string, rate float64, fn func()
 }
 
 func (p *limited) CreateCart(ctx context.Context, req provider.CartRequest) (c provider.Cart, err error) {
-	err = p.call(ctx, "submit", p.lim.Submit, func() error { c, err = p.Provider.CreateCart(ctx, req); return err })
+	err = p.call(ctx, "submit", p.lim.Submit, false, func() error { c, err = p.Provider.CreateCart(ctx, req); return err })
 	return c, err
 }
 
 func (p *limited) Submit(ctx context.Context, req provider.SubmitRequest) (s provider.Submission, err error) {
-	err = p.call(ctx, "submit", p.lim.Submit, func() error { s, err = p.Provider.Submit(ctx, req); return err })
+	err = p.call(ctx, "submit", p.lim.Submit, true, func() error { s, err = p.Provider.Submit(ctx, req); return err })
 	return s, err
 }
 
 func (p *limited) Status(ctx context.Context, cartID string) (pl provider.Placement, err error) {
-	err = p.call(ctx, "other", p.lim.Other, func() error { pl, err = p.Provider.Status(ctx, cartID); return err })
+	err = p.call(ctx, "other", p.lim.Other, false, func() error { pl, err = p.Provider.Status(ctx, cartID); return err })
 	return pl, err
 }

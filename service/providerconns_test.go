@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/orderflow/orderflow/consumer"
@@ -23,6 +24,25 @@ func TestProviderConnsFollowsTheInFlightCap(t *testing.T) {
 	} {
 		if got := tc.cfg.ProviderConns(); got != tc.want {
 			t.Errorf("%s: ProviderConns() = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// The Redis pool follows the in-flight cap (a quarter of it, at least go-redis's 10 per CPU)
+// unless set.
+func TestRedisPoolFollowsTheInFlightCap(t *testing.T) {
+	floor := 10 * runtime.GOMAXPROCS(0)
+	for _, tc := range []struct {
+		cfg  service.Config
+		want int
+	}{
+		{service.Config{}, max(floor, 250)},
+		{service.Config{MaxInFlight: 4000}, max(floor, 1000)},
+		{service.Config{MaxInFlight: 8}, floor},
+		{service.Config{MaxInFlight: 4000, RedisPoolSize: 7}, 7},
+	} {
+		if got := tc.cfg.WithDefaults().RedisPoolSize; got != tc.want {
+			t.Errorf("MaxInFlight %d, RedisPoolSize %d: pool %d, want %d", tc.cfg.MaxInFlight, tc.cfg.RedisPoolSize, got, tc.want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -201,4 +202,24 @@ func countTopics(ctx context.Context, opts []kgo.Opt, topo topology.Topology) (c
 		}
 	}
 	return counts, requests, nil
+}
+
+// dropTopics deletes the run's topics and consumer groups (real services only: the embedded
+// broker goes with the process); a failure is reported, not fatal.
+func dropTopics(ctx context.Context, opts []kgo.Opt, topo topology.Topology) {
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	topics := append([]string{topo.Requests(), topo.Status(), topo.Tracking(), topo.Failures(), topo.DLQ(), topo.Replays()}, topo.RetryTopics()...)
+	if _, err := adm.DeleteTopics(ctx, topics...); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-e2e: deleting the run's topics:", err)
+	}
+	if _, err := adm.DeleteGroups(ctx, topo.WorkerGroup(), topo.TrackerGroup(), topo.ReconcilerGroup()); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-e2e: deleting the run's groups:", err)
+	}
 }

@@ -274,6 +274,11 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	if o.real {
+		// A broker that keeps every run's topics (16 partitions each, ten topics a run) carries
+		// thousands of partitions after a day of runs, and later runs pay for them.
+		defer dropTopics(context.WithoutCancel(ctx), kopts, topo)
+	}
 
 	r := report{o: o, stack: st.name, machine: mach, prefix: topo.Prefix, loaded: loaded, started: children[0].started, readyAt: readyAt, doneAt: doneAt,
 		cpu: bench.Sum(cpus...), peakRSS: rssMax, peakRSSSum: rssSum, metrics: bench.Merge(scrapes...), http: httpCounts, redisServer: statsDelta(statsBefore, statsRun), topics: topics, requestsWritten: requests - int64(o.orders)}

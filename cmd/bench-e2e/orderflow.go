@@ -155,7 +155,8 @@ func (c *child) stop() error {
 type machine struct {
 	procs   map[string]int
 	mu      sync.Mutex
-	samples []bench.Sample
+	samples []bench.Sample // busy
+	stolen  []bench.Sample
 	byProc  map[string][]bench.Sample
 	done    chan struct{}
 }
@@ -167,10 +168,11 @@ func sampleMachine(procs map[string]int) *machine {
 		defer t.Stop()
 		for {
 			now := time.Now()
-			busy, err := bench.MachineCPU()
+			busy, steal, err := bench.MachineCPU()
 			m.mu.Lock()
 			if err == nil {
 				m.samples = append(m.samples, bench.Sample{At: now, Value: busy.Seconds()})
+				m.stolen = append(m.stolen, bench.Sample{At: now, Value: steal.Seconds()})
 			}
 			for name, pid := range m.procs {
 				if cpu, err := bench.ProcCPU(pid); err == nil {
@@ -193,6 +195,13 @@ func (m *machine) busy(a, b time.Time) float64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return bench.Between(m.samples, a, b)
+}
+
+// steal is the CPU seconds the host took from the machine's cores between a and b.
+func (m *machine) steal(a, b time.Time) float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return bench.Between(m.stolen, a, b)
 }
 
 // procBusy is each sampled process's CPU seconds between a and b.

@@ -75,9 +75,9 @@ func (r *report) print(w io.Writer) {
 	winCPU := bench.Between(r.cpu, win.Start, win.End)
 	p("orderflow CPU        %8.3f ms/placed order in the window (%.0f%% of a core); %.3f ms/placed order over the whole run (%.2fs CPU, startup included)",
 		bench.PerOrder(winCPU*1000, win.Events), 100*bench.Ratio(winCPU, win.Duration().Seconds()), bench.PerOrder(total*1000, per), total)
-	p("machine CPU          %8.3f ms/placed order in the window, every process (%.2f of %d cores busy; orderflow %.0f%% of it)",
+	p("machine CPU          %8.3f ms/placed order in the window, every process (%.2f of %d cores busy, %.2f stolen by the host; orderflow %.0f%% of the busy)",
 		bench.PerOrder(1000*r.machine.busy(win.Start, win.End), win.Events), bench.Ratio(r.machine.busy(win.Start, win.End), win.Duration().Seconds()),
-		runtime.NumCPU(), 100*bench.Ratio(winCPU, r.machine.busy(win.Start, win.End)))
+		runtime.NumCPU(), bench.Ratio(r.machine.steal(win.Start, win.End), win.Duration().Seconds()), 100*bench.Ratio(winCPU, r.machine.busy(win.Start, win.End)))
 	p("  by process         %s", procShares(r.machine.procBusy(win.Start, win.End), win.Events))
 	if o.instances > 1 {
 		p("peak RSS             %8.1f MiB the largest instance, %.1f MiB all %d added", float64(r.peakRSS)/(1<<20), float64(r.peakRSSSum)/(1<<20), o.instances)
@@ -136,8 +136,9 @@ func (r *report) print(w io.Writer) {
 		p("  per order          %.2f Redis round trips (%.2f commands; handshakes apart: %.2f round trips), %.2f HTTP requests, %.2f new TCP connections",
 			bench.PerOrder(float64(b.redisTrips), n), bench.PerOrder(float64(b.redisCmds), n), bench.PerOrder(float64(b.handshakes), n), bench.PerOrder(float64(len(bh.reqs)), n), bench.PerOrder(float64(bh.newConns), n))
 		p("  Redis at the server %s", serverStats(r.bareServer, n))
-		p("  machine CPU        %.3f ms/order in its window, every process (%.2f of %d cores busy)",
-			bench.PerOrder(1000*r.machine.busy(bw.Start, bw.End), bw.Events), bench.Ratio(r.machine.busy(bw.Start, bw.End), bw.Duration().Seconds()), runtime.NumCPU())
+		p("  machine CPU        %.3f ms/order in its window, every process (%.2f of %d cores busy, %.2f stolen by the host)",
+			bench.PerOrder(1000*r.machine.busy(bw.Start, bw.End), bw.Events), bench.Ratio(r.machine.busy(bw.Start, bw.End), bw.Duration().Seconds()), runtime.NumCPU(),
+			bench.Ratio(r.machine.steal(bw.Start, bw.End), bw.Duration().Seconds()))
 		p("  by process         %s", procShares(r.machine.procBusy(bw.Start, bw.End), bw.Events))
 		p("orderflow / bare     %8.2f (placed orders/s over bare orders/s)", bench.Ratio(win.Rate(), bw.Rate()))
 	}

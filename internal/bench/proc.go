@@ -49,36 +49,42 @@ func parseStatCPU(line string) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / userHZ, nil
 }
 
-// MachineCPU is the CPU time every core of the machine has spent busy (not idle nor waiting
-// for I/O) since boot, from the first line of /proc/stat; with runtime.NumCPU it tells how
-// saturated the machine was over an interval.
-func MachineCPU() (time.Duration, error) {
+// MachineCPU is the CPU time every core of the machine has spent busy (not idle, waiting for
+// I/O nor stolen) since boot, and the time stolen (a virtual machine's cores running another
+// guest), from the first line of /proc/stat; with runtime.NumCPU they tell how saturated the
+// machine was over an interval, and how much of it a noisy host took.
+func MachineCPU() (busy, steal time.Duration, err error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	return parseMachineCPU(line)
 }
 
 // parseMachineCPU reads the "cpu" line of /proc/stat: user nice system idle iowait irq softirq
-// steal (guest time is already in user), in USER_HZ ticks; busy is all but idle and iowait.
-func parseMachineCPU(line string) (time.Duration, error) {
+// steal (guest time is already in user), in USER_HZ ticks; busy is all but idle, iowait and
+// steal.
+func parseMachineCPU(line string) (busy, steal time.Duration, err error) {
 	f := strings.Fields(line)
 	if len(f) < 9 || f[0] != "cpu" {
-		return 0, fmt.Errorf("/proc/stat: want a cpu line with 8 times, got %.80q", line)
+		return 0, 0, fmt.Errorf("/proc/stat: want a cpu line with 8 times, got %.80q", line)
 	}
-	var busy int64
+	var b, st int64
 	for i, s := range f[1:9] {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("/proc/stat cpu field %q: %w", s, err)
+			return 0, 0, fmt.Errorf("/proc/stat cpu field %q: %w", s, err)
 		}
-		if i != 3 && i != 4 { // idle, iowait
-			busy += n
+		switch i {
+		case 3, 4: // idle, iowait
+		case 7:
+			st = n
+		default:
+			b += n
 		}
 	}
-	return time.Duration(busy) * time.Second / userHZ, nil
+	return time.Duration(b) * time.Second / userHZ, time.Duration(st) * time.Second / userHZ, nil
 }
 
 // PeakRSS is process pid's peak resident set size in bytes (VmHWM of /proc/PID/status).

@@ -25,14 +25,17 @@ func TestParseStatCPU(t *testing.T) {
 
 func TestParseMachineCPU(t *testing.T) {
 	// user nice system idle iowait irq softirq steal guest guest_nice
-	got, err := parseMachineCPU("cpu  1000 20 300 5000 70 4 6 0 0 0")
+	busy, steal, err := parseMachineCPU("cpu  1000 20 300 5000 70 4 6 90 0 0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := 13300 * time.Millisecond; got != want { // (1000+20+300+4+6) ticks of 10 ms
-		t.Errorf("busy = %v, want %v", got, want)
+	if want := 13300 * time.Millisecond; busy != want { // (1000+20+300+4+6) ticks of 10 ms
+		t.Errorf("busy = %v, want %v", busy, want)
 	}
-	if _, err := parseMachineCPU("cpu0 1 2 3"); err == nil {
+	if want := 900 * time.Millisecond; steal != want {
+		t.Errorf("steal = %v, want %v", steal, want)
+	}
+	if _, _, err := parseMachineCPU("cpu0 1 2 3"); err == nil {
 		t.Error("a short per-core line parsed")
 	}
 }
