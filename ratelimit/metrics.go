@@ -16,10 +16,10 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		waits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_ratelimit_waits_total",
-			Help: "Provider calls that waited for a shared rate limit or a provider's 429 block, by provider and tier (submit, other)."},
+			Help: "Provider calls that waited 1 ms or more for a shared rate limit or a provider's 429 block, by provider and tier (submit, other)."},
 			[]string{"provider", "tier"}),
 		seconds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_ratelimit_wait_seconds_total",
-			Help: "Seconds provider calls spent waiting for a shared rate limit or a provider's 429 block, by provider and tier."},
+			Help: "Seconds provider calls spent waiting (waits of 1 ms or more) for a shared rate limit or a provider's 429 block, by provider and tier."},
 			[]string{"provider", "tier"}),
 	}
 	if reg == nil {

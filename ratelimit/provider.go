@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/orderflow/orderflow/provider"
 )
+
+// countedWait is the shortest wait the metrics count: under a limit far above the load, calls
+// reserved in one batch sleep microseconds apart, which is no wait an operator should see.
+const countedWait = time.Millisecond
 
 // Provider wraps p so that its calls wait for the shared limits and a 429 blocks every instance.
 // A call the limiter stopped returns an error wrapping provider.ErrNotCalled (see limited.call).
@@ -29,7 +34,7 @@ type limited struct {
 func (p *limited) call(ctx context.Context, tier string, rate float64, urgent bool, fn func() error) error {
 	key := p.Name() + ":" + tier
 	waited, err := p.l.wait(ctx, key, rate, urgent)
-	if m := p.l.metrics; m != nil && waited > 0 {
+	if m := p.l.metrics; m != nil && waited >= countedWait {
 		m.waits.WithLabelValues(p.Name(), tier).Inc()
 		m.seconds.WithLabelValues(p.Name(), tier).Add(waited.Seconds())
 	}
