@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/orderflow/orderflow/internal/coalesce"
 )
 
 // State is where an order attempt stands.
@@ -107,7 +109,22 @@ func (c Config) Validate() error {
 type Store struct {
 	rdb redis.UniversalClient
 	cfg Config
+	// gets reads the attempts Get is asked for at the same moment in one pipeline (the
+	// tracker reads one per poll, many at once under load).
+	gets *coalesce.Batcher[string, readResult]
 }
+
+// readResult is one attempt hash read in a batch of Gets.
+type readResult struct {
+	m   map[string]string
+	err error
+}
+
+// getBatch is how many attempts one pipelined read carries at most, and getTimeout bounds it.
+const (
+	getBatch   = 128
+	getTimeout = 5 * time.Second
+)
 
 // New returns a Store on rdb.
 func New(rdb redis.UniversalClient, cfg Config) (*Store, error) {
@@ -118,7 +135,27 @@ func New(rdb redis.UniversalClient, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Store{rdb: rdb, cfg: cfg}, nil
+	s := &Store{rdb: rdb, cfg: cfg}
+	s.gets = coalesce.New(getBatch, getTimeout, s.readHashes)
+	return s, nil
+}
+
+// readHashes reads the hashes of keys in one pipeline. Each read carries its own error: go-redis
+// sets a transport failure on every command of the pipeline, a key's own error (a wrong type)
+// on its command alone.
+func (s *Store) readHashes(ctx context.Context, keys []string) ([]readResult, error) {
+	cmds := make([]*redis.MapStringStringCmd, len(keys))
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.HGetAll(ctx, k)
+		}
+		return nil
+	})
+	out := make([]readResult, len(keys))
+	for i, c := range cmds {
+		out[i].m, out[i].err = c.Result()
+	}
+	return out, nil
 }
 
 // Prefix is the prefix of every key of this store.
@@ -290,10 +327,15 @@ func (s *Store) historyKey(orderID string) string {
 	return fmt.Sprintf("%s:history:{%s}", s.cfg.Prefix, orderID)
 }
 
-// Get reads an attempt without taking a lease; a missing attempt has StateNone.
+// Get reads an attempt without taking a lease; a missing attempt has StateNone. Gets made at the
+// same moment share one pipelined round trip.
 func (s *Store) Get(ctx context.Context, orderID string, attempt int) (Record, error) {
 	key := s.Key(orderID, attempt)
-	m, err := s.rdb.HGetAll(ctx, key).Result()
+	r, err := s.gets.Do(ctx, key)
+	if err == nil {
+		err = r.err
+	}
+	m := r.m
 	if err != nil {
 		return Record{}, fmt.Errorf("reading %s: %w: %v", key, ErrUnavailable, err)
 	}

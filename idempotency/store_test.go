@@ -263,3 +263,95 @@ func TestPrefixesKeepDeploymentsApart(t *testing.T) {
 		})
 	}
 }
+
+// pipelineCount counts the pipelines of HGETALLs sent, and holds the first until release is closed.
+type pipelineCount struct {
+	mu        sync.Mutex
+	pipelines int
+	release   chan struct{}
+}
+
+func (h *pipelineCount) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *pipelineCount) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *pipelineCount) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) == 0 || cmds[0].Name() != "hgetall" {
+			return next(ctx, cmds) // a new connection's handshake
+		}
+		h.mu.Lock()
+		h.pipelines++
+		first := h.pipelines == 1
+		h.mu.Unlock()
+		if first {
+			<-h.release
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// Gets made while a read is out share the next pipeline: 20 concurrent Gets of 20 attempts
+// cost two round trips (the first alone, held until the others queued), and each reads its own
+// attempt, a missing one included.
+func TestConcurrentGetsShareOneRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	s, err := New(rdb, Config{Prefix: "orderflow-test-gets"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for i := 1; i < n; i++ { // attempt 0 stays missing
+		if _, err := s.Acquire(ctx, fmt.Sprintf("o%d", i), 1, "fp", "w1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := &pipelineCount{release: make(chan struct{})}
+	rdb.AddHook(h)
+	got := make([]Record, n)
+	var wg sync.WaitGroup
+	get := func(i int) {
+		defer wg.Done()
+		r, err := s.Get(ctx, fmt.Sprintf("o%d", i), 1)
+		if err != nil {
+			t.Error(err)
+		}
+		got[i] = r
+	}
+	wg.Add(1)
+	go get(0)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		h.mu.Lock()
+		sent := h.pipelines
+		h.mu.Unlock()
+		if sent == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first Get sent nothing")
+		}
+	}
+	for i := 1; i < n; i++ {
+		wg.Add(1)
+		go get(i)
+	}
+	for deadline := time.Now().Add(5 * time.Second); s.gets.Queued() < n-1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d Gets queued, want %d", s.gets.Queued(), n-1)
+		}
+	}
+	close(h.release)
+	wg.Wait()
+	if h.pipelines != 2 {
+		t.Errorf("%d Gets sent %d pipelines, want 2", n, h.pipelines)
+	}
+	if got[0].State != StateNone {
+		t.Errorf("missing attempt read as %q", got[0].State)
+	}
+	for i := 1; i < n; i++ {
+		if got[i].State != StateReserved || got[i].Key != s.Key(fmt.Sprintf("o%d", i), 1) {
+			t.Errorf("Get %d = %+v, want attempt o%d reserved", i, got[i], i)
+		}
+	}
+}

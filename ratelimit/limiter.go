@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/orderflow/orderflow/internal/coalesce"
 	"github.com/orderflow/orderflow/provider"
 )
 
@@ -71,10 +72,9 @@ type keyState struct {
 	mu      sync.Mutex
 	until   time.Time // the furthest slot this process reserved, on the local clock
 	pending int       // reservations sent and not answered yet
-	// The reservation batch: calls queue here, and one flush sends each batch of them in one
-	// Redis call (see flush); flushing while a flush runs.
-	queue    []*waiter
-	flushing bool
+	// batch sends the reservations of calls arriving together in one Redis call (made at the
+	// first limited call, for its rate; see reserveBatched).
+	batch *coalesce.Batcher[time.Duration, reservation]
 	// An unlimited tier's copy of the provider's block.
 	blockedUntil time.Time
 	readAt       time.Time
@@ -245,72 +245,29 @@ func (l *Limiter) wait(ctx context.Context, key string, perSecond float64, urgen
 	return slept, nil
 }
 
-// waiter is one call in a reservation batch.
-type waiter struct {
-	maxWait time.Duration // < 0: any
-	r       reservation
-	err     error
-	done    chan struct{} // closed when r and err are set
-}
-
 // reserveTimeout bounds one reservation call of a batch (it serves several callers, so no
 // single caller's context governs it).
 const reserveTimeout = 5 * time.Second
 
 // reserveBatched reserves one slot under key: the calls arriving while a reservation call is in
-// flight go together in the next one, so under load a Redis call serves many provider calls
-// (at most horizon's worth of slots, so a batch whose callers give up spends little). At a low
-// rate (an interval of horizon or more) every batch is one call. A caller whose ctx ends while
-// its batch is out returns at once; its slot, if reserved, is spent.
+// flight go together in the next one (coalesce), so under load a Redis call serves many
+// provider calls, at most horizon's worth of slots, so a batch whose callers give up spends
+// little. At a low rate (an interval of horizon or more) every batch is one call. A caller
+// whose ctx ends while its batch is out returns at once; its slot, if reserved, is spent.
 func (l *Limiter) reserveBatched(ctx context.Context, key string, ks *keyState, iv, maxWait time.Duration) (reservation, error) {
-	w := &waiter{maxWait: maxWait, done: make(chan struct{})}
 	ks.mu.Lock()
-	ks.queue = append(ks.queue, w)
-	start := !ks.flushing
-	ks.flushing = true
+	if ks.batch == nil {
+		ks.batch = coalesce.New(int(horizon/iv), reserveTimeout, func(ctx context.Context, maxWaits []time.Duration) ([]reservation, error) {
+			return l.reserve(ctx, key, iv, maxWaits)
+		})
+	}
+	b := ks.batch
 	ks.mu.Unlock()
-	if start {
-		go l.flush(key, ks, iv)
+	r, err := b.Do(ctx, maxWait)
+	if err != nil && ctx.Err() != nil {
+		return r, fmt.Errorf("rate limiting %s: %w", key, err)
 	}
-	select {
-	case <-w.done:
-		return w.r, w.err
-	case <-ctx.Done():
-		return reservation{}, fmt.Errorf("rate limiting %s: %w", key, ctx.Err())
-	}
-}
-
-// flush sends ks's queued calls, a batch at a time (one Redis call each), until none is left.
-func (l *Limiter) flush(key string, ks *keyState, iv time.Duration) {
-	limit := max(1, int(horizon/iv))
-	for {
-		ks.mu.Lock()
-		n := min(len(ks.queue), limit)
-		if n == 0 {
-			ks.flushing = false
-			ks.queue = nil
-			ks.mu.Unlock()
-			return
-		}
-		batch := slices.Clone(ks.queue[:n])
-		clear(ks.queue[:n])
-		ks.queue = ks.queue[n:]
-		ks.mu.Unlock()
-		maxWaits := make([]time.Duration, n)
-		for i, w := range batch {
-			maxWaits[i] = w.maxWait
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), reserveTimeout)
-		rs, err := l.reserve(ctx, key, iv, maxWaits)
-		cancel()
-		for i, w := range batch {
-			if err == nil {
-				w.r = rs[i]
-			}
-			w.err = err
-			close(w.done)
-		}
-	}
+	return r, err
 }
 
 // block is the end of the provider's block of an unlimited tier (past or zero: none), read

@@ -298,8 +298,12 @@ func TestConcurrentReservationsShareOneCall(t *testing.T) {
 			ks := l.state("p:other")
 			queued := func() int {
 				ks.mu.Lock()
-				defer ks.mu.Unlock()
-				return len(ks.queue)
+				b := ks.batch
+				ks.mu.Unlock()
+				if b == nil {
+					return 0
+				}
+				return b.Queued()
 			}
 			g := &gate{first: make(chan struct{})}
 			rdb.AddHook(g)
