@@ -34,7 +34,7 @@ type Config struct {
 	// partition resumed after its held records were released (a delay topic's, consumer
 	// gates.go) is fetched only when the fetch in flight returns, so this is also about the
 	// longest a due record's partition waits to be fetched again. Default 200ms: franz-go's
-	// own 5s held the tracker's due polls back in waves (make bench-e2e: nothing placed for
+	// own 5s held the tracker's due polls back in waves (make bench-e2e-real: nothing placed for
 	// 2-4 s, then a burst; 0.15 of the bare loop, 0.38 with 200ms). An idle consumer sends
 	// one fetch per broker per FetchMaxWait.
 	FetchMaxWait time.Duration

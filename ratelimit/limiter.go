@@ -4,7 +4,8 @@
 //
 // A limit is GCRA without burst, one Redis key per provider tier (gcra.go). A call reserves
 // its slot with one Redis call, shared with the calls reserving at the same moment (a batch),
-// and sleeps until it: waiting costs a timer, not Redis round trips. Provider wraps a provider.Provider so the processor stays unaware of limits.
+// and sleeps until it: waiting costs a timer, not Redis round trips. Provider wraps a
+// provider.Provider so the processor stays unaware of limits.
 package ratelimit
 
 import (
@@ -153,9 +154,10 @@ func (s *seat) release() {
 	s.held = false
 }
 
-// wait is Wait, also returning how long it slept (urgent: see seat): for the seat, its slot or a block (the
-// reservation's round trip is not a wait). A limited call costs at most one Redis call (a
-// batch's: see reserveBatched); an unlimited one none but every blockRefresh.
+// wait is Wait, also returning how long it slept for the seat, its slot or a block (the
+// reservation's round trip is not a wait); urgent calls get the seat first (see seat). A
+// limited call costs at most one Redis call (a batch's: see reserveBatched); an unlimited one
+// none but every blockRefresh.
 //
 // A reservation whose caller's ctx ends before its slot is spent, not given back: giving it
 // back exactly is possible only for the last slot reserved (an earlier one, handed to a later
