@@ -29,20 +29,22 @@ func TestProviderConnsFollowsTheInFlightCap(t *testing.T) {
 }
 
 // The Redis pool follows the in-flight cap (a quarter of it, at least go-redis's 10 per CPU)
-// unless set.
+// unless the configuration or, next, the URL's pool_size sets it.
 func TestRedisPoolFollowsTheInFlightCap(t *testing.T) {
 	floor := 10 * runtime.GOMAXPROCS(0)
 	for _, tc := range []struct {
-		cfg  service.Config
-		want int
+		cfg     service.Config
+		fromURL int
+		want    int
 	}{
-		{service.Config{}, max(floor, 250)},
-		{service.Config{MaxInFlight: 4000}, max(floor, 1000)},
-		{service.Config{MaxInFlight: 8}, floor},
-		{service.Config{MaxInFlight: 4000, RedisPoolSize: 7}, 7},
+		{service.Config{}, 0, max(floor, 250)},
+		{service.Config{MaxInFlight: 4000}, 0, max(floor, 1000)},
+		{service.Config{MaxInFlight: 8}, 0, floor},
+		{service.Config{MaxInFlight: 4000}, 30, 30},
+		{service.Config{MaxInFlight: 4000, RedisPoolSize: 7}, 30, 7},
 	} {
-		if got := tc.cfg.WithDefaults().RedisPoolSize; got != tc.want {
-			t.Errorf("MaxInFlight %d, RedisPoolSize %d: pool %d, want %d", tc.cfg.MaxInFlight, tc.cfg.RedisPoolSize, got, tc.want)
+		if got := tc.cfg.WithDefaults().RedisPool(tc.fromURL); got != tc.want {
+			t.Errorf("MaxInFlight %d, RedisPoolSize %d, pool_size %d: pool %d, want %d", tc.cfg.MaxInFlight, tc.cfg.RedisPoolSize, tc.fromURL, got, tc.want)
 		}
 	}
 }

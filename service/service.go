@@ -67,8 +67,8 @@ type Config struct {
 	// password need not be in a URL.
 	RedisUser, RedisPassword string
 	// RedisPoolSize caps the Redis connections (the store's and the limiter's); calls beyond
-	// them wait for one (orderflow_redis_pool_waits_total). Default DefaultRedisPool of
-	// MaxInFlight.
+	// them wait for one (orderflow_redis_pool_waits_total). Unset: RedisURL's pool_size, else
+	// DefaultRedisPool of MaxInFlight (see RedisPool).
 	RedisPoolSize int
 
 	Providers map[string]provider.Provider
@@ -157,10 +157,19 @@ func (c Config) WithDefaults() Config {
 	if c.Redis.Prefix == "" {
 		c.Redis.Prefix = RedisPrefix(c.Topology.Prefix)
 	}
-	if c.RedisPoolSize <= 0 {
-		c.RedisPoolSize = DefaultRedisPool(c.MaxInFlight)
-	}
 	return c
+}
+
+// RedisPool is the size of the Redis pool New gives the client: RedisPoolSize when set, else
+// fromURL (RedisURL's pool_size) when set, else DefaultRedisPool(MaxInFlight).
+func (c Config) RedisPool(fromURL int) int {
+	switch {
+	case c.RedisPoolSize > 0:
+		return c.RedisPoolSize
+	case fromURL > 0:
+		return fromURL
+	}
+	return DefaultRedisPool(c.MaxInFlight)
 }
 
 // DefaultRedisPool is the Redis pool of an instance whose roles hold maxInFlight records each
@@ -266,7 +275,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
-	opt.PoolSize = cfg.RedisPoolSize
+	opt.PoolSize = cfg.RedisPool(opt.PoolSize)
 	s.rdb = redis.NewClient(opt)
 	store, err := idempotency.New(s.rdb, cfg.Redis)
 	if err != nil {
